@@ -1,0 +1,322 @@
+/*
+ * krt.h: the one public header of krt, a runtime that turns a trained Keras model into an engine
+ * and runs it from plain C.
+ *
+ * CONVENTIONS
+ *   - Every handle is opaque. Objects come from krt_*_create / krt_*_build / krt_*_load / *_import
+ *     and are freed by the matching krt_*_release; every release function accepts NULL.
+ *   - Every call that can fail returns a krt_status*. NULL means success. A non-NULL status is owned
+ *     by the caller, carries a code (krt_status_code) and a one-line message that names what was
+ *     wrong and where (file, layer, option); free it with krt_status_release. Nothing in the library
+ *     aborts or exits on anything a caller or a file can cause.
+ *   - Output parameters are written only on success.
+ *   - Strings returned by the library (names, messages) are owned by the object they came from and
+ *     live as long as it does, unless a function says otherwise.
+ *   - Shapes are arrays of int64_t, outermost dimension first. In a tensor's declared shape, -1
+ *     marks the batch dimension (always axis 0 of a batched tensor) or a dimension still unknown.
+ *   - Threads: a krt_engine is immutable once built or loaded and may be shared by any number of
+ *     threads. A krt_context is single-threaded: use one context per thread (create as many per
+ *     engine as you like). krt_model and krt_build_options are not to be shared while modified.
+ *
+ * LIFETIMES
+ *   engine  must outlive every context created from it.
+ *   buffers bound with krt_context_set_input / krt_context_set_output are borrowed, not copied:
+ *           they must stay valid until the krt_context_run that uses them returns.
+ *
+ * EXAMPLE: build an engine from a Keras file and run one batch (examples/classify.c is this
+ * program, complete).
+ *
+ *   #include <krt.h>
+ *   #include <stdio.h>
+ *
+ *   static int check(krt_status *s) {
+ *     if (!s) return 0;
+ *     fprintf(stderr, "krt: %s\n", krt_status_message(s));
+ *     krt_status_release(s);
+ *     return 1;
+ *   }
+ *
+ *   int main(void) {
+ *     krt_engine *engine = NULL;
+ *     krt_context *ctx = NULL;
+ *     if (check(krt_engine_build("model.keras", NULL, &engine))) return 1;  // NULL: defaults
+ *     if (check(krt_context_create(engine, &ctx))) return 1;
+ *
+ *     float x[2 * 28 * 28] = {0};                    // batch of 2, input declared (-1, 28, 28)
+ *     int64_t dims[3] = {2, 28, 28};
+ *     if (check(krt_context_set_input(ctx, 0, KRT_FLOAT32, dims, 3, x, sizeof x))) return 1;
+ *     if (check(krt_context_run(ctx))) return 1;
+ *
+ *     krt_tensor_view y;                             // points into the context; valid until the
+ *     if (check(krt_context_get_output(ctx, 0, &y))) return 1;   // next run or release
+ *     const float *p = y.data;
+ *     printf("%s: %lld values, first %g\n", y.name, (long long)krt_view_element_count(&y), p[0]);
+ *
+ *     krt_context_release(ctx);
+ *     krt_engine_release(engine);
+ *     return 0;
+ *   }
+ */
+#ifndef KRT_H
+#define KRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define KRT_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define KRT_API __attribute__((visibility("default")))
+#else
+#define KRT_API
+#endif
+
+#define KRT_VERSION_MAJOR 0
+#define KRT_VERSION_MINOR 1
+#define KRT_VERSION_PATCH 0
+
+/* The most dimensions a tensor may have. */
+#define KRT_MAX_RANK 8
+
+/* ---------------------------------------------------------------------------------------------
+ * Status
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum krt_code {
+  KRT_OK = 0,
+  KRT_ERR_INVALID_ARGUMENT = 1, /* a NULL, a bad index, a wrong dtype or size from the caller */
+  KRT_ERR_NOT_FOUND = 2,        /* a named input, output or layer that does not exist */
+  KRT_ERR_IO = 3,               /* a file could not be opened, read or written */
+  KRT_ERR_BAD_FILE = 4,         /* a model or engine file is corrupt, truncated or malformed */
+  KRT_ERR_VERSION = 5,          /* an engine file written by an incompatible krt */
+  KRT_ERR_UNSUPPORTED = 6,      /* a layer, option or dtype krt does not implement */
+  KRT_ERR_SHAPE = 7,            /* shapes that do not fit together, or a dimension left unknown */
+  KRT_ERR_OUT_OF_MEMORY = 8,    /* host or device allocation failed */
+  KRT_ERR_DEVICE = 9,           /* the requested device is absent or its runtime failed */
+  KRT_ERR_INTERNAL = 10         /* a bug in krt; please report it with the message */
+} krt_code;
+
+typedef struct krt_status krt_status;
+
+KRT_API krt_code krt_status_code(const krt_status *status);       /* KRT_OK for NULL */
+KRT_API const char *krt_status_message(const krt_status *status); /* "" for NULL; owned by status */
+KRT_API void krt_status_release(krt_status *status);
+
+/* A short stable name for a code ("unsupported", "bad file", ...). Static storage. */
+KRT_API const char *krt_code_name(krt_code code);
+
+/* "0.1.0". Static storage. */
+KRT_API const char *krt_version_string(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Types
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum krt_dtype {
+  KRT_DTYPE_INVALID = 0,
+  KRT_FLOAT32 = 1,
+  KRT_FLOAT16 = 2,
+  KRT_FLOAT64 = 3,
+  KRT_INT32 = 4,
+  KRT_INT64 = 5,
+  KRT_UINT8 = 6
+} krt_dtype;
+
+KRT_API size_t krt_dtype_size(krt_dtype dtype);       /* bytes per element; 0 if invalid */
+KRT_API const char *krt_dtype_name(krt_dtype dtype);  /* "float32", ...; static storage */
+
+typedef enum krt_device { KRT_DEVICE_CPU = 0, KRT_DEVICE_CUDA = 1 } krt_device;
+
+typedef enum krt_precision { KRT_PRECISION_FP32 = 0, KRT_PRECISION_FP16 = 1 } krt_precision;
+
+/* The declared shape of an engine or model input/output. name is owned by the object queried. */
+typedef struct krt_tensor_info {
+  const char *name;
+  krt_dtype dtype;
+  int rank;
+  int64_t dims[KRT_MAX_RANK]; /* -1: the batch dimension (axis batch_axis) or unknown */
+  int batch_axis;             /* 0 when the tensor has a batch dimension, -1 when it has none */
+} krt_tensor_info;
+
+/* A concrete tensor held by a context after a run: name and data are owned by the context and
+ * stay valid until its next run or its release. */
+typedef struct krt_tensor_view {
+  const char *name;
+  krt_dtype dtype;
+  int rank;
+  int64_t dims[KRT_MAX_RANK];
+  const void *data;
+} krt_tensor_view;
+
+KRT_API int64_t krt_view_element_count(const krt_tensor_view *view);
+
+/* One layer of a model (a Keras layer) or one node of an engine (after optimisation: a fused
+ * node names every layer it absorbed). Strings are owned by the model or engine. */
+typedef struct krt_layer_info {
+  const char *name;       /* layer or node name */
+  const char *kind;       /* Keras class ("Conv2D") for a model layer; op name for an engine node */
+  const char *detail;     /* for engine nodes: attributes and fused layers; "" otherwise */
+  int rank;               /* of the first output; -1 in dims as in krt_tensor_info */
+  int64_t dims[KRT_MAX_RANK];
+  int64_t param_count;    /* trainable and non-trainable weights held by this layer */
+  int can_be_output;      /* 1 when krt_build_options_add_output accepts this name */
+} krt_layer_info;
+
+/* ---------------------------------------------------------------------------------------------
+ * Models: an imported Keras file, before it is built into an engine.
+ * Supported: .keras (Keras 3 zip) and legacy .h5 (Keras 1, 2, tf.keras, Keras 3 legacy save).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct krt_model krt_model;
+
+/* Reads and checks a model file. On success *out is owned by the caller (krt_model_release). */
+KRT_API krt_status *krt_model_import(const char *path, krt_model **out);
+KRT_API void krt_model_release(krt_model *model);
+
+KRT_API size_t krt_model_layer_count(const krt_model *model);
+KRT_API krt_status *krt_model_layer(const krt_model *model, size_t index, krt_layer_info *out);
+KRT_API size_t krt_model_input_count(const krt_model *model);
+KRT_API size_t krt_model_output_count(const krt_model *model);
+KRT_API krt_status *krt_model_input_info(const krt_model *model, size_t index,
+                                         krt_tensor_info *out);
+KRT_API krt_status *krt_model_output_info(const krt_model *model, size_t index,
+                                          krt_tensor_info *out);
+/* A readable dump of the imported graph (one line per node). Caller frees with krt_free. */
+KRT_API krt_status *krt_model_dump(const krt_model *model, char **text);
+
+/* ---------------------------------------------------------------------------------------------
+ * Build options
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct krt_build_options krt_build_options;
+
+KRT_API krt_status *krt_build_options_create(krt_build_options **out);
+KRT_API void krt_build_options_release(krt_build_options *options);
+
+/* Keep only these layers' outputs as the engine's outputs, in the order given (call once per
+ * output). The graph is cut there; layers that no longer feed an output are removed. Default:
+ * the model's own outputs. The name is copied. */
+KRT_API krt_status *krt_build_options_add_output(krt_build_options *options, const char *layer);
+
+/* The full shape of an input, batch dimension included (as trtexec's --shapes): fixes dimensions
+ * the model left unknown. dims[0] also becomes the max batch unless one is set explicitly. */
+KRT_API krt_status *krt_build_options_set_input_shape(krt_build_options *options,
+                                                      const char *input, int rank,
+                                                      const int64_t *dims);
+
+/* The largest batch the engine accepts (default 1). Contexts size their memory for it. */
+KRT_API krt_status *krt_build_options_set_max_batch(krt_build_options *options, int64_t batch);
+
+/* Where the engine will run (default KRT_DEVICE_CPU). KRT_ERR_DEVICE at build time when the
+ * device is not available in this process. */
+KRT_API krt_status *krt_build_options_set_device(krt_build_options *options, krt_device device);
+
+/* Arithmetic precision (default FP32). The CPU backend supports FP32 only. */
+KRT_API krt_status *krt_build_options_set_precision(krt_build_options *options,
+                                                    krt_precision precision);
+
+/* ---------------------------------------------------------------------------------------------
+ * Engines: an optimised, device-specific plan with its weights, saved as a .krt file.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct krt_engine krt_engine;
+
+/* Imports a model file and builds an engine. options may be NULL (defaults). On success *out is
+ * owned by the caller (krt_engine_release). */
+KRT_API krt_status *krt_engine_build(const char *model_path, const krt_build_options *options,
+                                     krt_engine **out);
+/* The same from an imported model; the model is not modified and may be released afterwards. */
+KRT_API krt_status *krt_engine_build_from_model(const krt_model *model,
+                                                const krt_build_options *options,
+                                                krt_engine **out);
+
+/* Writes the engine to a .krt file (replaced if it exists). */
+KRT_API krt_status *krt_engine_save(const krt_engine *engine, const char *path);
+/* Serialises into a new buffer: *data is owned by the caller and freed with krt_free. */
+KRT_API krt_status *krt_engine_serialize(const krt_engine *engine, void **data, size_t *size);
+
+/* Loads a .krt file. The file is checked (magic, version, checksum, bounds) before use. */
+KRT_API krt_status *krt_engine_load(const char *path, krt_engine **out);
+/* Loads from memory; the bytes are copied, so the buffer may be freed once this returns. */
+KRT_API krt_status *krt_engine_load_memory(const void *data, size_t size, krt_engine **out);
+KRT_API void krt_engine_release(krt_engine *engine);
+
+KRT_API size_t krt_engine_input_count(const krt_engine *engine);
+KRT_API size_t krt_engine_output_count(const krt_engine *engine);
+KRT_API krt_status *krt_engine_input_info(const krt_engine *engine, size_t index,
+                                          krt_tensor_info *out);
+KRT_API krt_status *krt_engine_output_info(const krt_engine *engine, size_t index,
+                                           krt_tensor_info *out);
+/* Index of the input/output with this name; KRT_ERR_NOT_FOUND names the ones that exist. */
+KRT_API krt_status *krt_engine_find_input(const krt_engine *engine, const char *name,
+                                          size_t *index);
+KRT_API krt_status *krt_engine_find_output(const krt_engine *engine, const char *name,
+                                           size_t *index);
+KRT_API int64_t krt_engine_max_batch(const krt_engine *engine);
+KRT_API krt_device krt_engine_device(const krt_engine *engine);
+KRT_API krt_precision krt_engine_precision(const krt_engine *engine);
+
+/* The engine's nodes in execution order, and the source model's layers as imported. */
+KRT_API size_t krt_engine_node_count(const krt_engine *engine);
+KRT_API krt_status *krt_engine_node(const krt_engine *engine, size_t index, krt_layer_info *out);
+KRT_API size_t krt_engine_layer_count(const krt_engine *engine);
+KRT_API krt_status *krt_engine_layer(const krt_engine *engine, size_t index, krt_layer_info *out);
+/* Bytes of activation memory one context needs at max batch (the planner's peak), and of
+ * weights the engine holds. */
+KRT_API int64_t krt_engine_activation_bytes(const krt_engine *engine);
+KRT_API int64_t krt_engine_weight_bytes(const krt_engine *engine);
+
+/* ---------------------------------------------------------------------------------------------
+ * Execution contexts: the memory and state of one run at a time. One per thread.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct krt_context krt_context;
+
+/* The engine must outlive the context. Allocates the context's activation arena. */
+KRT_API krt_status *krt_context_create(const krt_engine *engine, krt_context **out);
+KRT_API void krt_context_release(krt_context *context);
+
+/* Binds a host buffer to an input. dims is the concrete shape (batch included, at most the
+ * engine's max batch; every other dimension as declared); bytes must equal the element count
+ * times krt_dtype_size(dtype). Float inputs may be given as FLOAT32 or FLOAT64; integer inputs
+ * (and float inputs that hold indices, as Embedding's) as any integer or float dtype: values are
+ * converted. The buffer is borrowed until the next krt_context_run returns. All inputs must agree
+ * on the batch. */
+KRT_API krt_status *krt_context_set_input(krt_context *context, size_t index, krt_dtype dtype,
+                                          const int64_t *dims, int rank, const void *data,
+                                          size_t bytes);
+KRT_API krt_status *krt_context_set_input_by_name(krt_context *context, const char *name,
+                                                  krt_dtype dtype, const int64_t *dims, int rank,
+                                                  const void *data, size_t bytes);
+
+/* Optionally binds a caller's host buffer for an output (FLOAT32, at least batch x the
+ * per-sample size bytes); the run writes there. Unbound outputs are kept in the context and read
+ * with krt_context_get_output. Pass data = NULL to unbind. */
+KRT_API krt_status *krt_context_set_output(krt_context *context, size_t index, void *data,
+                                           size_t bytes);
+KRT_API krt_status *krt_context_set_output_by_name(krt_context *context, const char *name,
+                                                   void *data, size_t bytes);
+
+/* Runs the engine on the bound inputs (every input must be bound). Synchronous. */
+KRT_API krt_status *krt_context_run(krt_context *context);
+
+/* The output of the last successful run: concrete shape and data (in the caller's buffer if one
+ * was bound, else in the context). */
+KRT_API krt_status *krt_context_get_output(const krt_context *context, size_t index,
+                                           krt_tensor_view *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Memory returned by the library (serialised engines, dumps).
+ * ------------------------------------------------------------------------------------------- */
+
+KRT_API void krt_free(void *ptr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KRT_H */

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs everything krt needs on a fresh Debian machine (run as root, or with sudo available).
+#   scripts/install-deps.sh           build dependencies only (C toolchain, libhdf5, cJSON, libzip)
+#   scripts/install-deps.sh --python  also the Python packages that regenerate test fixtures with real Keras
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+
+need_apt=0
+for p in build-essential cmake pkg-config libhdf5-dev libcjson-dev libzip-dev; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_apt=1
+done
+if [ "$need_apt" -eq 1 ]; then
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    build-essential cmake pkg-config libhdf5-dev libcjson-dev libzip-dev >/dev/null
+fi
+
+if [ "${1:-}" = "--python" ]; then
+  python3 -m pip install -q --disable-pip-version-check -r "$here/../tools/fixtures/requirements.txt"
+fi

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# README command 2: the whole test suite, as CI runs it.
+#   1. installs the build dependencies and the Python packages that regenerate fixtures (real Keras),
+#   2. builds with -Werror and runs every ctest (unit tests, committed fixtures, CLI, the corpus in
+#      ../shared/corpus when it is there),
+#   3. regenerates the fixture zoo with real Keras into a fresh folder and runs it too, so the
+#      committed fixtures cannot go stale.
+# --no-regen skips step 3 and the Python install (quick local runs).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+regen=1
+[ "${1:-}" = "--no-regen" ] && regen=0
+
+if [ "$regen" -eq 1 ]; then
+  bash scripts/install-deps.sh --python
+else
+  bash scripts/install-deps.sh
+fi
+
+build=build-test
+cmake -S . -B "$build" -DKRT_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)"
+(cd "$build" && ctest --output-on-failure -j"$(nproc)")
+
+if [ "$regen" -eq 1 ]; then
+  fresh=$(mktemp -d)
+  trap 'rm -rf "$fresh"' EXIT
+  echo "== regenerating fixtures with real Keras into a fresh folder"
+  TF_CPP_MIN_LOG_LEVEL=2 python3 tools/fixtures/make_fixtures.py --out "$fresh"
+  "$build"/tests/run_cases "$fresh"
+fi

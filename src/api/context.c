@@ -1,0 +1,290 @@
+/* krt_context: the caller's buffers bound to an engine's inputs and outputs, and one run at a
+ * time. Inputs arrive in any krt dtype and are converted to float32 at the boundary (backends
+ * compute in float32); outputs leave as float32. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+#include "core/status.h"
+
+static size_t n_inputs(const krt_context *c) { return (size_t)c->engine->graph->n_inputs; }
+static size_t n_outputs(const krt_context *c) { return (size_t)c->engine->graph->n_outputs; }
+
+krt_status *krt_context_create(const krt_engine *engine, krt_context **out) {
+  if (!engine) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_create: engine is NULL");
+  if (!out) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_create: out is NULL");
+  krt_context *c = calloc(1, sizeof *c);
+  if (!c) return krt_error_oom("context");
+  c->engine = engine;
+  const ir_graph *g = engine->graph;
+  int64_t max_batch = engine->meta.max_batch;
+  krt_status *s = NULL;
+  c->inputs = calloc((size_t)(g->n_inputs ? g->n_inputs : 1), sizeof *c->inputs);
+  c->outputs = calloc((size_t)(g->n_outputs ? g->n_outputs : 1), sizeof *c->outputs);
+  if (!c->inputs || !c->outputs) s = krt_error_oom("context bindings");
+
+  int64_t scratch = 1;
+  for (int i = 0; !s && i < g->n_inputs; i++) {
+    int64_t n = ir_value_elements(&g->values[g->inputs[i]], max_batch);
+    if (n > scratch) scratch = n;
+  }
+  if (!s && !(c->scratch = malloc((size_t)scratch * sizeof(float))))
+    s = krt_error(KRT_ERR_OUT_OF_MEMORY, "context: cannot allocate %lld bytes for input conversion",
+                  (long long)scratch * 4);
+  for (int i = 0; !s && i < g->n_outputs; i++) {
+    int64_t n = ir_value_elements(&g->values[g->outputs[i]], max_batch);
+    if (n < 1) n = 1;
+    if (!(c->outputs[i].own = malloc((size_t)n * sizeof(float))))
+      s = krt_error(KRT_ERR_OUT_OF_MEMORY, "context: cannot allocate %lld bytes for output '%s'",
+                    (long long)n * 4, g->output_names[i]);
+  }
+  if (!s) s = engine->backend->context_create(engine->backend_state, &c->backend_state);
+  if (s) {
+    krt_context_release(c);
+    return s;
+  }
+  *out = c;
+  return NULL;
+}
+
+void krt_context_release(krt_context *context) {
+  if (!context) return;
+  if (context->backend_state) context->engine->backend->context_release(context->backend_state);
+  if (context->outputs)
+    for (size_t i = 0; i < n_outputs(context); i++) free(context->outputs[i].own);
+  free(context->outputs);
+  free(context->inputs);
+  free(context->scratch);
+  free(context);
+}
+
+/* ---- inputs -------------------------------------------------------------------------------- */
+
+krt_status *krt_context_set_input(krt_context *context, size_t index, krt_dtype dtype,
+                                  const int64_t *dims, int rank, const void *data, size_t bytes) {
+  static const char *fn = "krt_context_set_input";
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  if (index >= n_inputs(context))
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: index %zu is out of range (the engine has %zu inputs)",
+                     fn, index, n_inputs(context));
+  const ir_value *v = engine_input_value(context->engine, index);
+  const char *name = v->name;
+  if (!dims && rank > 0) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: input '%s': dims is NULL", fn, name);
+  if (!data) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: input '%s': data is NULL", fn, name);
+  size_t esize = krt_dtype_size(dtype);
+  if (esize == 0)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: input '%s': unknown dtype %d", fn, name, (int)dtype);
+  if (rank != v->rank)
+    return krt_error(KRT_ERR_SHAPE, "%s: input '%s': rank %d given, the engine expects rank %d", fn,
+                     name, rank, v->rank);
+  int64_t max_batch = context->engine->meta.max_batch;
+  int64_t elements = 1;
+  for (int i = 0; i < rank; i++) {
+    if (i == 0 && v->batched) {
+      if (dims[0] < 1 || dims[0] > max_batch)
+        return krt_error(KRT_ERR_SHAPE, "%s: input '%s': batch %lld is outside 1..%lld (the engine's max batch)",
+                         fn, name, (long long)dims[0], (long long)max_batch);
+    } else if (dims[i] != v->dims[i]) {
+      return krt_error(KRT_ERR_SHAPE, "%s: input '%s': axis %d is %lld, the engine expects %lld", fn,
+                       name, i, (long long)dims[i], (long long)v->dims[i]);
+    }
+    elements *= dims[i];
+  }
+  if ((uint64_t)bytes != (uint64_t)elements * esize)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                     "%s: input '%s': %zu bytes given, the shape needs %lld (%lld %s elements)", fn,
+                     name, bytes, (long long)elements * (long long)esize, (long long)elements,
+                     krt_dtype_name(dtype));
+  context_input *in = &context->inputs[index];
+  in->bound = 1;
+  in->dtype = dtype;
+  in->rank = rank;
+  memcpy(in->dims, dims, (size_t)rank * sizeof *dims);
+  in->data = data;
+  in->bytes = bytes;
+  return NULL;
+}
+
+krt_status *krt_context_set_input_by_name(krt_context *context, const char *name, krt_dtype dtype,
+                                          const int64_t *dims, int rank, const void *data,
+                                          size_t bytes) {
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_set_input_by_name: context is NULL");
+  if (!name) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_set_input_by_name: name is NULL");
+  size_t index;
+  KRT_TRY(krt_engine_find_input(context->engine, name, &index));
+  return krt_context_set_input(context, index, dtype, dims, rank, data, bytes);
+}
+
+/* ---- outputs ------------------------------------------------------------------------------- */
+
+krt_status *krt_context_set_output(krt_context *context, size_t index, void *data, size_t bytes) {
+  static const char *fn = "krt_context_set_output";
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  if (index >= n_outputs(context))
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: index %zu is out of range (the engine has %zu outputs)",
+                     fn, index, n_outputs(context));
+  context_output *o = &context->outputs[index];
+  if (!data) {
+    o->bound_data = NULL;
+    o->bound_bytes = 0;
+    return NULL;
+  }
+  /* The batch is only known at run time; a buffer too small for even one sample is wrong now. */
+  int64_t per_sample = ir_value_elements(engine_output_value(context->engine, index), 1);
+  if ((uint64_t)bytes < (uint64_t)per_sample * 4)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                     "%s: output '%s': %zu bytes is less than one sample (%lld float32 values, %lld bytes)",
+                     fn, context->engine->graph->output_names[index], bytes, (long long)per_sample,
+                     (long long)per_sample * 4);
+  o->bound_data = data;
+  o->bound_bytes = bytes;
+  return NULL;
+}
+
+krt_status *krt_context_set_output_by_name(krt_context *context, const char *name, void *data,
+                                           size_t bytes) {
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_set_output_by_name: context is NULL");
+  if (!name) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_set_output_by_name: name is NULL");
+  size_t index;
+  KRT_TRY(krt_engine_find_output(context->engine, name, &index));
+  return krt_context_set_output(context, index, data, bytes);
+}
+
+/* ---- run ----------------------------------------------------------------------------------- */
+
+/* IEEE 754 binary16 -> binary32, exact for every half value (subnormals, infinities, NaN). */
+static float half_to_float(uint16_t h) {
+  uint32_t sign = (uint32_t)(h >> 15) << 31;
+  uint32_t exponent = (h >> 10) & 0x1f;
+  uint32_t mantissa = h & 0x3ff;
+  float magnitude;
+  if (exponent == 0) magnitude = ldexpf((float)mantissa, -24); /* zero or subnormal */
+  else if (exponent == 31) magnitude = mantissa ? NAN : INFINITY;
+  else magnitude = ldexpf((float)(mantissa | 0x400), (int)exponent - 25);
+  return sign ? -magnitude : magnitude;
+}
+
+/* Converts n elements of `dtype` at src to float32. Integers above 2^24 round to the nearest
+ * float, as any float32 model would see them. */
+static void convert_to_float(krt_dtype dtype, const void *src, float *dst, int64_t n) {
+  switch (dtype) {
+    case KRT_FLOAT32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
+    case KRT_FLOAT16: {
+      const unsigned char *p = src;
+      for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + i * 2, 2); /* native order, as the caller's uint16_t array */
+        dst[i] = half_to_float(h);
+      }
+      break;
+    }
+    case KRT_FLOAT64: {
+      const double *p = src;
+      for (int64_t i = 0; i < n; i++) dst[i] = (float)p[i];
+      break;
+    }
+    case KRT_INT32: {
+      const int32_t *p = src;
+      for (int64_t i = 0; i < n; i++) dst[i] = (float)p[i];
+      break;
+    }
+    case KRT_INT64: {
+      const int64_t *p = src;
+      for (int64_t i = 0; i < n; i++) dst[i] = (float)p[i];
+      break;
+    }
+    case KRT_UINT8: {
+      const uint8_t *p = src;
+      for (int64_t i = 0; i < n; i++) dst[i] = (float)p[i];
+      break;
+    }
+    default: break; /* set_input refused it */
+  }
+}
+
+/* The batch every bound batched input agrees on (1 when no input is batched). */
+static krt_status *run_batch(const krt_context *c, int64_t *batch) {
+  const ir_graph *g = c->engine->graph;
+  int first = -1;
+  for (int i = 0; i < g->n_inputs; i++) {
+    const ir_value *v = &g->values[g->inputs[i]];
+    if (!c->inputs[i].bound)
+      return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                       "krt_context_run: input '%s' is not bound (krt_context_set_input)", v->name);
+    if (!v->batched) continue;
+    if (first < 0) first = i;
+    else if (c->inputs[i].dims[0] != c->inputs[first].dims[0])
+      return krt_error(KRT_ERR_SHAPE, "krt_context_run: input '%s' has batch %lld but input '%s' has batch %lld",
+                       v->name, (long long)c->inputs[i].dims[0], g->values[g->inputs[first]].name,
+                       (long long)c->inputs[first].dims[0]);
+  }
+  *batch = first >= 0 ? c->inputs[first].dims[0] : 1;
+  return NULL;
+}
+
+krt_status *krt_context_run(krt_context *context) {
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_run: context is NULL");
+  const krt_engine *e = context->engine;
+  const ir_graph *g = e->graph;
+  const krt_backend *b = e->backend;
+  int64_t batch = 1;
+  KRT_TRY(run_batch(context, &batch));
+  for (int i = 0; i < g->n_outputs; i++) {
+    context_output *o = &context->outputs[i];
+    int64_t n = ir_value_elements(&g->values[g->outputs[i]], batch);
+    if (o->bound_data && (uint64_t)o->bound_bytes < (uint64_t)n * 4)
+      return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                       "krt_context_run: output '%s': the bound buffer has %zu bytes, batch %lld needs %lld",
+                       g->output_names[i], o->bound_bytes, (long long)batch, (long long)n * 4);
+  }
+
+  /* From here on the outputs of the previous run are being overwritten. */
+  context->has_run = 0;
+  for (int i = 0; i < g->n_inputs; i++) {
+    int value = g->inputs[i];
+    if (e->plan.offset[value] < 0) continue; /* an input no output depends on */
+    const context_input *in = &context->inputs[i];
+    int64_t n = (int64_t)(in->bytes / krt_dtype_size(in->dtype));
+    const float *host = in->data;
+    if (in->dtype != KRT_FLOAT32 || ((uintptr_t)in->data % sizeof(float)) != 0) {
+      convert_to_float(in->dtype, in->data, context->scratch, n);
+      host = context->scratch;
+    }
+    KRT_TRY(b->write_value(context->backend_state, value, host, n));
+  }
+  KRT_TRY(b->run(context->backend_state, batch));
+  for (int i = 0; i < g->n_outputs; i++) {
+    context_output *o = &context->outputs[i];
+    const ir_value *v = &g->values[g->outputs[i]];
+    int64_t n = ir_value_elements(v, batch);
+    float *dst = o->bound_data ? o->bound_data : o->own;
+    KRT_TRY(b->read_value(context->backend_state, g->outputs[i], dst, n));
+    o->rank = v->rank;
+    memcpy(o->dims, v->dims, sizeof o->dims);
+    if (v->batched && v->rank > 0) o->dims[0] = batch;
+    o->last_data = dst;
+  }
+  context->has_run = 1;
+  return NULL;
+}
+
+krt_status *krt_context_get_output(const krt_context *context, size_t index, krt_tensor_view *out) {
+  static const char *fn = "krt_context_get_output";
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  if (!out) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+  if (index >= n_outputs(context))
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: index %zu is out of range (the engine has %zu outputs)",
+                     fn, index, n_outputs(context));
+  if (!context->has_run)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                     "%s: no run has completed on this context (call krt_context_run first)", fn);
+  const context_output *o = &context->outputs[index];
+  memset(out, 0, sizeof *out);
+  out->name = context->engine->graph->output_names[index];
+  out->dtype = KRT_FLOAT32;
+  out->rank = o->rank;
+  memcpy(out->dims, o->dims, sizeof out->dims);
+  out->data = o->last_data;
+  return NULL;
+}

@@ -1,0 +1,29 @@
+/* Model importers: each reads one file format and produces the IR (src/ir/graph.h), nothing else.
+ * Errors name the file, the layer, its class and the option at fault. */
+#ifndef KRT_IMPORT_IMPORT_H
+#define KRT_IMPORT_IMPORT_H
+
+#include "ir/graph.h"
+
+/* Shapes the caller fixes for inputs whose dimensions the model leaves unknown: the full shape,
+ * batch included (dims[0] is checked by the caller, not the importer). A known dimension that
+ * disagrees is a KRT_ERR_SHAPE error; a name that is no input is KRT_ERR_NOT_FOUND. */
+typedef struct import_input_shape {
+  const char *name;
+  int rank;
+  int64_t dims[KRT_MAX_RANK];
+} import_input_shape;
+
+typedef struct import_options {
+  int n_input_shapes;
+  const import_input_shape *input_shapes;
+} import_options;
+
+/* Picks the importer by the file's content (zip: .keras; HDF5 signature: legacy .h5), not its
+ * name. options may be NULL. On success *out is owned by the caller (ir_graph_free). */
+krt_status *import_model(const char *path, const import_options *options, ir_graph **out);
+
+krt_status *import_keras_v3(const char *path, const import_options *options, ir_graph **out);
+krt_status *import_keras_h5(const char *path, const import_options *options, ir_graph **out);
+
+#endif

@@ -1,0 +1,51 @@
+/* Shared by the Keras importers: keras_model.c walks a model config (Sequential, Functional,
+ * nested models, shared layers, Keras 1/2/3 spellings of the wiring) and calls
+ * keras_convert_layer (keras_layers_*.c) once per call of each layer.
+ *
+ * Weights are read by the container (keras_h5.c: model_weights/<layer>/...; keras_v3.c:
+ * model.weights.h5 layers/<layer>/vars/<i>) and handed over as float32 arrays in the order the
+ * layer saved them (Dense: kernel, bias; BatchNormalization: gamma?, beta?, moving_mean,
+ * moving_variance, with gamma/beta absent when scale/center is false; ...).
+ */
+#ifndef KRT_IMPORT_KERAS_INTERNAL_H
+#define KRT_IMPORT_KERAS_INTERNAL_H
+
+#include <cjson/cJSON.h>
+
+#include "ir/graph.h"
+
+typedef struct keras_array {
+  char *name;   /* as saved ("conv1/kernel:0", "kernel", "0"), for messages */
+  float *data;  /* float32, row-major (converted from the file's dtype) */
+  int rank;
+  int64_t dims[KRT_MAX_RANK];
+} keras_array;
+
+typedef struct keras_layer_ctx {
+  ir_graph *graph;
+  const char *file;         /* for messages */
+  const char *layer_name;   /* as in the file (nested: "outer/inner"); node names derive from it */
+  const char *class_name;   /* as in the file: "Conv2D", "Convolution2D", ... */
+  const cJSON *config;      /* the layer's "config" object */
+  int keras_major;          /* 1, 2 or 3 (from the file's keras_version; 2 when absent) */
+  const char *backend;      /* "tensorflow", "theano", "jax", ... or NULL when the file says none */
+  int layer_index;          /* this layer's record in graph->layers (param_count is set by the
+                             * container from the weights) */
+  int call_index;           /* 0 for the first call of a shared layer, 1 for the second, ... */
+  int n_inputs;
+  const int *inputs;        /* IR value ids of this call's inbound tensors */
+  int n_weights;
+  const keras_array *weights;
+} keras_layer_ctx;
+
+/* Converts one call of one layer into IR nodes; writes the IR value id of its output. Layers that
+ * are the identity at inference (Dropout, ...) return their input. Anything not supported returns
+ * KRT_ERR_UNSUPPORTED naming the file, the layer, its class and the option. */
+krt_status *keras_convert_layer(const keras_layer_ctx *ctx, int *output);
+
+/* Whether a class name is an input layer (InputLayer) or a model container (Sequential,
+ * Functional, Model) that keras_model.c handles itself. */
+int keras_is_input_class(const char *class_name);
+int keras_is_model_class(const char *class_name);
+
+#endif

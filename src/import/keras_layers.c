@@ -1,0 +1,330 @@
+/* keras_convert_layer: the table from Keras layer class names (every spelling of Keras 1, 2 and
+ * 3) to the family converters in keras_layers_*.c, and the node/constant helpers they share. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "import/keras_config.h"
+
+typedef struct layer_entry {
+  const char *class_name;
+  kl_convert_fn convert;
+  int variant;
+} layer_entry;
+
+static const layer_entry layer_table[] = {
+    /* core */
+    {"Dense", kl_convert_dense, 0},
+    {"TimeDistributedDense", kl_convert_dense, 0}, /* Keras 1: Dense over the last axis */
+    {"Activation", kl_convert_activation, 0},
+    {"ReLU", kl_convert_activation, 0},
+    {"LeakyReLU", kl_convert_activation, 0},
+    {"ELU", kl_convert_activation, 0},
+    {"Softmax", kl_convert_activation, 0},
+    {"ThresholdedReLU", kl_convert_activation, 0},
+    {"PReLU", kl_convert_prelu, 0},
+    {"Flatten", kl_convert_flatten, 0},
+    {"Reshape", kl_convert_reshape, 0},
+    {"Permute", kl_convert_permute, 0},
+    {"Embedding", kl_convert_embedding, 0},
+    {"Rescaling", kl_convert_rescaling, 0},
+    {"Normalization", kl_convert_normalization, 0},
+    /* the identity at inference */
+    {"Dropout", kl_convert_identity, 0},
+    {"SpatialDropout1D", kl_convert_identity, 0},
+    {"SpatialDropout2D", kl_convert_identity, 0},
+    {"SpatialDropout3D", kl_convert_identity, 0},
+    {"GaussianNoise", kl_convert_identity, 0},
+    {"GaussianDropout", kl_convert_identity, 0},
+    {"AlphaDropout", kl_convert_identity, 0},
+    {"ActivityRegularization", kl_convert_identity, 0},
+    {"Identity", kl_convert_identity, 0},
+    /* convolutions (Keras 1 spellings included) */
+    {"Conv1D", kl_convert_conv, 1},
+    {"Conv2D", kl_convert_conv, 2},
+    {"Convolution1D", kl_convert_conv, 1},
+    {"Convolution2D", kl_convert_conv, 2},
+    {"AtrousConvolution1D", kl_convert_conv, 1},
+    {"AtrousConvolution2D", kl_convert_conv, 2},
+    {"DepthwiseConv1D", kl_convert_depthwise_conv, 1},
+    {"DepthwiseConv2D", kl_convert_depthwise_conv, 2},
+    {"SeparableConv1D", kl_convert_separable_conv, 1},
+    {"SeparableConv2D", kl_convert_separable_conv, 2},
+    {"SeparableConvolution1D", kl_convert_separable_conv, 1},
+    {"SeparableConvolution2D", kl_convert_separable_conv, 2},
+    {"Conv1DTranspose", kl_convert_conv_transpose, 1},
+    {"Conv2DTranspose", kl_convert_conv_transpose, 2},
+    {"Convolution1DTranspose", kl_convert_conv_transpose, 1},
+    {"Convolution2DTranspose", kl_convert_conv_transpose, 2},
+    /* pooling */
+    {"MaxPooling1D", kl_convert_pool, KL_POOL_MAX | 1},
+    {"MaxPooling2D", kl_convert_pool, KL_POOL_MAX | 2},
+    {"MaxPool1D", kl_convert_pool, KL_POOL_MAX | 1},
+    {"MaxPool2D", kl_convert_pool, KL_POOL_MAX | 2},
+    {"AveragePooling1D", kl_convert_pool, KL_POOL_AVG | 1},
+    {"AveragePooling2D", kl_convert_pool, KL_POOL_AVG | 2},
+    {"AvgPool1D", kl_convert_pool, KL_POOL_AVG | 1},
+    {"AvgPool2D", kl_convert_pool, KL_POOL_AVG | 2},
+    {"GlobalMaxPooling1D", kl_convert_global_pool, KL_POOL_MAX | 1},
+    {"GlobalMaxPooling2D", kl_convert_global_pool, KL_POOL_MAX | 2},
+    {"GlobalMaxPool1D", kl_convert_global_pool, KL_POOL_MAX | 1},
+    {"GlobalMaxPool2D", kl_convert_global_pool, KL_POOL_MAX | 2},
+    {"GlobalAveragePooling1D", kl_convert_global_pool, KL_POOL_AVG | 1},
+    {"GlobalAveragePooling2D", kl_convert_global_pool, KL_POOL_AVG | 2},
+    {"GlobalAvgPool1D", kl_convert_global_pool, KL_POOL_AVG | 1},
+    {"GlobalAvgPool2D", kl_convert_global_pool, KL_POOL_AVG | 2},
+    /* normalization */
+    {"BatchNormalization", kl_convert_batchnorm, 0},
+    {"LayerNormalization", kl_convert_layernorm, 0},
+    /* merging */
+    {"Add", kl_convert_merge, KL_MERGE_ADD},
+    {"Subtract", kl_convert_merge, KL_MERGE_SUB},
+    {"Multiply", kl_convert_merge, KL_MERGE_MUL},
+    {"Average", kl_convert_merge, KL_MERGE_AVG},
+    {"Maximum", kl_convert_merge, KL_MERGE_MAX},
+    {"Minimum", kl_convert_merge, KL_MERGE_MIN},
+    {"Concatenate", kl_convert_merge, KL_MERGE_CONCAT},
+    {"Merge", kl_convert_merge, KL_MERGE_KERAS1},
+    /* padding, cropping, upsampling */
+    {"ZeroPadding1D", kl_convert_zero_padding, 1},
+    {"ZeroPadding2D", kl_convert_zero_padding, 2},
+    {"Cropping1D", kl_convert_cropping, 1},
+    {"Cropping2D", kl_convert_cropping, 2},
+    {"UpSampling1D", kl_convert_upsampling, 1},
+    {"UpSampling2D", kl_convert_upsampling, 2},
+};
+
+int keras_is_input_class(const char *class_name) {
+  return class_name && strcmp(class_name, "InputLayer") == 0;
+}
+
+int keras_is_model_class(const char *class_name) {
+  return class_name && (strcmp(class_name, "Sequential") == 0 ||
+                        strcmp(class_name, "Functional") == 0 || strcmp(class_name, "Model") == 0);
+}
+
+krt_status *keras_convert_layer(const keras_layer_ctx *ctx, int *output) {
+  const char *cls = ctx->class_name ? ctx->class_name : "";
+  for (size_t i = 0; i < sizeof layer_table / sizeof *layer_table; i++) {
+    if (strcmp(layer_table[i].class_name, cls) != 0) continue;
+    if (ctx->n_inputs < 1) return kl_bad_file(ctx, "the layer is called on no input");
+    KRT_TRY(kc_check_dtype_policy(ctx));
+    int out = -1;
+    KRT_TRY(layer_table[i].convert(ctx, layer_table[i].variant, &out));
+    *output = out;
+    return NULL;
+  }
+  return kl_unsupported(ctx, "layer class %s is not supported", cls);
+}
+
+/* ---- emitting ------------------------------------------------------------------------------ */
+
+ir_attrs kl_attrs(void) {
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  a.act = ir_act_none();
+  return a;
+}
+
+const ir_value *kl_value(const keras_layer_ctx *ctx, int id) { return &ctx->graph->values[id]; }
+
+/* "layer" or "layer/part", malloc'd. */
+static char *part_name(const keras_layer_ctx *ctx, const char *part) {
+  const char *layer = ctx->layer_name ? ctx->layer_name : "layer";
+  size_t n = strlen(layer) + (part ? strlen(part) + 1 : 0) + 1;
+  char *s = malloc(n);
+  if (!s) return NULL;
+  if (part) snprintf(s, n, "%s/%s", layer, part);
+  else snprintf(s, n, "%s", layer);
+  return s;
+}
+
+krt_status *kl_emit(const keras_layer_ctx *ctx, ir_op op, const char *part, const int *inputs,
+                    int n_inputs, const ir_attrs *attrs, int *out) {
+  char *name = part_name(ctx, part);
+  if (!name) return krt_error_oom("node name");
+  krt_status *s = ir_emit(ctx->graph, op, name, ctx->layer_index, inputs, n_inputs, attrs, out);
+  free(name);
+  return krt_error_wrap(s, "%s: layer '%s' (%s): ", ctx->file ? ctx->file : "?", ctx->layer_name,
+                        ctx->class_name);
+}
+
+krt_status *kl_const(const keras_layer_ctx *ctx, const char *part, int rank, const int64_t *dims,
+                     float *data, int *id) {
+  char *name = part_name(ctx, part);
+  if (!name) {
+    free(data);
+    return krt_error_oom("constant name");
+  }
+  if (ctx->call_index > 0) { /* a shared layer: its first call made the same constant */
+    int v = ir_find_value(ctx->graph, name);
+    const ir_value *val = v >= 0 ? &ctx->graph->values[v] : NULL;
+    if (val && val->data && val->producer < 0 && val->rank == rank &&
+        memcmp(val->dims, dims, (size_t)rank * sizeof *dims) == 0) {
+      free(name);
+      free(data);
+      *id = v;
+      return NULL;
+    }
+  }
+  krt_status *s = ir_add_const(ctx->graph, name, rank, dims, data, id);
+  free(name);
+  return s;
+}
+
+krt_status *kl_const_copy(const keras_layer_ctx *ctx, const char *part, int rank,
+                          const int64_t *dims, const float *data, int *id) {
+  int64_t n = 1;
+  for (int i = 0; i < rank; i++) n *= dims[i];
+  float *copy = malloc((size_t)(n > 0 ? n : 1) * sizeof *copy);
+  if (!copy) return krt_error_oom("constant");
+  if (n > 0) memcpy(copy, data, (size_t)n * sizeof *copy);
+  return kl_const(ctx, part, rank, dims, copy, id);
+}
+
+krt_status *kl_const_fill(const keras_layer_ctx *ctx, const char *part, int64_t count, float value,
+                          int *id) {
+  float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof *data);
+  if (!data) return krt_error_oom("constant");
+  for (int64_t i = 0; i < count; i++) data[i] = value;
+  return kl_const(ctx, part, 1, &count, data, id);
+}
+
+krt_status *kl_transpose(const keras_layer_ctx *ctx, int x, const int *perm, const char *part,
+                         int *out) {
+  ir_attrs a = kl_attrs();
+  int rank = kl_value(ctx, x)->rank;
+  for (int i = 0; i < rank; i++) a.perm[i] = perm[i];
+  return kl_emit(ctx, IR_OP_TRANSPOSE, part, &x, 1, &a, out);
+}
+
+krt_status *kl_to_channels_last(const keras_layer_ctx *ctx, int x, int *out) {
+  int rank = kl_value(ctx, x)->rank, perm[KRT_MAX_RANK];
+  perm[0] = 0;
+  for (int i = 1; i < rank - 1; i++) perm[i] = i + 1;
+  perm[rank - 1] = 1;
+  KRT_TRY(kl_transpose(ctx, x, perm, "to_channels_last", out));
+  ctx->graph->values[*out].layout = IR_LAYOUT_CHANNELS_LAST;
+  return NULL;
+}
+
+krt_status *kl_to_channels_first(const keras_layer_ctx *ctx, int x, int *out) {
+  int rank = kl_value(ctx, x)->rank, perm[KRT_MAX_RANK];
+  perm[0] = 0;
+  perm[1] = rank - 1;
+  for (int i = 2; i < rank; i++) perm[i] = i - 1;
+  KRT_TRY(kl_transpose(ctx, x, perm, "to_channels_first", out));
+  ctx->graph->values[*out].layout = IR_LAYOUT_CHANNELS_FIRST;
+  return NULL;
+}
+
+static krt_status *emit_softmax(const keras_layer_ctx *ctx, int x, const kc_activation *a,
+                                const char *part, int *out) {
+  int rank = kl_value(ctx, x)->rank;
+  int used[KRT_MAX_RANK] = {0};
+  for (int i = 0; i < a->n_axes; i++) {
+    int axis;
+    KRT_TRY(kl_axis(ctx, a->axes[i], rank, &axis));
+    if (axis == 0 && kl_value(ctx, x)->batched)
+      return kl_unsupported(ctx, "softmax over the batch axis is not supported");
+    used[axis] = 1;
+  }
+  ir_attrs attrs = kl_attrs();
+  for (int i = 0; i < rank; i++)
+    if (used[i]) attrs.axes[attrs.n_axes++] = i;
+  return kl_emit(ctx, a->softmax == 2 ? IR_OP_LOG_SOFTMAX : IR_OP_SOFTMAX, part, &x, 1, &attrs, out);
+}
+
+krt_status *kl_apply_activation(const keras_layer_ctx *ctx, int x, const kc_activation *a,
+                                const char *part, int *out) {
+  int y = x;
+  if (a->act.kind != IR_ACT_NONE) {
+    ir_attrs attrs = kl_attrs();
+    attrs.act = a->act;
+    KRT_TRY(kl_emit(ctx, IR_OP_ACTIVATION, part, &y, 1, &attrs, &y));
+    part = "softmax";
+  }
+  if (a->softmax) KRT_TRY(emit_softmax(ctx, y, a, part, &y));
+  *out = y;
+  return NULL;
+}
+
+krt_status *kl_apply_softmax(const keras_layer_ctx *ctx, int x, const kc_activation *a, int *out) {
+  if (!a->softmax) {
+    *out = x;
+    return NULL;
+  }
+  return emit_softmax(ctx, x, a, "softmax", out);
+}
+
+/* ---- inputs and weights -------------------------------------------------------------------- */
+
+krt_status *kl_expect_inputs(const keras_layer_ctx *ctx, int min, int max) {
+  if (ctx->n_inputs < min || ctx->n_inputs > max) {
+    if (min == max)
+      return kl_bad_file(ctx, "the layer takes %d input%s, it is called on %d", min,
+                         min == 1 ? "" : "s", ctx->n_inputs);
+    return kl_bad_file(ctx, "the layer takes %d to %d inputs, it is called on %d", min, max,
+                       ctx->n_inputs);
+  }
+  return NULL;
+}
+
+krt_status *kl_expect_rank(const keras_layer_ctx *ctx, int x, int min, int max) {
+  int rank = kl_value(ctx, x)->rank;
+  if (rank < min || rank > max) {
+    char dims[128];
+    ir_format_dims(kl_value(ctx, x)->dims, rank, dims, sizeof dims);
+    if (min == max)
+      return krt_error(KRT_ERR_SHAPE, "%s: layer '%s' (%s): expects an input of rank %d, got %s",
+                       ctx->file, ctx->layer_name, ctx->class_name, min, dims);
+    return krt_error(KRT_ERR_SHAPE, "%s: layer '%s' (%s): expects an input of rank %d to %d, got %s",
+                     ctx->file, ctx->layer_name, ctx->class_name, min, max, dims);
+  }
+  return NULL;
+}
+
+krt_status *kl_expect_weights(const keras_layer_ctx *ctx, int min, int max) {
+  if (ctx->n_weights < min || ctx->n_weights > max) {
+    if (min == max)
+      return kl_bad_file(ctx, "expected %d weight arrays, the file has %d", min, ctx->n_weights);
+    return kl_bad_file(ctx, "expected %d to %d weight arrays, the file has %d", min, max,
+                       ctx->n_weights);
+  }
+  return NULL;
+}
+
+static void format_shape(const int64_t *dims, int rank, char *buf, size_t size) {
+  size_t used = 0;
+  used += (size_t)snprintf(buf, size, "(");
+  for (int i = 0; i < rank && used < size; i++) {
+    if (dims[i] < 0) used += (size_t)snprintf(buf + used, size - used, "%s?", i ? ", " : "");
+    else used += (size_t)snprintf(buf + used, size - used, "%s%lld", i ? ", " : "", (long long)dims[i]);
+  }
+  if (used < size) snprintf(buf + used, size - used, ")");
+}
+
+krt_status *kl_expect_weight(const keras_layer_ctx *ctx, int i, const char *what, int rank,
+                             const int64_t *dims) {
+  if (i >= ctx->n_weights) return kl_bad_file(ctx, "weight %s is missing", what);
+  const keras_array *w = &ctx->weights[i];
+  int ok = w->rank == rank && w->data != NULL;
+  for (int d = 0; ok && d < rank; d++)
+    if (dims[d] >= 0 && w->dims[d] != dims[d]) ok = 0;
+  if (!ok) {
+    char want[160], got[160];
+    format_shape(dims, rank, want, sizeof want);
+    format_shape(w->dims, w->rank, got, sizeof got);
+    return kl_bad_file(ctx, "weight %s ('%s') has shape %s, expected %s", what,
+                       w->name ? w->name : "?", got, want);
+  }
+  return NULL;
+}
+
+krt_status *kl_axis(const keras_layer_ctx *ctx, int axis, int rank, int *out) {
+  int a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank)
+    return kl_bad_file(ctx, "axis %d is out of range for an input of rank %d", axis, rank);
+  *out = a;
+  return NULL;
+}

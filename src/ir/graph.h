@@ -1,0 +1,206 @@
+/* The krt graph IR: typed values (tensors), constants and nodes, in the order they were added.
+ *
+ * Every importer produces this IR; passes in src/opt rewrite it; the engine file serialises it;
+ * backends execute it. Ops and their exact semantics are listed in ops.def.
+ *
+ * Shapes: dims[i] >= 0 is known; -1 is the batch (axis 0 of a value whose `batched` is set) or a
+ * dimension still unknown. Every batched value carries its batch on axis 0, so a value's size at
+ * batch n is n * (product of dims[1..rank)).
+ */
+#ifndef KRT_IR_GRAPH_H
+#define KRT_IR_GRAPH_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "krt.h"
+
+typedef enum ir_op {
+#define X(op, id, name) op = id,
+#include "ops.def"
+#undef X
+  IR_OP_COUNT_PLUS_ONE
+} ir_op;
+
+/* Elementwise activations (ids stable: stored in engine files). y = f(x) with the parameters in
+ * ir_activation. Softmax and log-softmax are ops of their own, not activations. */
+typedef enum ir_act_kind {
+  IR_ACT_NONE = 0,          /* linear */
+  IR_ACT_RELU = 1,          /* x > threshold ? min(x, max_value) : alpha*(x - threshold), as Keras 3's
+                             * relu. max_value = INFINITY for none. LeakyReLU: alpha = slope; ReLU6: 6 */
+  IR_ACT_SIGMOID = 2,
+  IR_ACT_HARD_SIGMOID = 3,  /* clip(alpha*x + beta, 0, 1): Keras 3 alpha=1/6 beta=0.5; Keras 1/2 0.2, 0.5 */
+  IR_ACT_TANH = 4,
+  IR_ACT_SOFTPLUS = 5,      /* log(1 + exp(x)), computed without overflow */
+  IR_ACT_SOFTSIGN = 6,      /* x / (1 + |x|) */
+  IR_ACT_ELU = 7,           /* x > 0 ? x : alpha*(exp(x) - 1) */
+  IR_ACT_SELU = 8,          /* scale*(x > 0 ? x : alpha*(exp(x)-1)), Keras's fixed alpha and scale */
+  IR_ACT_GELU = 9,          /* x * 0.5 * (1 + erf(x / sqrt 2)) */
+  IR_ACT_GELU_TANH = 10,    /* 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) */
+  IR_ACT_SWISH = 11,        /* x * sigmoid(x) (silu) */
+  IR_ACT_HARD_SWISH = 12,   /* x * clip(alpha*x + beta, 0, 1), alpha/beta as HARD_SIGMOID */
+  IR_ACT_EXPONENTIAL = 13,  /* exp(x) */
+  IR_ACT_MISH = 14,         /* x * tanh(softplus(x)) */
+  IR_ACT_THRESHOLDED_RELU = 15 /* x > alpha ? x : 0 (Keras ThresholdedReLU, theta = alpha) */
+} ir_act_kind;
+
+typedef struct ir_activation {
+  ir_act_kind kind;
+  float alpha, beta, max_value, threshold;
+} ir_activation;
+
+typedef enum ir_pool_kind { IR_POOL_MAX = 0, IR_POOL_AVG = 1 } ir_pool_kind;
+typedef enum ir_reduce_kind { IR_REDUCE_MEAN = 0, IR_REDUCE_MAX = 1, IR_REDUCE_SUM = 2 } ir_reduce_kind;
+typedef enum ir_binary_kind {
+  IR_BINARY_ADD = 0, IR_BINARY_SUB = 1, IR_BINARY_MUL = 2, IR_BINARY_DIV = 3,
+  IR_BINARY_MAX = 4, IR_BINARY_MIN = 5
+} ir_binary_kind;
+typedef enum ir_resize_kind { IR_RESIZE_NEAREST = 0, IR_RESIZE_BILINEAR = 1 } ir_resize_kind;
+
+/* What a value holds, for readers and for backends that choose layouts. Data is always stored in
+ * the order of dims; this only says what the axes mean. */
+typedef enum ir_layout {
+  IR_LAYOUT_PLAIN = 0,          /* no spatial meaning (features, sequences of features, ...) */
+  IR_LAYOUT_CHANNELS_LAST = 1,  /* [N, spatial..., C] */
+  IR_LAYOUT_CHANNELS_FIRST = 2  /* [N, C, spatial...] */
+} ir_layout;
+
+#define IR_MAX_SPATIAL 3
+
+/* One flat attribute record for every op; each op reads the fields ops.def names and leaves the
+ * others zero. Flat and fixed-size so it serialises field by field. */
+typedef struct ir_attrs {
+  ir_activation act;             /* DENSE, CONV, CONV_TRANSPOSE, BINARY (fused), ACTIVATION */
+  int spatial;                   /* CONV*, POOL, RESIZE: number of spatial axes (1..3) */
+  int kernel[IR_MAX_SPATIAL];    /* CONV*, POOL: window per spatial axis */
+  int stride[IR_MAX_SPATIAL];
+  int dilation[IR_MAX_SPATIAL];  /* CONV*: 1 for none */
+  int scale[IR_MAX_SPATIAL];     /* RESIZE: integer factor per spatial axis */
+  int groups;                    /* CONV: 1 normal, Ci for depthwise */
+  int64_t pad_begin[KRT_MAX_RANK]; /* CONV*, POOL: per spatial axis; PAD: per axis */
+  int64_t pad_end[KRT_MAX_RANK];
+  int64_t begin[KRT_MAX_RANK];   /* SLICE: per axis */
+  int64_t end[KRT_MAX_RANK];
+  int axis;                      /* CONCAT, BATCHNORM: non-negative axis */
+  int n_axes;                    /* REDUCE, SOFTMAX, LOG_SOFTMAX, LAYERNORM */
+  int axes[KRT_MAX_RANK];        /* non-negative, ascending */
+  int keepdims;                  /* REDUCE */
+  int perm[KRT_MAX_RANK];        /* TRANSPOSE: rank entries */
+  int shape_rank;                /* RESHAPE: rank of `shape` (the batch excluded) */
+  int64_t shape[KRT_MAX_RANK];   /* RESHAPE: per-sample shape, all known */
+  float epsilon;                 /* BATCHNORM, LAYERNORM */
+  int rms_scaling;               /* LAYERNORM: y = x / sqrt(var + eps) * gamma (no centring of the
+                                  * output, var still about the mean; Keras 3 rms_scaling=True) */
+  ir_pool_kind pool;
+  ir_reduce_kind reduce;
+  ir_binary_kind binary;
+  ir_resize_kind resize;
+} ir_attrs;
+
+typedef struct ir_value {
+  char *name;
+  krt_dtype dtype;      /* FLOAT32 for everything computed; graph inputs keep their declared dtype */
+  int rank;
+  int64_t dims[KRT_MAX_RANK];
+  int batched;          /* 1: axis 0 is the batch */
+  ir_layout layout;
+  int producer;         /* node index, or -1 for graph inputs and constants */
+  /* Constants only (data != NULL): float32, dense, row-major. */
+  float *data;
+  int owns_data;        /* 0 when data points into memory owned elsewhere (a mapped engine file) */
+} ir_value;
+
+typedef struct ir_node {
+  ir_op op;
+  char *name;           /* unique in the graph; the Keras layer name, or "layer/part" */
+  int layer;            /* index in graph->layers of the Keras layer it came from, or -1 */
+  int n_inputs;
+  int *inputs;          /* value ids */
+  int output;           /* value id */
+  ir_attrs attrs;
+  char *fused;          /* names of layers fused into this node by passes, comma-separated; or NULL */
+} ir_node;
+
+/* A layer of the source model, as the user sees it (krt inspect, --output NAME). */
+typedef struct ir_layer {
+  char *name;           /* nested layers: "outer/inner" */
+  char *class_name;     /* Keras class as written in the file ("Convolution2D", "Conv2D", ...) */
+  int output;           /* value id of its (first call's) output, or -1 */
+  int64_t param_count;
+} ir_layer;
+
+typedef struct ir_graph {
+  ir_value *values;
+  int n_values, cap_values;
+  ir_node *nodes;       /* in an order where every node comes after its inputs' producers */
+  int n_nodes, cap_nodes;
+  ir_layer *layers;
+  int n_layers, cap_layers;
+  int *inputs;          /* value ids of the graph inputs, in model order */
+  int n_inputs;
+  int *outputs;         /* value ids of the graph outputs, in model order */
+  int n_outputs;
+  char **output_names;  /* the name each output is published under (usually its layer's) */
+  char *source;         /* the file it came from, for messages */
+} ir_graph;
+
+/* ---- building ---------------------------------------------------------------------------- */
+
+ir_graph *ir_graph_create(void);
+void ir_graph_free(ir_graph *g);
+krt_status *ir_graph_clone(const ir_graph *g, ir_graph **out);
+
+/* Adds a graph input; returns its value id through *id. */
+krt_status *ir_add_input(ir_graph *g, const char *name, krt_dtype dtype, int rank,
+                         const int64_t *dims, int batched, ir_layout layout, int *id);
+
+/* Adds a float32 constant. Takes ownership of data (malloc'd, element count = product of dims)
+ * even when it fails. */
+krt_status *ir_add_const(ir_graph *g, const char *name, int rank, const int64_t *dims,
+                         float *data, int *id);
+/* Copies data instead. */
+krt_status *ir_add_const_copy(ir_graph *g, const char *name, int rank, const int64_t *dims,
+                              const float *data, int *id);
+
+/* Adds a node with one new output value (named like the node), infers the output's shape at
+ * once (ir_infer_node) and returns the output value id through *out. `name` is made unique if it
+ * is taken. layer is the source layer index or -1. */
+krt_status *ir_emit(ir_graph *g, ir_op op, const char *name, int layer, const int *inputs,
+                    int n_inputs, const ir_attrs *attrs, int *out);
+
+/* Adds a layer record; returns its index through *index. */
+krt_status *ir_add_layer(ir_graph *g, const char *name, const char *class_name, int *index);
+
+krt_status *ir_add_output(ir_graph *g, int value, const char *name);
+
+/* ---- queries ----------------------------------------------------------------------------- */
+
+const char *ir_op_name(ir_op op);          /* "Conv"; "?" for unknown */
+int ir_op_is_valid(int op);
+const char *ir_act_name(ir_act_kind kind); /* "relu"; "?" for unknown */
+int64_t ir_value_sample_elements(const ir_value *v); /* product of dims[1..] if batched, else all; -1 if unknown */
+int64_t ir_value_elements(const ir_value *v, int64_t batch); /* at this batch; -1 if unknown */
+int ir_find_value(const ir_graph *g, const char *name);  /* -1 when absent */
+int ir_find_layer(const ir_graph *g, const char *name);  /* -1 when absent */
+ir_activation ir_act_none(void);
+
+/* ---- shape inference (shape.c) ------------------------------------------------------------- */
+
+/* Checks node n's inputs against its op and attributes and sets its output value's dtype, rank,
+ * dims, batched and layout. Errors name the node. */
+krt_status *ir_infer_node(ir_graph *g, int node);
+/* Re-infers every node in order (after a pass or after loading an engine). */
+krt_status *ir_infer_all(ir_graph *g);
+
+/* ---- text (dump.c) ------------------------------------------------------------------------- */
+
+/* One line per input, constant summary and node: "%7 = Conv(%3, w:conv1/kernel[3x3x3x16]) ..." */
+krt_status *ir_dump(const ir_graph *g, char **text);
+/* "[?x32x32x3]" into buf: -1 (batch or unknown) prints as "?"; truncated to fit size */
+void ir_format_dims(const int64_t *dims, int rank, char *buf, size_t size);
+/* A value's dims, "[Nx32x32x3]": N the batch of a batched value, "?" a dimension not known */
+void ir_format_value_dims(const ir_value *v, char *buf, size_t size);
+/* The attributes of a node that matter to a reader, into buf ("k=3x3 s=2x2 pad=0,0/1,1 act=relu") */
+void ir_format_attrs(const ir_graph *g, const ir_node *n, char *buf, size_t size);
+
+#endif

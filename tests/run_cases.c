@@ -1,0 +1,407 @@
+/* run_cases: runs folders of test cases through krt's public API and compares the outputs with
+ * the references that real Keras (or the source framework) produced.
+ *
+ *   run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork] DIR
+ *   run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]
+ *
+ * A case is a folder laid out as ../shared/corpus/README.md describes:
+ *   model.keras | model.h5, inputs/<i>.npy, expected/<j>.npy and case.json
+ *   {"inputs": [{"name", "file"}], "outputs": [{"name", "file"}], "rtol", "atol",
+ *    "expected_labels"?: [argmax per batch row of output 0]}
+ * Every subfolder of DIR holding a case.json is a case; with --corpus only the subfolders of
+ * DIR/keras_h5 and DIR/keras_v3 are (the other kinds are not Keras files). A missing DIR is
+ * skipped (exit 77).
+ *
+ * Per case: import the model, build an engine for the inputs' batch, serialise it and load it
+ * back from memory (so the engine format is exercised every time), bind the inputs by name (by
+ * position when the names do not match and the counts agree), run, and check every expected
+ * output: same shape, and |got - expected| <= atol + rtol * |expected| elementwise (NaN never
+ * passes). Cases without outputs are smoke cases: they pass when the model builds (and runs on
+ * the given inputs, or on zeros, with plausible shapes) or is rejected with a clean error (any
+ * code but KRT_ERR_INTERNAL, which reports a bug in krt).
+ *
+ * Each case runs in a child process (unless --no-fork, for debuggers and valgrind), so a crash
+ * or a hang in krt fails that case instead of ending the run.
+ *
+ * Prints one line per case (PASS, FAIL, SKIP, XFAIL, XPASS) and ends with
+ * "N passed, N failed, N skipped" (known failures count as skipped). Exit status 0 iff nothing
+ * failed; a known failure that passes (XPASS) is a failure, so the list stays honest.
+ * Known-failures file: one "case_name<TAB>reason" per line, '#' starts a comment.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "case_check.h"
+#include "case_util.h"
+#include "krt.h"
+#include "npy.h"
+
+#define CASE_TIMEOUT_S 300 /* the largest corpus model builds and runs in seconds */
+
+/* run_cases --compare GOT EXPECTED [RTOL ATOL]: 0 equal within tolerance, 1 not, 2 unreadable. */
+static int compare_files(int argc, char **argv) {
+  if (argc != 2 && argc != 4) {
+    fprintf(stderr, "usage: run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]\n");
+    return 2;
+  }
+  double rtol = 1e-4, atol = 1e-5;
+  if (argc == 4) {
+    char *end1, *end2;
+    rtol = strtod(argv[2], &end1);
+    atol = strtod(argv[3], &end2);
+    if (*end1 || *end2 || !(rtol >= 0) || !(atol >= 0)) {
+      fprintf(stderr, "run_cases --compare: bad tolerances '%s' '%s'\n", argv[2], argv[3]);
+      return 2;
+    }
+  }
+  npy_array got = {0}, expected = {0};
+  char err[512];
+  if (npy_read(argv[0], &got, err, sizeof err) || npy_read(argv[1], &expected, err, sizeof err)) {
+    fprintf(stderr, "run_cases --compare: %s\n", err);
+    npy_free(&got);
+    npy_free(&expected);
+    return 2;
+  }
+  int status = 0;
+  char a[256], b[256], msg[MESSAGE_SIZE] = "";
+  format_dims(a, sizeof a, got.rank, got.dims);
+  format_dims(b, sizeof b, expected.rank, expected.dims);
+  if (strcmp(a, b) != 0) {
+    printf("MISMATCH: shape %s, expected %s\n", a, b);
+    status = 1;
+  } else {
+    int64_t n = element_count(got.rank, got.dims);
+    comparison c =
+        compare_values(got.dtype, got.data, expected.dtype, expected.data, n, rtol, atol);
+    if (c.mismatches) {
+      describe_mismatch(msg, sizeof msg, "MISMATCH", &c, n);
+      printf("%s\n", msg);
+      status = 1;
+    } else {
+      printf("OK: %lld values, max abs error %.3g\n", (long long)n, c.max_abs_error);
+    }
+  }
+  npy_free(&got);
+  npy_free(&expected);
+  return status;
+}
+
+static void set_failure(case_result *r, const char *fmt, ...) {
+  r->kind = RESULT_FAIL;
+  r->has_reference = 0;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->message, sizeof r->message, fmt, ap);
+  va_end(ap);
+}
+
+/* Runs one case in a child process so that a crash or a hang fails only that case. */
+static void run_case_isolated(const char *dir, case_result *r) {
+  int fds[2];
+  fflush(stdout);
+  if (pipe(fds) != 0) {
+    set_failure(r, "pipe: %s", strerror(errno));
+    return;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    set_failure(r, "fork: %s", strerror(errno));
+    return;
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    alarm(CASE_TIMEOUT_S);
+    case_result child;
+    case_check(dir, &child);
+    const char *p = (const char *)&child;
+    size_t left = sizeof child;
+    while (left) {
+      ssize_t n = write(fds[1], p, left);
+      if (n <= 0) _exit(3);
+      p += n;
+      left -= (size_t)n;
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t got = 0;
+  char *p = (char *)r;
+  while (got < sizeof *r) {
+    ssize_t n = read(fds[0], p + got, sizeof *r - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (got == sizeof *r) return;
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+    set_failure(r, "timed out after %d s", CASE_TIMEOUT_S);
+  else if (WIFSIGNALED(status))
+    set_failure(r, "crashed with signal %d (%s): a bug in krt", WTERMSIG(status),
+                strsignal(WTERMSIG(status)));
+  else
+    set_failure(r, "the case process exited with status %d without a result",
+                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Known failures, case discovery, main
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct known_failure {
+  char *name;
+  char *reason;
+  int xfailed; /* reported as XFAIL in this run */
+} known_failure;
+
+typedef struct known_list {
+  known_failure *items;
+  int count;
+} known_list;
+
+static void free_known(known_list *k) {
+  for (int i = 0; i < k->count; i++) {
+    free(k->items[i].name);
+    free(k->items[i].reason);
+  }
+  free(k->items);
+}
+
+static char *copy_string(const char *s, size_t len) {
+  char *out = malloc(len + 1);
+  if (out) {
+    memcpy(out, s, len);
+    out[len] = '\0';
+  }
+  return out;
+}
+
+static int load_known(const char *path, known_list *k) {
+  char *text = read_text_file(path);
+  if (!text) {
+    fprintf(stderr, "run_cases: cannot read known failures %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  int line_no = 0, status = 0;
+  for (char *line = text; line && *line && !status;) {
+    char *next = strchr(line, '\n');
+    if (next) *next++ = '\0';
+    line_no++;
+    size_t len = strlen(line);
+    if (len && line[len - 1] == '\r') line[--len] = '\0';
+    if (len && line[0] != '#') {
+      char *tab = strchr(line, '\t');
+      if (!tab || tab == line) {
+        fprintf(stderr, "run_cases: %s:%d: expected \"case_name<TAB>reason\"\n", path, line_no);
+        status = -1;
+        break;
+      }
+      known_failure *grown = realloc(k->items, (size_t)(k->count + 1) * sizeof *grown);
+      if (!grown) {
+        status = -1;
+        break;
+      }
+      k->items = grown;
+      known_failure *item = &k->items[k->count];
+      item->name = copy_string(line, (size_t)(tab - line));
+      item->reason = copy_string(tab + 1, strlen(tab + 1));
+      item->xfailed = 0;
+      k->count++;
+      if (!item->name || !item->reason) status = -1;
+    }
+    line = next;
+  }
+  free(text);
+  return status;
+}
+
+static known_failure *find_known(known_list *k, const char *name) {
+  for (int i = 0; i < k->count; i++)
+    if (strcmp(k->items[i].name, name) == 0) return &k->items[i];
+  return NULL;
+}
+
+typedef struct case_list {
+  char **paths; /* folder of each case */
+  int count;
+} case_list;
+
+static int compare_strings(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds every subfolder of dir that holds a case.json, in name order. */
+static int scan_cases(const char *dir, case_list *list) {
+  DIR *d = opendir(dir);
+  if (!d) return 0; /* a corpus kind that is absent is simply empty */
+  char **found = NULL;
+  int n = 0, status = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char path[PATH_SIZE], json[PATH_SIZE];
+    if (e->d_name[0] == '.' || !join_path(path, dir, e->d_name) || !is_dir(path) ||
+        !join_path(json, path, "case.json") || !is_file(json))
+      continue;
+    char **grown = realloc(found, (size_t)(n + 1) * sizeof *grown);
+    char *copy = copy_string(path, strlen(path));
+    if (!grown || !copy) {
+      free(copy);
+      if (grown) found = grown;
+      status = -1;
+      break;
+    }
+    found = grown;
+    found[n++] = copy;
+  }
+  closedir(d);
+  if (n) qsort(found, (size_t)n, sizeof *found, compare_strings);
+  char **paths = realloc(list->paths, (size_t)(list->count + n + 1) * sizeof *paths);
+  if (!paths) {
+    for (int i = 0; i < n; i++) free(found[i]);
+    free(found);
+    return -1;
+  }
+  list->paths = paths;
+  for (int i = 0; i < n; i++) list->paths[list->count++] = found[i];
+  free(found);
+  return status;
+}
+
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork] DIR\n"
+          "       run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]\n");
+}
+
+typedef struct tally {
+  int passed, failed, skipped;
+  int with_reference, with_reference_passed;
+} tally;
+
+static void report(const char *name, const case_result *r, known_list *known, tally *t) {
+  known_failure *k = find_known(known, name);
+  if (r->has_reference) t->with_reference++;
+  if (r->kind == RESULT_PASS && r->has_reference) t->with_reference_passed++;
+  if (r->kind == RESULT_SKIP) {
+    printf("SKIP %s: %s\n", name, r->message);
+    t->skipped++;
+  } else if (r->kind == RESULT_PASS && k) {
+    printf("XPASS %s: remove it from the known failures (%s)\n", name, r->message);
+    t->failed++;
+  } else if (r->kind == RESULT_PASS) {
+    printf("PASS %s%s%s\n", name, r->message[0] ? ": " : "", r->message);
+    t->passed++;
+  } else if (k) {
+    printf("XFAIL %s: %s (known: %s)\n", name, r->message, k->reason);
+    k->xfailed = 1;
+    t->skipped++;
+  } else {
+    printf("FAIL %s: %s\n", name, r->message);
+    t->failed++;
+  }
+  fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "--compare") == 0) return compare_files(argc - 2, argv + 2);
+  int corpus = 0, fork_cases = 1;
+  const char *known_path = NULL, *only = NULL, *dir = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--corpus") == 0) {
+      corpus = 1;
+    } else if (strcmp(argv[i], "--no-fork") == 0) {
+      fork_cases = 0;
+    } else if (strcmp(argv[i], "--known-failures") == 0 && i + 1 < argc) {
+      known_path = argv[++i];
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
+    } else if (argv[i][0] != '-' && !dir) {
+      dir = argv[i];
+    } else {
+      usage();
+      return 2;
+    }
+  }
+  if (!dir) {
+    usage();
+    return 2;
+  }
+  if (!is_dir(dir)) {
+    printf("run_cases: %s not found; skipping\n", dir);
+    return 77;
+  }
+
+  known_list known = {NULL, 0};
+  if (known_path && load_known(known_path, &known)) {
+    free_known(&known);
+    return 2;
+  }
+  case_list cases = {NULL, 0};
+  int scan_failed = 0;
+  if (corpus) {
+    static const char *const kinds[] = {"keras_h5", "keras_v3"};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+      char path[PATH_SIZE];
+      if (join_path(path, dir, kinds[i])) scan_failed |= scan_cases(path, &cases);
+    }
+  } else {
+    scan_failed = scan_cases(dir, &cases);
+  }
+  if (scan_failed) fprintf(stderr, "run_cases: out of memory while listing %s\n", dir);
+
+  tally t = {0, 0, 0, 0, 0};
+  int considered = 0;
+  for (int i = 0; i < cases.count; i++) {
+    const char *name = base_name(cases.paths[i]);
+    if (only && !strstr(name, only)) continue;
+    considered++;
+    case_result r;
+    if (fork_cases)
+      run_case_isolated(cases.paths[i], &r);
+    else
+      case_check(cases.paths[i], &r);
+    report(name, &r, &known, &t);
+  }
+
+  int exit_code = t.failed || scan_failed ? 1 : 0;
+  if (!considered) {
+    printf("run_cases: no cases in %s%s%s; skipping\n", dir, only ? " matching " : "",
+           only ? only : "");
+    exit_code = scan_failed ? 1 : 77;
+  } else {
+    if (t.with_reference)
+      printf("cases with reference outputs: %d of %d pass (%.1f%%)\n", t.with_reference_passed,
+             t.with_reference, 100.0 * t.with_reference_passed / t.with_reference);
+    int xfails = 0;
+    for (int i = 0; i < known.count; i++) xfails += known.items[i].xfailed;
+    if (xfails) {
+      printf("known failures (%d):", xfails);
+      for (int i = 0; i < known.count; i++)
+        if (known.items[i].xfailed) printf(" %s", known.items[i].name);
+      printf("\n");
+    }
+    printf("%d passed, %d failed, %d skipped\n", t.passed, t.failed, t.skipped);
+  }
+  for (int i = 0; i < cases.count; i++) free(cases.paths[i]);
+  free(cases.paths);
+  free_known(&known);
+  return exit_code;
+}

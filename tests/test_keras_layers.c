@@ -1,0 +1,323 @@
+/* keras_convert_layer on hand-written configs: option spellings of Keras 1/2/3, activation specs,
+ * padding arithmetic, kernel layouts, and the error messages for what is not supported. Numbers
+ * against real Keras are checked by the fixture cases (tests/fixtures); this covers config edge
+ * cases that are awkward to produce with Keras itself. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "import/keras_internal.h"
+#include "ir/graph.h"
+#include "test.h"
+
+typedef struct fixture {
+  ir_graph *g;
+  cJSON *config;
+  keras_layer_ctx ctx;
+  int inputs[4];
+  keras_array weights[4];
+  float *data[4];
+} fixture;
+
+/* A graph with one batched float input of shape [-1, dims...] and a layer of class cls. */
+static void setup(fixture *f, const char *cls, const char *config_json, int rank, const int64_t *dims) {
+  memset(f, 0, sizeof *f);
+  f->g = ir_graph_create();
+  int64_t d[KRT_MAX_RANK];
+  d[0] = -1;
+  for (int i = 0; i < rank - 1; i++) d[i + 1] = dims[i];
+  krt_status *s = ir_add_input(f->g, "x", KRT_FLOAT32, rank, d, 1, IR_LAYOUT_PLAIN, &f->inputs[0]);
+  krt_status_release(s);
+  f->config = cJSON_Parse(config_json);
+  int layer = 0;
+  krt_status_release(ir_add_layer(f->g, "l1", cls, &layer));
+  f->ctx.graph = f->g;
+  f->ctx.file = "m.h5";
+  f->ctx.layer_name = "l1";
+  f->ctx.class_name = cls;
+  f->ctx.config = f->config;
+  f->ctx.keras_major = 3;
+  f->ctx.layer_index = layer;
+  f->ctx.n_inputs = 1;
+  f->ctx.inputs = f->inputs;
+  f->ctx.weights = f->weights;
+}
+
+/* Adds a weight filled with 0, 1, 2, ... */
+static void add_weight(fixture *f, int rank, const int64_t *dims) {
+  int i = f->ctx.n_weights++;
+  int64_t n = 1;
+  for (int k = 0; k < rank; k++) n *= dims[k];
+  f->data[i] = malloc((size_t)n * sizeof(float));
+  for (int64_t k = 0; k < n; k++) f->data[i][k] = (float)k;
+  f->weights[i].name = "w";
+  f->weights[i].data = f->data[i];
+  f->weights[i].rank = rank;
+  memcpy(f->weights[i].dims, dims, (size_t)rank * sizeof *dims);
+}
+
+static void teardown(fixture *f) {
+  for (int i = 0; i < 4; i++) free(f->data[i]);
+  cJSON_Delete(f->config);
+  ir_graph_free(f->g);
+}
+
+static const ir_node *last_node(const fixture *f) { return &f->g->nodes[f->g->n_nodes - 1]; }
+
+static const ir_node *find_node(const fixture *f, ir_op op) {
+  for (int i = 0; i < f->g->n_nodes; i++)
+    if (f->g->nodes[i].op == op) return &f->g->nodes[i];
+  return NULL;
+}
+
+static void test_unknown_class(void) {
+  fixture f;
+  int64_t dims[1] = {4};
+  setup(&f, "LSTM", "{}", 2, dims);
+  f.ctx.layer_name = "lstm_1";
+  f.ctx.file = "model.h5";
+  int out;
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED,
+            "model.h5: layer 'lstm_1' (LSTM): layer class LSTM is not supported");
+  teardown(&f);
+  CHECK(keras_is_input_class("InputLayer") && !keras_is_input_class("Dense"));
+  CHECK(keras_is_model_class("Sequential") && keras_is_model_class("Functional") &&
+        keras_is_model_class("Model") && !keras_is_model_class("Dense"));
+}
+
+static void test_dense_activations(void) {
+  static const struct {
+    const char *activation;
+    int major;
+    ir_act_kind kind;
+    float alpha;
+  } cases[] = {
+      {"\"relu\"", 3, IR_ACT_RELU, 0.0f},
+      {"\"hard_sigmoid\"", 3, IR_ACT_HARD_SIGMOID, 1.0f / 6.0f},
+      {"\"hard_sigmoid\"", 2, IR_ACT_HARD_SIGMOID, 0.2f},
+      {"\"leaky_relu\"", 3, IR_ACT_RELU, 0.2f},
+      {"{\"module\": \"keras.activations\", \"class_name\": \"function\", \"config\": \"gelu\"}", 3, IR_ACT_GELU, 0},
+      {"{\"module\": \"keras.layers\", \"class_name\": \"LeakyReLU\", \"config\": {\"negative_slope\": 0.1}}", 3, IR_ACT_RELU, 0.1f},
+      {"{\"class_name\": \"LeakyReLU\", \"config\": {}}", 2, IR_ACT_RELU, 0.3f},
+      {"\"swish\"", 2, IR_ACT_SWISH, 0},
+      {"null", 3, IR_ACT_NONE, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char json[512];
+    snprintf(json, sizeof json, "{\"units\": 3, \"use_bias\": true, \"activation\": %s}",
+             cases[i].activation);
+    fixture f;
+    int64_t in[1] = {4}, k[2] = {4, 3}, b[1] = {3};
+    setup(&f, "Dense", json, 2, in);
+    f.ctx.keras_major = cases[i].major;
+    add_weight(&f, 2, k);
+    add_weight(&f, 1, b);
+    int out = -1;
+    CHECK_OK(keras_convert_layer(&f.ctx, &out));
+    const ir_node *n = find_node(&f, IR_OP_DENSE);
+    CHECK(n && n->attrs.act.kind == cases[i].kind);
+    if (n) CHECK_NEAR(n->attrs.act.alpha, cases[i].alpha, 1e-7);
+    CHECK(out >= 0 && f.g->values[out].dims[1] == 3);
+    teardown(&f);
+  }
+  /* softmax becomes its own node over the last axis */
+  fixture f;
+  int64_t in[2] = {5, 4}, k[2] = {4, 3};
+  setup(&f, "Dense", "{\"units\": 3, \"use_bias\": false, \"activation\": \"softmax\"}", 3, in);
+  add_weight(&f, 2, k);
+  int out;
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(last_node(&f)->op == IR_OP_SOFTMAX && last_node(&f)->attrs.n_axes == 1 &&
+        last_node(&f)->attrs.axes[0] == 2);
+  teardown(&f);
+  /* an unknown activation and a wrong kernel shape */
+  setup(&f, "Dense", "{\"units\": 3, \"activation\": \"sparsemax\"}", 2, in);
+  add_weight(&f, 2, k);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED,
+            "m.h5: layer 'l1' (Dense): activation 'sparsemax' is not supported");
+  teardown(&f);
+  int64_t in1[1] = {5};
+  setup(&f, "Dense", "{\"output_dim\": 3, \"bias\": false}", 2, in1);
+  add_weight(&f, 2, k);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "(Dense): weight kernel");
+  teardown(&f);
+}
+
+static void test_conv_padding(void) {
+  fixture f;
+  int64_t in[3] = {7, 7, 2}, k[4] = {3, 3, 2, 4}, b[1] = {4};
+  setup(&f, "Conv2D",
+        "{\"filters\": 4, \"kernel_size\": [3, 3], \"strides\": [2, 2], \"padding\": \"same\", "
+        "\"data_format\": \"channels_last\", \"dilation_rate\": [1, 1], \"groups\": 1, "
+        "\"activation\": \"relu\", \"use_bias\": true}",
+        4, in);
+  add_weight(&f, 4, k);
+  add_weight(&f, 1, b);
+  int out;
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  const ir_node *n = find_node(&f, IR_OP_CONV);
+  /* in 7, s 2: out 4, total = 3*2 + 3 - 7 = 2 -> 1, 1 */
+  CHECK(n && n->attrs.pad_begin[0] == 1 && n->attrs.pad_end[0] == 1 && n->attrs.act.kind == IR_ACT_RELU);
+  CHECK(f.g->values[out].dims[1] == 4 && f.g->values[out].dims[3] == 4);
+  teardown(&f);
+
+  /* channels_first: transposes around a channels-last conv */
+  int64_t in_cf[3] = {2, 8, 8};
+  setup(&f, "Conv2D",
+        "{\"filters\": 4, \"kernel_size\": 3, \"strides\": 2, \"padding\": \"SAME\", "
+        "\"data_format\": \"channels_first\", \"use_bias\": true}",
+        4, in_cf);
+  add_weight(&f, 4, k);
+  add_weight(&f, 1, b);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  n = find_node(&f, IR_OP_CONV);
+  /* in 8, s 2: total = 3*2 + 3 - 8 = 1 -> 0, 1 */
+  CHECK(n && n->attrs.pad_begin[0] == 0 && n->attrs.pad_end[0] == 1);
+  CHECK(f.g->nodes[0].op == IR_OP_TRANSPOSE && last_node(&f)->op == IR_OP_TRANSPOSE);
+  CHECK(f.g->values[out].dims[1] == 4 && f.g->values[out].dims[2] == 4 &&
+        f.g->values[out].layout == IR_LAYOUT_CHANNELS_FIRST);
+  teardown(&f);
+
+  /* causal Conv1D with dilation 2 */
+  int64_t in1[2] = {10, 2}, k1[3] = {3, 2, 4};
+  setup(&f, "Conv1D",
+        "{\"filters\": 4, \"kernel_size\": [3], \"strides\": [1], \"padding\": \"causal\", "
+        "\"dilation_rate\": [2], \"use_bias\": false}",
+        3, in1);
+  add_weight(&f, 3, k1);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  n = find_node(&f, IR_OP_CONV);
+  CHECK(n && n->attrs.pad_begin[0] == 4 && n->attrs.pad_end[0] == 0);
+  CHECK(f.g->values[out].dims[1] == 10);
+  teardown(&f);
+
+  /* 'full' is Keras 1 only */
+  setup(&f, "Conv2D", "{\"filters\": 4, \"kernel_size\": 3, \"padding\": \"full\"}", 4, in);
+  add_weight(&f, 4, k);
+  add_weight(&f, 1, b);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED,
+            "m.h5: layer 'l1' (Conv2D): option padding='full' is not supported");
+  teardown(&f);
+}
+
+/* Keras 1 Convolution2D, dim_ordering 'th', no backend recorded: kernel (Cout, Cin, rows, cols)
+ * becomes (rows, cols, Cin, Cout), flipped spatially (Theano's true convolution). */
+static void test_keras1_theano_kernel(void) {
+  fixture f;
+  int64_t in[3] = {2, 5, 5}, k[4] = {3, 2, 2, 3}, b[1] = {3};
+  setup(&f, "Convolution2D",
+        "{\"nb_filter\": 3, \"nb_row\": 2, \"nb_col\": 3, \"border_mode\": \"valid\", "
+        "\"subsample\": [1, 1], \"dim_ordering\": \"th\", \"bias\": true, \"activation\": \"linear\"}",
+        4, in);
+  f.ctx.keras_major = 1;
+  add_weight(&f, 4, k);
+  add_weight(&f, 1, b);
+  int out;
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  const ir_node *n = find_node(&f, IR_OP_CONV);
+  CHECK(n != NULL);
+  if (n) {
+    const ir_value *w = &f.g->values[n->inputs[1]];
+    CHECK(w->rank == 4 && w->dims[0] == 2 && w->dims[1] == 3 && w->dims[2] == 2 && w->dims[3] == 3);
+    /* IR w[r][c][i][o] = file[o][i][1-r][2-c]; file value = ((o*2 + i)*2 + r)*3 + c */
+    int r = 0, c = 1, i = 1, o = 2;
+    float want = (float)(((o * 2 + i) * 2 + (1 - r)) * 3 + (2 - c));
+    CHECK(w->data[((r * 3 + c) * 2 + i) * 3 + o] == want);
+  }
+  CHECK(f.g->values[out].dims[1] == 3 && f.g->values[out].dims[2] == 4 && f.g->values[out].dims[3] == 3);
+  teardown(&f);
+}
+
+/* Conv2DTranspose pads: same s2 k3 -> out = 2*in, F = 2*(in-1) + 3; pb = 0, pe = 1 - 0 ... */
+static void test_conv_transpose(void) {
+  static const struct {
+    const char *opts;
+    int64_t pb, pe, out;
+  } cases[] = {
+      {"\"padding\": \"same\", \"strides\": 2", 0, 1, 10},                            /* total 1 */
+      {"\"padding\": \"valid\", \"strides\": 2", 0, 0, 11},                           /* 4*2+3 */
+      {"\"padding\": \"valid\", \"strides\": 4", 0, -1, 20},                          /* 4*4+4 */
+      {"\"padding\": \"same\", \"strides\": 2, \"output_padding\": 0", 1, 1, 9},     /* 8+1+0 */
+      {"\"padding\": \"valid\", \"strides\": 3, \"output_padding\": 2", 0, -2, 17},  /* 12+3+2 */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char json[256];
+    snprintf(json, sizeof json, "{\"filters\": 2, \"kernel_size\": 3, %s, \"use_bias\": false}",
+             cases[i].opts);
+    fixture f;
+    int64_t in[3] = {5, 5, 4}, k[4] = {3, 3, 2, 4};
+    setup(&f, "Conv2DTranspose", json, 4, in);
+    add_weight(&f, 4, k);
+    int out;
+    CHECK_OK(keras_convert_layer(&f.ctx, &out));
+    const ir_node *n = find_node(&f, IR_OP_CONV_TRANSPOSE);
+    CHECK(n && n->attrs.pad_begin[0] == cases[i].pb && n->attrs.pad_end[0] == cases[i].pe);
+    CHECK(f.g->values[out].dims[1] == cases[i].out);
+    teardown(&f);
+  }
+}
+
+static void test_misc_layers(void) {
+  fixture f;
+  int out;
+  int64_t in[3] = {4, 6, 3};
+  /* ZeroPadding2D, Keras 1 four-tuple */
+  setup(&f, "ZeroPadding2D", "{\"padding\": [1, 2, 3, 4], \"dim_ordering\": \"tf\"}", 4, in);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->values[out].dims[1] == 7 && f.g->values[out].dims[2] == 13);
+  teardown(&f);
+  /* Cropping2D channels_first */
+  setup(&f, "Cropping2D", "{\"cropping\": [[1, 0], [1, 1]], \"data_format\": \"channels_first\"}", 4, in);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->values[out].dims[1] == 4 && f.g->values[out].dims[2] == 5 && f.g->values[out].dims[3] == 1);
+  teardown(&f);
+  /* Permute and Reshape */
+  setup(&f, "Permute", "{\"dims\": [3, 1, 2]}", 4, in);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->values[out].dims[1] == 3 && f.g->values[out].dims[2] == 4 && f.g->values[out].dims[3] == 6);
+  teardown(&f);
+  setup(&f, "Reshape", "{\"target_shape\": [-1, 8]}", 4, in);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->values[out].rank == 3 && f.g->values[out].dims[1] == 9);
+  teardown(&f);
+  /* Dropout is the identity; BatchNormalization Keras 1 mode 2 is not supported */
+  setup(&f, "Dropout", "{\"p\": 0.5}", 4, in);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(out == f.inputs[0] && f.g->n_nodes == 0);
+  teardown(&f);
+  setup(&f, "BatchNormalization", "{\"mode\": 2, \"axis\": -1}", 4, in);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "(BatchNormalization): option mode=2");
+  teardown(&f);
+  /* BatchNormalization without gamma/beta gets constants */
+  int64_t c[1] = {3};
+  setup(&f, "BatchNormalization", "{\"axis\": [3], \"center\": false, \"scale\": false, \"epsilon\": 0.01}", 4, in);
+  add_weight(&f, 1, c);
+  add_weight(&f, 1, c);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(last_node(&f)->op == IR_OP_BATCHNORM && last_node(&f)->attrs.axis == 3 &&
+        last_node(&f)->n_inputs == 5);
+  teardown(&f);
+  /* Average of three inputs: two adds and a division */
+  setup(&f, "Average", "{}", 4, in);
+  f.inputs[1] = f.inputs[2] = f.inputs[0];
+  f.ctx.n_inputs = 3;
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->n_nodes == 3 && last_node(&f)->attrs.binary == IR_BINARY_DIV &&
+        strcmp(last_node(&f)->name, "l1") == 0);
+  teardown(&f);
+  /* quantized policies are refused */
+  setup(&f, "Dense", "{\"units\": 2, \"dtype\": {\"class_name\": \"DTypePolicy\", \"config\": {\"name\": \"int8_from_float32\"}}}", 4, in);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "int8_from_float32");
+  teardown(&f);
+}
+
+int main(void) {
+  test_unknown_class();
+  test_dense_activations();
+  test_conv_padding();
+  test_keras1_theano_kernel();
+  test_conv_transpose();
+  test_misc_layers();
+  return test_summary("test_keras_layers");
+}

@@ -1,0 +1,113 @@
+/* The graph passes, each alone: IR before -> IR after. */
+#include <stdlib.h>
+
+#include "ir/graph.h"
+#include "opt/passes.h"
+#include "test.h"
+
+static int emit(ir_graph *g, ir_op op, const char *name, const int *in, int n_in, ir_attrs *a) {
+  int out = -1;
+  CHECK_OK(ir_emit(g, op, name, -1, in, n_in, a, &out));
+  return out;
+}
+
+static ir_attrs transpose_attrs(int p0, int p1, int p2, int p3) {
+  ir_attrs a = {0};
+  a.perm[0] = p0, a.perm[1] = p1, a.perm[2] = p2, a.perm[3] = p3;
+  return a;
+}
+
+/* to channels-first, back to channels-last, relu, identity: only relu survives, reading x. */
+static void test_transpose_pair_and_identity_vanish(void) {
+  ir_graph *g = ir_graph_create();
+  int64_t dims[4] = {-1, 4, 5, 3};
+  int x;
+  CHECK_OK(ir_add_input(g, "x", KRT_FLOAT32, 4, dims, 1, IR_LAYOUT_CHANNELS_LAST, &x));
+  ir_attrs to_cf = transpose_attrs(0, 3, 1, 2), to_cl = transpose_attrs(0, 2, 3, 1);
+  int t1 = emit(g, IR_OP_TRANSPOSE, "t1", &x, 1, &to_cf);
+  int t2 = emit(g, IR_OP_TRANSPOSE, "t2", &t1, 1, &to_cl);
+  ir_attrs relu = {0};
+  relu.act = ir_act_none();
+  relu.act.kind = IR_ACT_RELU;
+  int r = emit(g, IR_OP_ACTIVATION, "relu", &t2, 1, &relu);
+  int id = emit(g, IR_OP_IDENTITY, "copy", &r, 1, NULL);
+  CHECK_OK(ir_add_output(g, id, "out"));
+
+  CHECK_OK(opt_run_default(g));
+  CHECK(g->n_nodes == 1);
+  CHECK(g->nodes[0].op == IR_OP_ACTIVATION);
+  CHECK(g->nodes[0].inputs[0] == g->inputs[0]);
+  CHECK(g->n_outputs == 1 && g->outputs[0] == g->nodes[0].output);
+  CHECK(strcmp(g->output_names[0], "out") == 0);
+  CHECK(g->values[g->nodes[0].output].producer == 0);
+  ir_graph_free(g);
+}
+
+/* Two transposes that do not cancel become one with the composed permutation. */
+static void test_transposes_merge(void) {
+  ir_graph *g = ir_graph_create();
+  int64_t dims[4] = {-1, 2, 3, 4};
+  int x;
+  CHECK_OK(ir_add_input(g, "x", KRT_FLOAT32, 4, dims, 1, IR_LAYOUT_PLAIN, &x));
+  ir_attrs a = transpose_attrs(0, 3, 1, 2), b = transpose_attrs(0, 1, 3, 2);
+  int t1 = emit(g, IR_OP_TRANSPOSE, "t1", &x, 1, &a);  /* [N,4,2,3] */
+  int t2 = emit(g, IR_OP_TRANSPOSE, "t2", &t1, 1, &b); /* [N,4,3,2] */
+  CHECK_OK(ir_add_output(g, t2, "y"));
+  CHECK_OK(opt_run_default(g));
+  CHECK(g->n_nodes == 1);
+  const ir_value *y = &g->values[g->outputs[0]];
+  CHECK(y->rank == 4 && y->dims[1] == 4 && y->dims[2] == 3 && y->dims[3] == 2);
+  const ir_node *n = &g->nodes[0];
+  CHECK(n->inputs[0] == g->inputs[0]);
+  CHECK(n->attrs.perm[0] == 0 && n->attrs.perm[1] == 3 && n->attrs.perm[2] == 2 &&
+        n->attrs.perm[3] == 1);
+  ir_graph_free(g);
+}
+
+/* Cutting at an inner layer removes what follows it and its constants, keeps every input. */
+static void test_set_outputs_and_dead_code(void) {
+  ir_graph *g = ir_graph_create();
+  int64_t xd[2] = {-1, 3}, unused_d[2] = {-1, 2}, wd[2] = {3, 2}, w2d[2] = {2, 1};
+  float w[6] = {1, 2, 3, 4, 5, 6}, w2[2] = {1, -1};
+  int x, unused, wc, w2c, l1, l2;
+  CHECK_OK(ir_add_input(g, "x", KRT_FLOAT32, 2, xd, 1, IR_LAYOUT_PLAIN, &x));
+  CHECK_OK(ir_add_input(g, "side", KRT_FLOAT32, 2, unused_d, 1, IR_LAYOUT_PLAIN, &unused));
+  CHECK_OK(ir_add_const_copy(g, "d1/kernel", 2, wd, w, &wc));
+  CHECK_OK(ir_add_const_copy(g, "d2/kernel", 2, w2d, w2, &w2c));
+  CHECK_OK(ir_add_layer(g, "d1", "Dense", &l1));
+  CHECK_OK(ir_add_layer(g, "d2", "Dense", &l2));
+  ir_attrs dense = {0};
+  dense.act = ir_act_none();
+  int in1[2] = {x, wc};
+  int h = -1, y = -1;
+  CHECK_OK(ir_emit(g, IR_OP_DENSE, "d1", l1, in1, 2, &dense, &h));
+  int in2[2] = {h, w2c};
+  CHECK_OK(ir_emit(g, IR_OP_DENSE, "d2", l2, in2, 2, &dense, &y));
+  g->layers[l1].output = h;
+  g->layers[l2].output = y;
+  CHECK_OK(ir_add_output(g, y, "d2"));
+
+  const char *missing[] = {"d3"};
+  CHECK_ERR(opt_set_outputs(g, missing, 1), KRT_ERR_NOT_FOUND, "d1, d2");
+  const char *cut[] = {"d1"};
+  CHECK_OK(opt_set_outputs(g, cut, 1));
+  CHECK_OK(opt_remove_dead(g));
+  CHECK(g->n_nodes == 1 && strcmp(g->nodes[0].name, "d1") == 0);
+  CHECK(g->n_inputs == 2);
+  CHECK(ir_find_value(g, "d2/kernel") < 0);
+  CHECK(ir_find_value(g, "d1/kernel") >= 0);
+  CHECK(g->layers[l2].output == -1);
+  CHECK(g->layers[l1].output == g->outputs[0]);
+  CHECK(strcmp(g->output_names[0], "d1") == 0);
+  for (int i = 0; i < g->nodes[0].n_inputs; i++)
+    CHECK(g->nodes[0].inputs[i] >= 0 && g->nodes[0].inputs[i] < g->n_values);
+  CHECK_OK(ir_infer_all(g));
+  ir_graph_free(g);
+}
+
+int main(void) {
+  test_transpose_pair_and_identity_vanish();
+  test_transposes_merge();
+  test_set_outputs_and_dead_code();
+  return test_summary("test_passes");
+}

@@ -1,0 +1,423 @@
+/* Memory planner: reuse along chains, liveness of branches and outputs, aliasing, batch scaling,
+ * errors, and the invariant "values live at the same time never share bytes" on random DAGs. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "core/status.h"
+#include "ir/graph.h"
+#include "plan/plan.h"
+#include "test.h"
+
+/* ---- graph building ------------------------------------------------------------------------- */
+
+static int add_input(ir_graph *g, const char *name, int64_t features) {
+  int64_t dims[2] = {-1, features};
+  int id = -1;
+  CHECK_OK(ir_add_input(g, name, KRT_FLOAT32, 2, dims, 1, IR_LAYOUT_PLAIN, &id));
+  return id;
+}
+
+static int emit(ir_graph *g, ir_op op, const char *name, const int *inputs, int n,
+                const ir_attrs *attrs) {
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  a.act = ir_act_none();
+  int out = -1;
+  CHECK_OK(ir_emit(g, op, name, -1, inputs, n, attrs ? attrs : &a, &out));
+  return out;
+}
+
+static int relu(ir_graph *g, const char *name, int x) {
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  a.act = ir_act_none();
+  a.act.kind = IR_ACT_RELU;
+  return emit(g, IR_OP_ACTIVATION, name, &x, 1, &a);
+}
+
+static int add2(ir_graph *g, const char *name, int x, int y) {
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  a.act = ir_act_none();
+  a.binary = IR_BINARY_ADD;
+  int in[2] = {x, y};
+  return emit(g, IR_OP_BINARY, name, in, 2, &a);
+}
+
+static int concat2(ir_graph *g, const char *name, int x, int y) {
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  a.act = ir_act_none();
+  a.axis = 1;
+  int in[2] = {x, y};
+  return emit(g, IR_OP_CONCAT, name, in, 2, &a);
+}
+
+/* Reshape [N, ...] to [N, per_sample...]. */
+static int reshape(ir_graph *g, const char *name, int x, int rank, const int64_t *per_sample) {
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  a.act = ir_act_none();
+  a.shape_rank = rank;
+  memcpy(a.shape, per_sample, (size_t)rank * sizeof *per_sample);
+  return emit(g, IR_OP_RESHAPE, name, &x, 1, &a);
+}
+
+static int identity(ir_graph *g, const char *name, int x) {
+  return emit(g, IR_OP_IDENTITY, name, &x, 1, NULL);
+}
+
+static int dense(ir_graph *g, const char *name, int x, int64_t k, int64_t m) {
+  int64_t wd[2] = {k, m};
+  float *w = calloc((size_t)(k * m), sizeof *w);
+  char wname[64];
+  snprintf(wname, sizeof wname, "%s/kernel", name);
+  int wid = -1;
+  CHECK_OK(ir_add_const(g, wname, 2, wd, w, &wid));
+  int in[2] = {x, wid};
+  return emit(g, IR_OP_DENSE, name, in, 2, NULL);
+}
+
+/* ---- the invariant -------------------------------------------------------------------------- */
+
+/* The value whose bytes v uses: follows Reshape/Identity chains back to a non-alias. */
+static int alias_root(const ir_graph *g, int v) {
+  for (;;) {
+    int p = g->values[v].producer;
+    if (p < 0 || !plan_op_aliases_input(g->nodes[p].op)) return v;
+    int in = g->nodes[p].inputs[0];
+    if (g->values[in].data) return v;
+    v = in;
+  }
+}
+
+/* Checks every property the planner promises; returns the number of violations. Liveness is
+ * recomputed here from scratch (per value, not per alias group) so it checks the planner's. */
+static int check_plan(const ir_graph *g, const krt_plan *p, int64_t max_batch) {
+  int bad = 0, nv = g->n_values, nn = g->n_nodes;
+  int *first = malloc((size_t)nv * sizeof *first), *last = malloc((size_t)nv * sizeof *last);
+  for (int v = 0; v < nv; v++) {
+    first[v] = g->values[v].producer >= 0 ? g->values[v].producer : nn + 1;
+    last[v] = g->values[v].producer;
+  }
+  for (int i = 0; i < g->n_inputs; i++) first[g->inputs[i]] = -1;
+  for (int i = 0; i < nn; i++)
+    for (int k = 0; k < g->nodes[i].n_inputs; k++)
+      if (last[g->nodes[i].inputs[k]] < i) last[g->nodes[i].inputs[k]] = i;
+  for (int i = 0; i < g->n_outputs; i++) last[g->outputs[i]] = nn;
+  CHECK(p->n_values == nv && p->max_batch == max_batch);
+  for (int v = 0; v < nv; v++) {
+    const ir_value *val = &g->values[v];
+    if (val->data) {
+      if (p->offset[v] != -1 || p->bytes[v] != 0) bad++;
+      continue;
+    }
+    if (first[v] > nn) {
+      if (p->offset[v] != -1) bad++;
+      continue;
+    }
+    int64_t need = ir_value_elements(val, max_batch) * 4;
+    if (p->offset[v] < 0 || p->offset[v] % KRT_PLAN_ALIGNMENT || p->bytes[v] < need ||
+        p->bytes[v] % KRT_PLAN_ALIGNMENT || p->bytes[v] >= need + KRT_PLAN_ALIGNMENT ||
+        p->offset[v] + p->bytes[v] > p->arena_bytes) {
+      fprintf(stderr, "value '%s': offset %lld bytes %lld need %lld arena %lld\n", val->name,
+              (long long)p->offset[v], (long long)p->bytes[v], (long long)need,
+              (long long)p->arena_bytes);
+      bad++;
+    }
+    int r = alias_root(g, v);
+    if (r != v && p->offset[v] != p->offset[r]) bad++;
+  }
+  for (int u = 0; u < nv; u++) {
+    if (p->offset[u] < 0) continue;
+    for (int v = u + 1; v < nv; v++) {
+      if (p->offset[v] < 0 || alias_root(g, u) == alias_root(g, v)) continue;
+      int live_together = first[u] <= last[v] && first[v] <= last[u];
+      int share = p->offset[u] < p->offset[v] + p->bytes[v] &&
+                  p->offset[v] < p->offset[u] + p->bytes[u];
+      if (live_together && share && p->bytes[u] && p->bytes[v]) {
+        fprintf(stderr, "'%s' [%d,%d] and '%s' [%d,%d] share bytes\n", g->values[u].name,
+                first[u], last[u], g->values[v].name, first[v], last[v]);
+        bad++;
+      }
+    }
+  }
+  /* An alias group stays alive while any member is: check every member against the others'
+   * readers, through the root's bytes. */
+  for (int u = 0; u < nv; u++) {
+    if (p->offset[u] < 0) continue;
+    for (int v = 0; v < nv; v++) {
+      if (p->offset[v] < 0 || alias_root(g, u) != alias_root(g, v) || u == v) continue;
+      for (int w = 0; w < nv; w++) {
+        if (p->offset[w] < 0 || alias_root(g, w) == alias_root(g, u)) continue;
+        int live_together = first[v] <= last[w] && first[w] <= last[v];
+        int share = p->offset[u] < p->offset[w] + p->bytes[w] &&
+                    p->offset[w] < p->offset[u] + p->bytes[u];
+        if (live_together && share && p->bytes[w]) bad++;
+      }
+    }
+  }
+  free(first);
+  free(last);
+  return bad;
+}
+
+static int64_t sum_of_slots(const krt_plan *p) {
+  int64_t s = 0;
+  for (int v = 0; v < p->n_values; v++) s += p->bytes[v];
+  return s;
+}
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+static void test_chain_reuses_memory(void) {
+  ir_graph *g = ir_graph_create();
+  int x = add_input(g, "x", 256);
+  int a = relu(g, "a", x), b = relu(g, "b", a), c = relu(g, "c", b), d = relu(g, "d", c);
+  CHECK_OK(ir_add_output(g, d, "d"));
+  krt_plan p;
+  CHECK_OK(plan_memory(g, 1, &p));
+  CHECK(check_plan(g, &p, 1) == 0);
+  CHECK(p.arena_bytes < sum_of_slots(&p));
+  CHECK(p.arena_bytes == 2 * 1024); /* ping-pong between two slots */
+  CHECK(p.offset[x] == p.offset[b] && p.offset[a] == p.offset[c]);
+  plan_free(&p);
+  ir_graph_free(g);
+}
+
+static void test_diamond_keeps_branches(void) {
+  ir_graph *g = ir_graph_create();
+  int x = add_input(g, "x", 64);
+  int a = relu(g, "a", x), b = relu(g, "b", a), c = relu(g, "c", a), d = add2(g, "d", b, c);
+  CHECK_OK(ir_add_output(g, d, "d"));
+  krt_plan p;
+  CHECK_OK(plan_memory(g, 2, &p));
+  CHECK(check_plan(g, &p, 2) == 0);
+  CHECK(p.offset[b] != p.offset[c]);  /* both alive when d runs */
+  CHECK(p.offset[a] != p.offset[b] && p.offset[a] != p.offset[c]); /* c reads a after b exists */
+  CHECK(p.offset[d] != p.offset[b] && p.offset[d] != p.offset[c]);
+  CHECK(p.arena_bytes == 3 * 512);
+  plan_free(&p);
+  ir_graph_free(g);
+}
+
+static void test_reshape_aliases(void) {
+  ir_graph *g = ir_graph_create();
+  int x = add_input(g, "x", 32);
+  int a = relu(g, "a", x);
+  int64_t shape[2] = {4, 8};
+  int r = reshape(g, "r", a, 2, shape);
+  int i = identity(g, "i", r);
+  int b = relu(g, "b", x);   /* x still alive: b can't take a's bytes while r, i are used */
+  int c = relu(g, "c", i);   /* last read of the alias chain */
+  int br = reshape(g, "br", b, 2, shape);
+  int d = add2(g, "d", br, c);
+  int e = relu(g, "e", d);
+  CHECK_OK(ir_add_output(g, e, "e"));
+  krt_plan p;
+  CHECK_OK(plan_memory(g, 1, &p));
+  CHECK(check_plan(g, &p, 1) == 0);
+  CHECK(p.offset[r] == p.offset[a] && p.offset[i] == p.offset[a]);
+  CHECK(p.bytes[r] == p.bytes[a]);
+  CHECK(p.offset[b] != p.offset[a]);
+  CHECK(p.offset[c] != p.offset[a]);
+  plan_free(&p);
+
+  /* An alias that is a graph output keeps its root alive to the end. */
+  CHECK_OK(ir_add_output(g, i, "i"));
+  CHECK_OK(plan_memory(g, 1, &p));
+  CHECK(check_plan(g, &p, 1) == 0);
+  CHECK(p.offset[e] != p.offset[a] && p.offset[d] != p.offset[a]);
+  plan_free(&p);
+  ir_graph_free(g);
+}
+
+static void test_reshape_of_constant_gets_bytes(void) {
+  ir_graph *g = ir_graph_create();
+  int x = add_input(g, "x", 16);
+  int64_t cd[1] = {16};
+  float w[16] = {0};
+  int c = -1;
+  CHECK_OK(ir_add_const_copy(g, "c", 1, cd, w, &c));
+  int64_t shape[2] = {4, 4};
+  int r = reshape(g, "r", x, 2, shape);
+  int y = relu(g, "y", r);
+  int i = identity(g, "i", c); /* an unbatched copy of a constant: needs its own bytes */
+  CHECK_OK(ir_add_output(g, y, "y"));
+  CHECK_OK(ir_add_output(g, i, "i"));
+  krt_plan p;
+  CHECK_OK(plan_memory(g, 3, &p));
+  CHECK(check_plan(g, &p, 3) == 0);
+  CHECK(p.offset[c] == -1 && p.bytes[c] == 0);
+  CHECK(p.offset[i] >= 0 && p.bytes[i] == 64);
+  CHECK(p.offset[r] == p.offset[x]);
+  plan_free(&p);
+  ir_graph_free(g);
+}
+
+static void test_outputs_alive_at_end(void) {
+  ir_graph *g = ir_graph_create();
+  int x = add_input(g, "x", 128);
+  int early = relu(g, "early", x);
+  int v = relu(g, "t0", early);
+  int chain[6];
+  for (int k = 0; k < 6; k++) {
+    char name[16];
+    snprintf(name, sizeof name, "t%d", k + 1);
+    v = chain[k] = relu(g, name, v);
+  }
+  CHECK_OK(ir_add_output(g, early, "early"));
+  CHECK_OK(ir_add_output(g, v, "last"));
+  krt_plan p;
+  CHECK_OK(plan_memory(g, 1, &p));
+  CHECK(check_plan(g, &p, 1) == 0);
+  for (int k = 0; k < 6; k++) CHECK(p.offset[chain[k]] != p.offset[early]);
+  plan_free(&p);
+  ir_graph_free(g);
+}
+
+static void test_unused_values(void) {
+  ir_graph *g = ir_graph_create();
+  int x = add_input(g, "x", 8);
+  int unused = add_input(g, "unused", 8);
+  int dead = relu(g, "dead", x);  /* written but never read: still needs bytes to be written */
+  int y = relu(g, "y", x);
+  CHECK_OK(ir_add_output(g, y, "y"));
+  krt_plan p;
+  CHECK_OK(plan_memory(g, 1, &p));
+  CHECK(check_plan(g, &p, 1) == 0);
+  CHECK(p.offset[dead] >= 0 && p.bytes[dead] == 64);
+  CHECK(p.offset[unused] >= 0); /* the caller still binds and copies it */
+  plan_free(&p);
+  ir_graph_free(g);
+}
+
+static void test_batch_scaling(void) {
+  ir_graph *g = ir_graph_create();
+  int x = add_input(g, "x", 48);
+  int64_t ud[1] = {10};
+  int u = -1;
+  CHECK_OK(ir_add_input(g, "u", KRT_INT32, 1, ud, 0, IR_LAYOUT_PLAIN, &u));
+  int a = relu(g, "a", x), b = relu(g, "b", a);
+  int c = concat2(g, "c", a, b);
+  int odd = add_input(g, "odd", 3);
+  int o = relu(g, "o", odd);
+  CHECK_OK(ir_add_output(g, c, "c"));
+  CHECK_OK(ir_add_output(g, o, "o"));
+  CHECK_OK(ir_add_output(g, u, "u"));
+  krt_plan p1, p8;
+  CHECK_OK(plan_memory(g, 1, &p1));
+  CHECK_OK(plan_memory(g, 8, &p8));
+  CHECK(check_plan(g, &p1, 1) == 0);
+  CHECK(check_plan(g, &p8, 8) == 0);
+  CHECK(p1.bytes[x] == 192 && p8.bytes[x] == 8 * 192);
+  CHECK(p1.bytes[c] == 384 && p8.bytes[c] == 8 * 384);
+  CHECK(p1.bytes[u] == 64 && p8.bytes[u] == 64);   /* unbatched, int32 stored as float32 */
+  CHECK(p1.bytes[o] == 64 && p8.bytes[o] == 128);  /* 12 and 96 bytes, rounded up */
+  CHECK(p8.arena_bytes > p1.arena_bytes);
+  plan_free(&p1);
+  plan_free(&p8);
+  CHECK_ERR(plan_memory(g, 0, &p1), KRT_ERR_INVALID_ARGUMENT, "max batch");
+  ir_graph_free(g);
+}
+
+static void test_errors(void) {
+  ir_graph *g = ir_graph_create();
+  int64_t dims[3] = {-1, -1, 4};
+  int x = -1;
+  CHECK_OK(ir_add_input(g, "ragged", KRT_FLOAT32, 3, dims, 1, IR_LAYOUT_PLAIN, &x));
+  CHECK_OK(ir_add_output(g, x, "ragged"));
+  krt_plan p;
+  CHECK_ERR(plan_memory(g, 1, &p), KRT_ERR_SHAPE, "'ragged'");
+  ir_graph_free(g);
+
+  g = ir_graph_create();
+  int64_t huge[3] = {-1, (int64_t)1 << 41, (int64_t)1 << 20};
+  CHECK_OK(ir_add_input(g, "huge", KRT_FLOAT32, 3, huge, 1, IR_LAYOUT_PLAIN, &x));
+  CHECK_OK(ir_add_output(g, x, "huge"));
+  CHECK_ERR(plan_memory(g, 1, &p), KRT_ERR_SHAPE, "'huge'");
+  CHECK_ERR(plan_memory(g, INT64_MAX, &p), KRT_ERR_SHAPE, "'huge'");
+  ir_graph_free(g);
+}
+
+/* ---- random DAGs ---------------------------------------------------------------------------- */
+
+static uint32_t rng_state;
+static uint32_t rnd(uint32_t n) {
+  rng_state = rng_state * 1664525u + 1013904223u;
+  return (rng_state >> 8) % n;
+}
+
+static int64_t features(const ir_graph *g, int v) { return g->values[v].dims[1]; }
+
+/* An earlier activation value, usually a recent one (as in real networks). */
+static int pick(const int *pool, int n) {
+  if (n > 8 && rnd(4) != 0) return pool[n - 1 - (int)rnd(8)];
+  return pool[rnd((uint32_t)n)];
+}
+
+static ir_graph *random_dag(int n_nodes, uint32_t seed) {
+  rng_state = seed;
+  ir_graph *g = ir_graph_create();
+  int *pool = malloc((size_t)(n_nodes + 2) * sizeof *pool);
+  int n = 0;
+  pool[n++] = add_input(g, "in0", 16 + rnd(64));
+  pool[n++] = add_input(g, "in1", 16 + rnd(64));
+  for (int i = 0; i < n_nodes; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "n%d", i);
+    int x = pick(pool, n), y = pick(pool, n), v = -1;
+    switch (rnd(6)) {
+      case 0: v = relu(g, name, x); break;
+      case 1: v = dense(g, name, x, features(g, x), 1 + rnd(128)); break;
+      case 2:
+        for (int t = 0; t < 8 && features(g, y) != features(g, x); t++) y = pick(pool, n);
+        v = features(g, y) == features(g, x) ? add2(g, name, x, y) : relu(g, name, x);
+        break;
+      case 3:
+        v = features(g, x) + features(g, y) <= 512 ? concat2(g, name, x, y)
+                                                    : dense(g, name, x, features(g, x), 32);
+        break;
+      case 4: {
+        int64_t shape[1] = {features(g, x)};
+        v = reshape(g, name, x, 1, shape);
+        break;
+      }
+      default: v = identity(g, name, x); break;
+    }
+    pool[n++] = v;
+  }
+  CHECK_OK(ir_add_output(g, pool[n - 1], "last"));
+  for (int k = 0; k < 3; k++) CHECK_OK(ir_add_output(g, pool[2 + rnd((uint32_t)n - 2)], "extra"));
+  free(pool);
+  return g;
+}
+
+static void test_random_dags(void) {
+  for (uint32_t seed = 1; seed <= 12; seed++) {
+    ir_graph *g = random_dag(200, seed);
+    for (int64_t batch = 1; batch <= 5; batch += 4) {
+      krt_plan p;
+      CHECK_OK(plan_memory(g, batch, &p));
+      int bad = check_plan(g, &p, batch);
+      CHECK(bad == 0);
+      if (bad) fprintf(stderr, "seed %u batch %lld: %d violations\n", seed, (long long)batch, bad);
+      CHECK(p.arena_bytes < sum_of_slots(&p));
+      plan_free(&p);
+    }
+    ir_graph_free(g);
+  }
+}
+
+int main(void) {
+  test_chain_reuses_memory();
+  test_diamond_keeps_branches();
+  test_reshape_aliases();
+  test_reshape_of_constant_gets_bytes();
+  test_outputs_alive_at_end();
+  test_unused_values();
+  test_batch_scaling();
+  test_errors();
+  test_random_dags();
+  return test_summary("test_plan");
+}
