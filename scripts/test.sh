@@ -3,9 +3,11 @@
 #   1. installs the build dependencies and the Python packages that regenerate fixtures (real Keras),
 #   2. builds with -Werror and runs every ctest (unit tests, committed fixtures, CLI, the corpus in
 #      ../shared/corpus when it is there),
-#   3. regenerates the fixture zoo with real Keras into a fresh folder and runs it too, so the
+#   3. builds again with AddressSanitizer and UndefinedBehaviorSanitizer and runs every ctest there
+#      (every file reader and kernel on every fixture, corpus case and bad file, leak-checked),
+#   4. regenerates the fixture zoo with real Keras into a fresh folder and runs it too, so the
 #      committed fixtures cannot go stale.
-# --no-regen skips step 3 and the Python install (quick local runs).
+# --no-regen skips step 4 and the Python install (quick local runs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -22,6 +24,13 @@ build=build-test
 cmake -S . -B "$build" -DKRT_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)")
+
+echo "== the same tests under AddressSanitizer and UndefinedBehaviorSanitizer"
+asan=build-sanitize
+cmake -S . -B "$asan" -DKRT_WERROR=ON -DKRT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build "$asan" -j"$(nproc)"
+(cd "$asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$(nproc)")
 
 if [ "$regen" -eq 1 ]; then
   fresh=$(mktemp -d)
