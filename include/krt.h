@@ -310,6 +310,60 @@ KRT_API krt_status *krt_context_get_output(const krt_context *context, size_t in
                                            krt_tensor_view *out);
 
 /* ---------------------------------------------------------------------------------------------
+ * CUDA engines: device buffers, the caller's stream, timings. On a CPU engine these return
+ * KRT_ERR_UNSUPPORTED (krt_context_run_async runs synchronously on a CPU engine; stream ignored).
+ * ------------------------------------------------------------------------------------------- */
+
+/* Binds a device buffer (cudaMalloc'd by the caller, on the engine's device) to an input: no copy.
+ * dtype is KRT_FLOAT32, or KRT_FLOAT16 on an FP16 engine. Borrowed until the run that uses it has
+ * completed on its stream. */
+KRT_API krt_status *krt_context_set_input_device(krt_context *context, size_t index,
+                                                 krt_dtype dtype, const int64_t *dims, int rank,
+                                                 const void *device_data);
+/* Binds a device buffer for an output (dtype KRT_FLOAT32, or KRT_FLOAT16 on an FP16 engine), at
+ * least batch x sample elements. The run writes there: no copy. */
+KRT_API krt_status *krt_context_set_output_device(krt_context *context, size_t index,
+                                                  krt_dtype dtype, void *device_data,
+                                                  size_t bytes);
+
+/* Enqueues a run on the caller's CUDA stream (a cudaStream_t, passed as void*; NULL = the
+ * context's own stream) and returns without waiting. Host buffers bound to inputs/outputs are
+ * copied on that stream (keep them valid, and read outputs only, after the stream completes);
+ * device buffers are used in place. The whole network is replayed as one CUDA graph per batch
+ * size after the first run at that size. */
+KRT_API krt_status *krt_context_run_async(krt_context *context, void *cuda_stream);
+
+/* Waits for the context's last run (synchronous runs return already completed). */
+KRT_API krt_status *krt_context_synchronize(krt_context *context);
+
+/* Timings of the last completed run, in milliseconds, measured with device events when
+ * profiling is on (0 when not measured). */
+typedef struct krt_run_timing {
+  double host_to_device_ms;
+  double compute_ms;
+  double device_to_host_ms;
+} krt_run_timing;
+KRT_API krt_status *krt_context_last_timing(const krt_context *context, krt_run_timing *out);
+
+/* Per-node profiling: when on, each run times every node (slower: no graph replay); then
+ * krt_context_node_time gives node `index`'s time (engine node order) in milliseconds. */
+KRT_API krt_status *krt_context_set_profiling(krt_context *context, int enable);
+KRT_API krt_status *krt_context_node_time(const krt_context *context, size_t index, double *ms);
+
+/* Build-time tuning (CUDA): a timing cache file read before and written after tuning, so
+ * rebuilding is fast (NULL: none); and a progress callback called as candidates are timed
+ * (done/total steps and the node being tuned). The CLI draws a progress bar with it. */
+typedef void (*krt_progress_fn)(void *user, int done, int total, const char *what);
+KRT_API krt_status *krt_build_options_set_timing_cache(krt_build_options *options,
+                                                       const char *path);
+KRT_API krt_status *krt_build_options_set_progress(krt_build_options *options,
+                                                   krt_progress_fn fn, void *user);
+
+/* The device an engine was tuned for ("NVIDIA H100 80GB HBM3", "" for CPU engines), and whether
+ * it runs on a different one now (then it runs untuned or re-tuned, with a warning). */
+KRT_API const char *krt_engine_device_name(const krt_engine *engine);
+
+/* ---------------------------------------------------------------------------------------------
  * Memory returned by the library (serialised engines, dumps).
  * ------------------------------------------------------------------------------------------- */
 

@@ -83,6 +83,10 @@ const ir_value *engine_output_value(const krt_engine *engine, size_t index);
 
 /* Fills a krt_tensor_info from a value. */
 void api_tensor_info(const ir_value *v, const char *name, krt_tensor_info *out);
+/* Layer `index` of g as a krt_layer_info (strings owned by g); `function` and `owner` ("model",
+ * "engine") name the caller in messages. */
+krt_status *api_layer_info(const ir_graph *g, size_t index, const char *function,
+                           const char *owner, krt_layer_info *out);
 
 /* "a, b, c" of up to a few hundred bytes, for messages listing what exists. */
 void api_join_names(char *buf, size_t size, const char *const *names, size_t n);

@@ -346,23 +346,7 @@ krt_status *krt_engine_node(const krt_engine *engine, size_t index, krt_layer_in
 
 krt_status *krt_engine_layer(const krt_engine *engine, size_t index, krt_layer_info *out) {
   if (!engine) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_engine_layer: engine is NULL");
-  if (!out) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_engine_layer: out is NULL");
-  const ir_graph *g = engine->graph;
-  if (index >= (size_t)g->n_layers)
-    return krt_error(KRT_ERR_INVALID_ARGUMENT,
-                     "krt_engine_layer: index %zu is out of range (the engine has %d layers)",
-                     index, g->n_layers);
-  const ir_layer *l = &g->layers[index];
-  memset(out, 0, sizeof *out);
-  out->name = l->name;
-  out->kind = l->class_name;
-  out->detail = "";
-  out->param_count = l->param_count;
-  if (l->output >= 0 && l->output < g->n_values) {
-    set_value_dims(&g->values[l->output], out);
-    out->can_be_output = strcmp(l->class_name, "InputLayer") != 0;
-  }
-  return NULL;
+  return api_layer_info(engine->graph, index, "krt_engine_layer", "engine", out);
 }
 
 int64_t krt_engine_activation_bytes(const krt_engine *engine) {

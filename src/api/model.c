@@ -72,14 +72,13 @@ size_t krt_model_output_count(const krt_model *model) {
   return model ? (size_t)model->graph->n_outputs : 0;
 }
 
-krt_status *krt_model_layer(const krt_model *model, size_t index, krt_layer_info *out) {
-  if (!model) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_model_layer: model is NULL");
-  if (!out) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_model_layer: out is NULL");
-  const ir_graph *g = model->graph;
+krt_status *api_layer_info(const ir_graph *g, size_t index, const char *function,
+                           const char *owner, krt_layer_info *out) {
+  if (!out) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: out is NULL", function);
   if (index >= (size_t)g->n_layers)
     return krt_error(KRT_ERR_INVALID_ARGUMENT,
-                     "krt_model_layer: index %zu is out of range (the model has %d layers)",
-                     index, g->n_layers);
+                     "%s: index %zu is out of range (the %s has %d layers)", function, index,
+                     owner, g->n_layers);
   const ir_layer *l = &g->layers[index];
   memset(out, 0, sizeof *out);
   out->name = l->name;
@@ -96,6 +95,11 @@ krt_status *krt_model_layer(const krt_model *model, size_t index, krt_layer_info
     out->can_be_output = strcmp(l->class_name, "InputLayer") != 0;
   }
   return NULL;
+}
+
+krt_status *krt_model_layer(const krt_model *model, size_t index, krt_layer_info *out) {
+  if (!model) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_model_layer: model is NULL");
+  return api_layer_info(model->graph, index, "krt_model_layer", "model", out);
 }
 
 krt_status *krt_model_input_info(const krt_model *model, size_t index, krt_tensor_info *out) {

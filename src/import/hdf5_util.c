@@ -25,9 +25,13 @@ void h5u_quiet_begin(h5u_quiet *saved) {
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
-void h5u_quiet_end(const h5u_quiet *saved) { H5Eset_auto2(H5E_DEFAULT, saved->func, saved->data); }
+void h5u_quiet_end(const h5u_quiet *saved) {
+  H5Eset_auto2(H5E_DEFAULT, saved->func, saved->data);
+}
 
-int h5u_has_attr(hid_t obj, const char *name) { return H5Aexists(obj, name) > 0; }
+int h5u_has_attr(hid_t obj, const char *name) {
+  return H5Aexists(obj, name) > 0;
+}
 
 int h5u_is_group(hid_t loc, const char *path) {
   /* H5Lexists checks one link at a time, so walk the path prefix by prefix. */
@@ -269,7 +273,8 @@ krt_status *h5u_read_float_dataset(hid_t loc, const char *path, keras_array *out
     }
     if (!s) {
       data = malloc((count ? count : 1) * sizeof *data);
-      if (!data) s = krt_error_oom("weights");
+      if (!data)
+        s = krt_error_oom("weights");
       else if (count && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
         s = krt_error(KRT_ERR_BAD_FILE, "weight '%s' cannot be read (truncated or corrupt file?)",
                       path);

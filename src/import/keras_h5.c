@@ -81,8 +81,10 @@ static int weight_owner(const cJSON *layers, const char *w, size_t *start) {
       cJSON_ArrayForEach(e, layers) {
         int held = entry_holds(e, comp);
         if (held) {
-          if (held == 2) *start = (size_t)(slash + 1 - w);
-          else *start = (size_t)(p - w);
+          if (held == 2)
+            *start = (size_t)(slash + 1 - w);
+          else
+            *start = (size_t)(p - w);
           return i;
         }
         i++;
@@ -111,7 +113,8 @@ static krt_status *h5_read_weights(void *self, const keras_level *level, int pos
   const char *top_name = keras_entry_name(top_entry);
   if (r->weights < 0 || !top_name || !h5u_is_group(r->weights, top_name)) return NULL;
   hid_t group = H5Gopen2(r->weights, top_name, H5P_DEFAULT);
-  if (group < 0) return krt_error(KRT_ERR_BAD_FILE, "weights group '%s' cannot be opened", top_name);
+  if (group < 0)
+    return krt_error(KRT_ERR_BAD_FILE, "weights group '%s' cannot be opened", top_name);
   char **names = NULL;
   int n_names = 0;
   krt_status *s = h5u_read_string_list_attr(group, "weight_names", &names, &n_names);
@@ -171,12 +174,15 @@ static krt_status *import_open_h5(const char *path, hid_t file, const import_opt
   if (s) return s;
 
   h5_reader reader = {-1};
-  if (h5u_is_group(file, "model_weights")) reader.weights = H5Gopen2(file, "model_weights", H5P_DEFAULT);
+  if (h5u_is_group(file, "model_weights"))
+    reader.weights = H5Gopen2(file, "model_weights", H5P_DEFAULT);
   char *version = read_meta(file, reader.weights, "keras_version");
   char *backend = read_meta(file, reader.weights, "backend");
   ir_graph *g = ir_graph_create();
-  if (!g || !(g->source = malloc(strlen(path) + 1))) s = krt_error_oom("graph");
-  else strcpy(g->source, path);
+  if (!g || !(g->source = malloc(strlen(path) + 1)))
+    s = krt_error_oom("graph");
+  else
+    strcpy(g->source, path);
   if (!s) {
     keras_model_source src;
     memset(&src, 0, sizeof src);

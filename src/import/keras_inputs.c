@@ -22,10 +22,16 @@ static krt_status *input_dtype(const char *file, const char *input, const cJSON 
   static const struct {
     const char *name;
     krt_dtype dtype;
-  } table[] = {{"float32", KRT_FLOAT32}, {"float64", KRT_FLOAT64}, {"float16", KRT_FLOAT16},
-               {"int32", KRT_INT32},     {"int64", KRT_INT64},     {"uint8", KRT_UINT8},
+  } table[] = {{"float32", KRT_FLOAT32},
+               {"float64", KRT_FLOAT64},
+               {"float16", KRT_FLOAT16},
+               {"int32", KRT_INT32},
+               {"int64", KRT_INT64},
+               {"uint8", KRT_UINT8},
                /* Narrow integers hold indices as well as int32 does. */
-               {"int8", KRT_INT32},      {"int16", KRT_INT32},     {"uint16", KRT_INT32}};
+               {"int8", KRT_INT32},
+               {"int16", KRT_INT32},
+               {"uint16", KRT_INT32}};
   const char *name = dtype_name(config);
   if (!name) {
     *out = KRT_FLOAT32;
@@ -50,12 +56,13 @@ static krt_status *read_dims(const char *file, const char *input, const char *ke
   const cJSON *d;
   int i = at;
   cJSON_ArrayForEach(d, list) {
-    if (cJSON_IsNull(d)) dims[i] = -1;
+    if (cJSON_IsNull(d))
+      dims[i] = -1;
     else if (cJSON_IsNumber(d) && d->valuedouble >= 0 && d->valuedouble < 9.0e15)
       dims[i] = (int64_t)d->valuedouble;
     else
-      return krt_error(KRT_ERR_BAD_FILE, "%s: input '%s': %s holds something not a dimension",
-                       file, input, key);
+      return krt_error(KRT_ERR_BAD_FILE, "%s: input '%s': %s holds something not a dimension", file,
+                       input, key);
     i++;
   }
   *rank = i;
@@ -77,8 +84,7 @@ static krt_status *input_shape(const char *file, const char *input, const char *
     if (cJSON_IsArray(list)) {
       KRT_TRY(read_dims(file, input, with_batch[k], list, 0, rank, dims));
       if (*rank < 1)
-        return krt_error(KRT_ERR_UNSUPPORTED, "%s: input '%s' has no batch dimension", file,
-                         input);
+        return krt_error(KRT_ERR_UNSUPPORTED, "%s: input '%s' has no batch dimension", file, input);
       dims[0] = -1;
       return NULL;
     }
@@ -139,7 +145,8 @@ static krt_status *apply_options(kw_builder *b, const int *ids, int n) {
                        v->name, v->rank, want->rank);
     for (int a = 1; a < v->rank; a++) {
       if (want->dims[a] < 0) continue;
-      if (v->dims[a] < 0) v->dims[a] = want->dims[a];
+      if (v->dims[a] < 0)
+        v->dims[a] = want->dims[a];
       else if (v->dims[a] != want->dims[a])
         return krt_error(KRT_ERR_SHAPE,
                          "%s: input '%s' axis %d: the model says %lld, the input shape given "
@@ -151,8 +158,8 @@ static krt_status *apply_options(kw_builder *b, const int *ids, int n) {
 }
 
 /* Adds one graph input from an entry's config and points its layer record at it. */
-static krt_status *add_input(kw_builder *b, const char *name, const char *cls,
-                             const cJSON *config, int record, int *id) {
+static krt_status *add_input(kw_builder *b, const char *name, const char *cls, const cJSON *config,
+                             int record, int *id) {
   int rank = 0;
   int64_t dims[KRT_MAX_RANK];
   krt_dtype dtype = KRT_FLOAT32;
@@ -172,8 +179,8 @@ krt_status *kw_create_inputs(kw_builder *b, kw_model *top, int **ids, int *n) {
   if (top->is_sequential) {
     const kw_layer *first = &top->layers[0];
     if (top->implicit_input)
-      s = add_input(b, top->implicit_input, first->class_name, first->config,
-                    top->implicit_record, &result[0]);
+      s = add_input(b, top->implicit_input, first->class_name, first->config, top->implicit_record,
+                    &result[0]);
     else
       s = add_input(b, first->name, first->class_name, first->config, first->record, &result[0]);
   } else {

@@ -3,9 +3,9 @@
  *
  * Wiring (Functional): each layer entry lists its calls ("inbound_nodes"); every input of a call
  * names the producing layer, which of that layer's calls produced it (node index) and which of its
- * outputs (tensor index). Keras 1/2 write a call as [[layer, node, tensor, kwargs], ...]; Keras 3 as
- * {"args": [...], "kwargs": {...}} with {"class_name": "__keras_tensor__", "config":
- * {"keras_history": [layer, node, tensor]}} wherever a tensor goes. A nested Functional model (and,
+ * outputs (tensor index). Keras 1/2 write a call as [[layer, node, tensor, kwargs], ...];
+ * Keras 3 as {"args": [...], "kwargs": {...}} with {"class_name": "__keras_tensor__",
+ * "config": {"keras_history": [layer, node, tensor]}} wherever a tensor goes. A nested Functional model (and,
  * before Keras 3, a nested Sequential built with an input shape) owns a node from its own
  * construction, so references to it count from 1, not 0 (Keras's get_config keeps that node:
  * keras/src/models/functional.py, "Functional models start with a pre-existing node").
@@ -38,13 +38,16 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const int
   ir_layer *record = NULL;
   if (l->nested) {
     KRT_TRY(run_model(b, l->nested, inputs, n_inputs, outputs, n_outputs));
+    /* Its param_count stays 0: the weights belong to its own layers, which have records of their
+     * own ("outer/inner"), so a sum over all records counts every weight once. */
     record = &b->g->layers[l->record];
     if (l->times_called++ == 0 && *n_outputs > 0) record->output = (*outputs)[0];
     return NULL;
   }
   keras_array *weights = NULL;
   int n_weights = 0;
-  krt_status *s = b->src->weights.read(b->src->weights.self, &m->level, index, &weights, &n_weights);
+  krt_status *s =
+      b->src->weights.read(b->src->weights.self, &m->level, index, &weights, &n_weights);
   if (s)
     return krt_error_wrap(s, "%s: layer '%s' (%s): ", b->src->file, l->full_name, l->class_name);
   int64_t params = 0;
@@ -124,9 +127,9 @@ static krt_status *run_sequential(kw_builder *b, kw_model *m, const int *inputs,
 
 /* The outputs of every call made so far during one run of a Functional model. */
 typedef struct run_state {
-  int *done;      /* per layer: calls converted */
-  int ***outs;    /* per layer, per call: output value ids */
-  int **n_outs;   /* per layer, per call: how many */
+  int *done;    /* per layer: calls converted */
+  int ***outs;  /* per layer, per call: output value ids */
+  int **n_outs; /* per layer, per call: how many */
 } run_state;
 
 static void free_run_state(const kw_model *m, run_state *st) {
@@ -173,10 +176,9 @@ static krt_status *ref_value(kw_builder *b, const kw_model *m, const run_state *
   int call = ref_call(m, ref);
   int calls = p->is_input ? 1 : p->n_calls;
   if (call < 0 || call >= calls)
-    return krt_error(KRT_ERR_BAD_FILE,
-                     "%s: %s refers to node %d of layer '%s' (%s), which has %d call%s",
-                     b->src->file, user, ref->node, p->full_name, p->class_name, calls,
-                     calls == 1 ? "" : "s");
+    return krt_error(
+        KRT_ERR_BAD_FILE, "%s: %s refers to node %d of layer '%s' (%s), which has %d call%s",
+        b->src->file, user, ref->node, p->full_name, p->class_name, calls, calls == 1 ? "" : "s");
   if (call >= st->done[ref->layer]) {
     *ready = 0;
     return NULL;
@@ -316,17 +318,6 @@ static krt_status *run_model(kw_builder *b, kw_model *m, const int *inputs, int 
 
 /* ---- top level ---------------------------------------------------------------------------- */
 
-/* Sets each layer record that holds a nested model to the total of its inner layers. */
-static int64_t total_params(ir_graph *g, const kw_model *m) {
-  int64_t total = 0;
-  for (int i = 0; i < m->n_layers; i++) {
-    const kw_layer *l = &m->layers[i];
-    if (l->nested) g->layers[l->record].param_count = total_params(g, l->nested);
-    total += g->layers[l->record].param_count;
-  }
-  return total;
-}
-
 /* Publishes the outputs under their layers' names ("name_1", ... should one repeat). */
 static krt_status *add_outputs(kw_builder *b, const kw_model *m, const int *values, int n) {
   for (int o = 0; o < n; o++) {
@@ -356,11 +347,12 @@ krt_status *keras_build_graph(const keras_model_source *src, ir_graph *g) {
     /* A Sequential model's output is its last layer's, named after it. */
     top->n_out = 1;
     top->out_refs = calloc(1, sizeof *top->out_refs);
-    if (!top->out_refs) s = krt_error_oom("model outputs");
-    else top->out_refs[0].layer = top->n_layers - 1;
+    if (!top->out_refs)
+      s = krt_error_oom("model outputs");
+    else
+      top->out_refs[0].layer = top->n_layers - 1;
   }
   if (!s) s = add_outputs(&b, top, outputs, n_outputs);
-  if (!s) total_params(g, top);
   free(inputs);
   free(outputs);
   kw_free_model(top);

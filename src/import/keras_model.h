@@ -31,10 +31,10 @@ typedef struct keras_weight_reader {
 } keras_weight_reader;
 
 typedef struct keras_model_source {
-  const char *file;          /* for messages */
-  const cJSON *model;        /* {"class_name": ..., "config": ...} */
-  int keras_major;           /* 1, 2 or 3 */
-  const char *backend;       /* or NULL */
+  const char *file;    /* for messages */
+  const cJSON *model;  /* {"class_name": ..., "config": ...} */
+  int keras_major;     /* 1, 2 or 3 */
+  const char *backend; /* or NULL */
   const import_options *options;
   keras_weight_reader weights;
 } keras_model_source;

@@ -134,8 +134,10 @@ static void tracked_key(const cJSON *layers, int position, int with_inputs, char
     snake_case(keras_entry_class(e) ? keras_entry_class(e) : "", other, sizeof other);
     if (strcmp(base, other) == 0) seen++;
   }
-  if (seen) set_path(key, size, "%s_%d", base, seen);
-  else set_path(key, size, "%s", base);
+  if (seen)
+    set_path(key, size, "%s_%d", base, seen);
+  else
+    set_path(key, size, "%s", base);
 }
 
 /* The "name" attribute of <group>/vars (Keras >= 3.?), or NULL. */
@@ -209,8 +211,8 @@ static int locate_layer(hid_t file, const char *parent, const keras_level *level
 /* Sub-layer groups in the order the layer lists its weights (layer.weights), which is not the
  * alphabetical order they are saved in: forward before backward, query/key/value/output. */
 static int sublayer_rank(const char *name) {
-  static const char *order[] = {"forward_layer", "backward_layer", "query_dense", "key_dense",
-                                "value_dense", "output_dense"};
+  static const char *order[] = {"forward_layer", "backward_layer", "query_dense",
+                                "key_dense",     "value_dense",    "output_dense"};
   while (*name == '_') name++;
   for (int i = 0; i < (int)(sizeof order / sizeof *order); i++)
     if (strcmp(name, order[i]) == 0) return i;
@@ -302,6 +304,38 @@ static krt_status *collect_vars(hid_t file, const char *group, const char *rel, 
   return s;
 }
 
+/* A model object used in two places of a config is saved once, where Keras met it first. Finds
+ * the group of a nested model named `name` anywhere below `root` by its recorded name. */
+static int find_model_anywhere(hid_t file, const char *root, const char *name, int depth, char *out,
+                               size_t size) {
+  if (depth > MAX_DEPTH) return 0;
+  hid_t g = H5Gopen2(file, root[0] ? root : "/", H5P_DEFAULT);
+  if (g < 0) return 0;
+  char **children = NULL;
+  int n = 0, found = 0;
+  krt_status *s = h5u_list_children(g, &children, &n);
+  H5Gclose(g);
+  if (s) {
+    krt_status_release(s);
+    return 0;
+  }
+  for (int i = 0; i < n && !found; i++) {
+    char path[MAX_PATH], layers[MAX_PATH];
+    if (strcmp(children[i], "vars") == 0 ||
+        !set_path(path, sizeof path, "%s%s%s", root, root[0] ? "/" : "", children[i]) ||
+        !h5u_is_group(file, path))
+      continue;
+    char *recorded = recorded_name(file, path);
+    if (recorded && strcmp(recorded, name) == 0 &&
+        set_path(layers, sizeof layers, "%s/layers", path) && h5u_is_group(file, layers))
+      found = set_path(out, size, "%s", path);
+    free(recorded);
+    if (!found) found = find_model_anywhere(file, path, name, depth + 1, out, size);
+  }
+  h5u_free_strings(children, n);
+  return found;
+}
+
 static krt_status *v3_read_weights(void *self, const keras_level *level, int position,
                                    keras_array **arrays, int *n) {
   v3_reader *r = self;
@@ -318,7 +352,12 @@ static krt_status *v3_read_weights(void *self, const keras_level *level, int pos
   char group[MAX_PATH] = "";
   for (int d = depth - 1; d >= 0; d--) {
     char next[MAX_PATH];
-    if (!locate_layer(r->file, group, chain[d], pos[d], next, sizeof next)) return NULL;
+    if (!locate_layer(r->file, group, chain[d], pos[d], next, sizeof next)) {
+      const cJSON *entry = cJSON_GetArrayItem(chain[d]->layers, pos[d]);
+      const char *name = keras_entry_name(entry);
+      if (d == 0 || !name || !find_model_anywhere(r->file, "", name, 0, next, sizeof next))
+        return NULL;
+    }
     set_path(group, sizeof group, "%s", next);
   }
   array_list list = {NULL, 0, 0};
@@ -343,8 +382,10 @@ static krt_status *open_weights_image(const char *path, void *image, size_t size
     file = H5Fopen("model.weights.h5", H5F_ACC_RDONLY, fapl);
   H5Pclose(fapl);
   if (file < 0)
-    return krt_error(KRT_ERR_BAD_FILE, "%s: model.weights.h5 in the archive is not a readable "
-                     "HDF5 file (truncated or corrupt?)", path);
+    return krt_error(KRT_ERR_BAD_FILE,
+                     "%s: model.weights.h5 in the archive is not a readable "
+                     "HDF5 file (truncated or corrupt?)",
+                     path);
   *out = file;
   return NULL;
 }
@@ -388,16 +429,20 @@ static krt_status *import_archive(const char *path, zip_t *zip, const import_opt
     s = read_member(path, zip, "model.weights.h5", &image, &image_size);
     if (s && krt_status_code(s) == KRT_ERR_NOT_FOUND) {
       krt_status_release(s);
-      s = krt_error(KRT_ERR_BAD_FILE, "%s: the archive has no model.weights.h5 (sharded or npz "
-                    "weights are not supported)", path);
+      s = krt_error(KRT_ERR_BAD_FILE,
+                    "%s: the archive has no model.weights.h5 (sharded or npz "
+                    "weights are not supported)",
+                    path);
     }
   }
   if (!s) s = open_weights_image(path, image, image_size, &reader.file);
   free(image); /* HDF5 copied the image */
   if (!s) {
     g = ir_graph_create();
-    if (!g || !(g->source = malloc(strlen(path) + 1))) s = krt_error_oom("graph");
-    else strcpy(g->source, path);
+    if (!g || !(g->source = malloc(strlen(path) + 1)))
+      s = krt_error_oom("graph");
+    else
+      strcpy(g->source, path);
   }
   if (!s) {
     keras_model_source src;
@@ -431,8 +476,8 @@ krt_status *import_keras_v3(const char *path, const import_options *options, ir_
     zip_error_t ze;
     zip_error_init_with_code(&ze, err);
     krt_code code = err == ZIP_ER_NOENT || err == ZIP_ER_OPEN ? KRT_ERR_IO : KRT_ERR_BAD_FILE;
-    krt_status *s = krt_error(code, "%s: not a readable .keras archive (%s)", path,
-                              zip_error_strerror(&ze));
+    krt_status *s =
+        krt_error(code, "%s: not a readable .keras archive (%s)", path, zip_error_strerror(&ze));
     zip_error_fini(&ze);
     return s;
   }

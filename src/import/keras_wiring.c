@@ -55,8 +55,10 @@ static char *fix_python_json(const char *text, size_t size) {
     char c = text[i];
     if (in_string) {
       out[o++] = c;
-      if (c == '\\' && i + 1 < size) out[o++] = text[++i];
-      else if (c == '"') in_string = 0;
+      if (c == '\\' && i + 1 < size)
+        out[o++] = text[++i];
+      else if (c == '"')
+        in_string = 0;
     } else if (c == '"') {
       in_string = 1;
       out[o++] = c;
@@ -178,8 +180,8 @@ static krt_status *collect_keras3_tensors(kw_builder *b, const kw_model *m, cons
 
 /* One inbound node in either spelling. Keras 1/2: [[layer, node, tensor, {kwargs}], ...], where
  * tf.keras puts further tensors as triples in kwargs ({"y": ["dense", 0, 0]}). */
-static krt_status *parse_call(kw_builder *b, const kw_model *m, const cJSON *node,
-                              const char *user, kw_call *call) {
+static krt_status *parse_call(kw_builder *b, const kw_model *m, const cJSON *node, const char *user,
+                              kw_call *call) {
   ref_list list = {NULL, 0, 0};
   krt_status *s = NULL;
   if (cJSON_IsObject(node)) {
@@ -199,7 +201,8 @@ static krt_status *parse_call(kw_builder *b, const kw_model *m, const cJSON *nod
       const cJSON *kwargs = cJSON_GetArrayItem(item, 3), *kw;
       if (!cJSON_IsObject(kwargs)) continue;
       cJSON_ArrayForEach(kw, kwargs) {
-        if (strcmp(kw->string, "mask") == 0 || !is_triple(kw) || !cJSON_IsNumber(cJSON_GetArrayItem(kw, 1)))
+        if (strcmp(kw->string, "mask") == 0 || !is_triple(kw) ||
+            !cJSON_IsNumber(cJSON_GetArrayItem(kw, 1)))
           continue;
         if ((s = add_triple(b, m, kw, user, &list))) break;
       }
@@ -319,15 +322,15 @@ static krt_status *parse_layers(kw_builder *b, kw_model *m, const cJSON *layers,
     l->name = keras_entry_name(entry);
     l->class_name = keras_entry_class(entry);
     if (!l->name || !l->class_name)
-      return krt_error(KRT_ERR_BAD_FILE, "%s: layer %d of model '%s' has no %s", file,
-                       m->n_layers, m->display_name, l->name ? "class_name" : "name");
+      return krt_error(KRT_ERR_BAD_FILE, "%s: layer %d of model '%s' has no %s", file, m->n_layers,
+                       m->display_name, l->name ? "class_name" : "name");
     if (find_layer(m, l->name) >= 0)
       return krt_error(KRT_ERR_BAD_FILE, "%s: model '%s' has two layers named '%s'", file,
                        m->display_name, l->name);
     l->config = cJSON_GetObjectItemCaseSensitive(entry, "config");
     if (!cJSON_IsObject(l->config) && !keras_is_model_class(l->class_name))
-      return krt_error(KRT_ERR_BAD_FILE, "%s: layer '%s%s' (%s) has no config object", file,
-                       prefix, l->name, l->class_name);
+      return krt_error(KRT_ERR_BAD_FILE, "%s: layer '%s%s' (%s) has no config object", file, prefix,
+                       l->name, l->class_name);
     l->is_input = keras_is_input_class(l->class_name);
     l->record = -1;
     if (!(l->full_name = join(prefix, l->name))) return krt_error_oom("layer name");
@@ -336,7 +339,8 @@ static krt_status *parse_layers(kw_builder *b, kw_model *m, const cJSON *layers,
     if (keras_is_model_class(l->class_name)) {
       char *inner_prefix = join(l->full_name, "/");
       if (!inner_prefix) return krt_error_oom("layer name");
-      krt_status *s = kw_parse_model(b, entry, &m->level, m->n_layers - 1, inner_prefix, &l->nested);
+      krt_status *s =
+          kw_parse_model(b, entry, &m->level, m->n_layers - 1, inner_prefix, &l->nested);
       free(inner_prefix);
       KRT_TRY(s);
     }
@@ -372,7 +376,8 @@ krt_status *kw_parse_model(kw_builder *b, const cJSON *model, const keras_level 
   size_t plen = strlen(prefix);
   m->display_name = plen ? malloc(plen) : join(m->name, "");
   krt_status *s = NULL;
-  if (!m->display_name) s = krt_error_oom("model");
+  if (!m->display_name)
+    s = krt_error_oom("model");
   else if (plen) {
     memcpy(m->display_name, prefix, plen - 1); /* "outer/inner/" -> "outer/inner" */
     m->display_name[plen - 1] = '\0';
@@ -412,8 +417,10 @@ krt_status *kw_parse_model(kw_builder *b, const cJSON *model, const keras_level 
     m->n_out = outs.n;
     for (int i = 0; i < m->n_in && !s; i++)
       if (!m->layers[m->in_refs[i].layer].is_input)
-        s = krt_error(KRT_ERR_BAD_FILE, "%s: model '%s' lists '%s' (%s) as an input, not an "
-                      "InputLayer", file, m->display_name, m->layers[m->in_refs[i].layer].full_name,
+        s = krt_error(KRT_ERR_BAD_FILE,
+                      "%s: model '%s' lists '%s' (%s) as an input, not an "
+                      "InputLayer",
+                      file, m->display_name, m->layers[m->in_refs[i].layer].full_name,
                       m->layers[m->in_refs[i].layer].class_name);
     if (!s && (m->n_in == 0 || m->n_out == 0))
       s = krt_error(KRT_ERR_BAD_FILE, "%s: model '%s' lists no %s", file, m->display_name,

@@ -21,30 +21,30 @@ typedef struct kw_model kw_model;
 
 typedef struct kw_layer {
   const cJSON *entry;
-  const cJSON *config;     /* the entry's "config" (an empty object when absent) */
-  const char *name;        /* as in the entry */
+  const cJSON *config; /* the entry's "config" (an empty object when absent) */
+  const char *name;    /* as in the entry */
   const char *class_name;
-  char *full_name;         /* "outer/inner" for nested layers */
-  int record;              /* index in graph->layers */
-  int is_input;            /* InputLayer */
-  int n_calls;             /* Functional only: inbound nodes */
+  char *full_name; /* "outer/inner" for nested layers */
+  int record;      /* index in graph->layers */
+  int is_input;    /* InputLayer */
+  int n_calls;     /* Functional only: inbound nodes */
   kw_call *calls;
-  int node_offset;         /* nested models: 1 when references count the construction node */
-  kw_model *nested;        /* the model a Sequential/Functional entry holds, else NULL */
-  int times_called;        /* calls converted so far: the converter's call_index */
+  int node_offset;  /* nested models: 1 when references count the construction node */
+  kw_model *nested; /* the model a Sequential/Functional entry holds, else NULL */
+  int times_called; /* calls converted so far: the converter's call_index */
 } kw_layer;
 
 struct kw_model {
   keras_level level;
-  const char *name;        /* the model's own name, or "" */
-  char *display_name;      /* for messages: full path of a nested model, else its name */
+  const char *name;   /* the model's own name, or "" */
+  char *display_name; /* for messages: full path of a nested model, else its name */
   int is_sequential;
   int n_layers;
   kw_layer *layers;
-  int n_in, n_out;         /* Functional: input_layers / output_layers */
+  int n_in, n_out; /* Functional: input_layers / output_layers */
   kw_ref *in_refs, *out_refs;
-  char *implicit_input;    /* top Sequential without an InputLayer entry: its input's name */
-  int implicit_record;     /* the layer record made for that input, or -1 */
+  char *implicit_input; /* top Sequential without an InputLayer entry: its input's name */
+  int implicit_record;  /* the layer record made for that input, or -1 */
 };
 
 typedef struct kw_builder {

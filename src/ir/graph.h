@@ -95,6 +95,9 @@ typedef struct ir_attrs {
   ir_reduce_kind reduce;
   ir_binary_kind binary;
   ir_resize_kind resize;
+  int residual;                  /* DENSE, CONV, CONV_TRANSPOSE after fusion: 1 when the node's
+                                  * inputs are [x, W, b, r] and y = act(op(x, W) + b + r), r of the
+                                  * output's shape (bias always present then) */
 } ir_attrs;
 
 typedef struct ir_value {
