@@ -115,7 +115,7 @@ static void print_output(const krt_tensor_view *y) {
 
 int main(int argc, char **argv) {
   if (argc < 2 || argc > 3) {
-    fprintf(stderr, "usage: classify MODEL [INPUT.npy]\n");
+    fprintf(stderr, "usage: classify MODEL.keras|MODEL.h5|ENGINE.krt [INPUT.npy]\n");
     return 2;
   }
   const char *model_path = argv[1];
@@ -129,11 +129,18 @@ int main(int argc, char **argv) {
   float *zeros = NULL;
   int rc = 1;
 
-  /* The engine is built for the batch we will run. */
+  /* An engine file (krt build) is loaded as it is; a Keras model is built here, for the batch we
+   * will run. */
   int64_t batch = input.data && input.rank > 0 ? input.dims[0] : 2;
-  if (check(krt_build_options_create(&options))) goto done;
-  if (check(krt_build_options_set_max_batch(options, batch))) goto done;
-  if (check(krt_engine_build(model_path, options, &engine))) goto done;
+  size_t len = strlen(model_path);
+  if (len > 4 && strcmp(model_path + len - 4, ".krt") == 0) {
+    if (check(krt_engine_load(model_path, &engine))) goto done;
+    if (!input.data && krt_engine_max_batch(engine) < batch) batch = krt_engine_max_batch(engine);
+  } else {
+    if (check(krt_build_options_create(&options))) goto done;
+    if (check(krt_build_options_set_max_batch(options, batch))) goto done;
+    if (check(krt_engine_build(model_path, options, &engine))) goto done;
+  }
   if (check(krt_context_create(engine, &ctx))) goto done;
 
   if (input.data) {

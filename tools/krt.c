@@ -409,7 +409,7 @@ static int cmd_inspect(int argc, char **argv) {
   int n_shapes = 0, rc = 1;
   if (!shapes) return fail("out of memory");
   for (int i = 0; i < argc; i++) {
-    const char *value;
+    const char *value = NULL;
     if (strcmp(argv[i], "--input") == 0) {
       if (option_value(argc, argv, &i, &value) || parse_shape_arg(value, &shapes[n_shapes])) goto done;
       n_shapes++;
@@ -738,7 +738,7 @@ static int cmd_run(int argc, char **argv) {
     fputs(run_help, stdout);
     return 0;
   }
-  const char *target = NULL, *out_dir = NULL, *value;
+  const char *target = NULL, *out_dir = NULL, *value = NULL;
   run_input *inputs = calloc((size_t)argc + 1, sizeof *inputs);
   int n_inputs = 0, rc = 1;
   krt_engine *engine = NULL;
