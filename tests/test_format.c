@@ -190,6 +190,7 @@ static void check_same_attrs(const ir_attrs *a, const ir_attrs *b) {
   CHECK(a->reduce == b->reduce);
   CHECK(a->binary == b->binary);
   CHECK(a->resize == b->resize);
+  CHECK(a->residual == b->residual);
 }
 
 /* b was read from file (size bytes) and must equal a in every field. */
@@ -478,6 +479,44 @@ static void test_patched_files(const uint8_t *file, size_t size) {
   free(copy);
 }
 
+/* A Dense with a fused residual, y = x @ W + b + x: the flag and the fourth input round-trip, and
+ * a flag other than 0/1 is refused on reading. */
+static void test_residual_round_trip(void) {
+  ir_graph *g = ir_graph_create();
+  int64_t xd[2] = {-1, 4}, wd[2] = {4, 4}, bd[1] = {4};
+  int x, y;
+  CHECK_OK(ir_add_input(g, "x", KRT_FLOAT32, 2, xd, 1, IR_LAYOUT_PLAIN, &x));
+  int w = add_const(g, "d/kernel", 2, wd, 0.5f), b = add_const(g, "d/bias", 1, bd, -1.0f);
+  ir_attrs a = plain_attrs();
+  a.residual = 1;
+  a.act.kind = IR_ACT_RELU;
+  int in[4] = {x, w, b, x};
+  CHECK_OK(ir_emit(g, IR_OP_DENSE, "d", -1, in, 4, &a, &y));
+  g->nodes[0].fused = copy_string("add,relu");
+  CHECK_OK(ir_add_output(g, y, "y"));
+  engine_meta m;
+  memset(&m, 0, sizeof m);
+  m.max_batch = 2;
+  void *file = NULL;
+  size_t size = 0;
+  CHECK_OK(engine_file_write(g, &m, &file, &size));
+  ir_graph *back = NULL;
+  engine_meta mb;
+  CHECK_OK(engine_file_read(file, size, "residual.krt", &back, &mb));
+  if (back) {
+    check_same_graph(g, back, file, size);
+    CHECK(back->nodes[0].attrs.residual == 1 && back->nodes[0].n_inputs == 4);
+  }
+  ir_graph_free(back);
+  free(file);
+  file = NULL;
+  g->nodes[0].attrs.residual = 2;
+  CHECK_OK(engine_file_write(g, &m, &file, &size));
+  CHECK_ERR(read_copy(file, size), KRT_ERR_BAD_FILE, "residual");
+  free(file);
+  ir_graph_free(g);
+}
+
 /* A stored shape that its inputs do not give is refused. */
 static void test_shape_mismatch(void) {
   ir_graph *g = build_graph();
@@ -511,5 +550,6 @@ int main(void) {
   ir_graph_free(g);
   test_minimal_graph();
   test_shape_mismatch();
+  test_residual_round_trip();
   return test_summary("test_format");
 }

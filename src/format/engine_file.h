@@ -26,7 +26,7 @@
  *                       u64 data_bytes (constants: 4 x product of dims; else 0)
  *              layers:  str name, str class_name, i32 output (value id or -1), i64 param_count
  *              nodes:   u32 op (ops.def id), str name, i32 layer (or -1), u32 n_inputs,
- *                       i32 inputs[n_inputs] (value ids), i32 output (value id), ir_attrs (500
+ *                       i32 inputs[n_inputs] (value ids), i32 output (value id), ir_attrs (504
  *                       bytes: every field in declaration order, arrays whole: enums u32, ints
  *                       i32, int64 i64, floats f32; see engine_file_attrs.c), str fused (nullable)
  *              inputs:  i32 value id each

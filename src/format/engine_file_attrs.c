@@ -40,6 +40,7 @@ void engine_attrs_write(byte_writer *w, const ir_attrs *a) {
   bw_u32(w, (uint32_t)a->reduce);
   bw_u32(w, (uint32_t)a->binary);
   bw_u32(w, (uint32_t)a->resize);
+  bw_i32(w, a->residual);
 }
 
 static void read_ints(byte_reader *r, int *v, int n) {
@@ -83,6 +84,7 @@ const char *engine_attrs_read(byte_reader *r, ir_attrs *a) {
   a->epsilon = br_f32(r);
   a->rms_scaling = br_i32(r);
   uint32_t pool = br_u32(r), reduce = br_u32(r), binary = br_u32(r), resize = br_u32(r);
+  a->residual = br_i32(r);
   if (r->failed) return NULL;
 
   /* Enums are stored as u32 and range-checked before they become enum values. */
@@ -104,6 +106,7 @@ const char *engine_attrs_read(byte_reader *r, ir_attrs *a) {
   if (!ints_in(a->dilation, IR_MAX_SPATIAL, 0, INT32_MAX)) return "dilation";
   if (!ints_in(a->scale, IR_MAX_SPATIAL, 0, INT32_MAX)) return "scale";
   if (a->groups < 0) return "groups";
+  if (a->residual != 0 && a->residual != 1) return "residual flag";
   if (a->axis < 0 || a->axis >= KRT_MAX_RANK) return "axis";
   if (a->n_axes < 0 || a->n_axes > KRT_MAX_RANK) return "axis count";
   if (!ints_in(a->axes, KRT_MAX_RANK, 0, KRT_MAX_RANK - 1)) return "axes";

@@ -30,7 +30,7 @@ enum engine_section_kind {
 
 /* Fewest bytes each GRAPH record can take (all strings empty, no node inputs), so a count read
  * from a file can be checked against the bytes left before anything is allocated. */
-#define ENGINE_ATTRS_BYTES 500
+#define ENGINE_ATTRS_BYTES 504
 #define ENGINE_VALUE_MIN_BYTES 40
 #define ENGINE_LAYER_MIN_BYTES 20
 #define ENGINE_NODE_MIN_BYTES (24 + ENGINE_ATTRS_BYTES)

@@ -208,6 +208,8 @@ void ir_format_attrs(const ir_graph *g, const ir_node *n, char *buf, size_t size
     default: break;
   }
 #undef KIND_NAME
+  /* y = act(op + b + r): the residual input comes before the activation */
+  if (a->residual) fixed_put(&b, " +residual");
   put_activation(&b, &a->act);
   fixed_buf out = fixed_start(buf, size);
   fixed_put(&out, "%s", line[0] == ' ' ? line + 1 : line);

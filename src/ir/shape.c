@@ -148,7 +148,10 @@ static krt_status *check_input_count(const infer *c) {
   switch (c->n->op) {
     case IR_OP_DENSE:
     case IR_OP_CONV:
-    case IR_OP_CONV_TRANSPOSE: lo = 2, hi = 3; break;
+    case IR_OP_CONV_TRANSPOSE:
+      /* [x, W, b?], or [x, W, b, r] once a residual add is fused in (graph.h) */
+      lo = c->n->attrs.residual ? 4 : 2, hi = c->n->attrs.residual ? 4 : 3;
+      break;
     case IR_OP_BATCHNORM: lo = hi = 5; break;
     case IR_OP_LAYERNORM: lo = hi = 3; break;
     case IR_OP_PRELU:
@@ -181,6 +184,38 @@ static krt_status *check_input_value(const infer *c, int i) {
       return node_error(c, KRT_ERR_SHAPE, "input '%s' has dimension %d of size %lld",
                         input_name(c, i), k, (long long)v->dims[k]);
   return NULL;
+}
+
+static int op_takes_residual(ir_op op) {
+  return op == IR_OP_DENSE || op == IR_OP_CONV || op == IR_OP_CONV_TRANSPOSE;
+}
+
+static krt_status *check_residual_flag(const infer *c) {
+  int r = c->n->attrs.residual;
+  if (r != 0 && r != 1) return node_error(c, KRT_ERR_INTERNAL, "residual flag %d is not 0 or 1", r);
+  if (r && !op_takes_residual(c->n->op))
+    return node_error(c, KRT_ERR_INTERNAL, "has a fused residual but the op takes none");
+  return NULL;
+}
+
+/* A fused residual r (input 3) is added to the output as it is: same rank, batch and dims, no
+ * broadcasting. Runs once the output shape is known. */
+static krt_status *check_residual_shape(const infer *c) {
+  if (!c->n->attrs.residual) return NULL;
+  const ir_value *r = input(c, 3);
+  int ok = r->rank == c->out.rank && r->batched == c->out.batched;
+  for (int k = r->batched ? 1 : 0; ok && k < r->rank; k++) ok = r->dims[k] == c->out.dims[k];
+  if (ok) return NULL;
+  ir_value out;
+  memset(&out, 0, sizeof out);
+  out.rank = c->out.rank;
+  memcpy(out.dims, c->out.dims, sizeof out.dims);
+  out.batched = c->out.batched;
+  return node_error(c, KRT_ERR_SHAPE,
+                    "residual '%s' %s%s does not match the output %s%s; a fused residual is "
+                    "added without broadcasting",
+                    input_name(c, 3), value_dims(r).s, r->batched ? "" : " (not batched)",
+                    value_dims(&out).s, out.batched ? "" : " (not batched)");
 }
 
 static krt_status *check_activation(const infer *c) {
@@ -284,7 +319,7 @@ static krt_status *infer_dense(infer *c) {
   int64_t w_expect[2] = {k, -1};
   KRT_TRY(expect_weight(c, 1, "kernel", 2, w_expect, "[K, M]"));
   int64_t m = input(c, 1)->dims[1];
-  if (c->n->n_inputs == 3) KRT_TRY(expect_weight(c, 2, "bias", 1, &m, "[M]"));
+  if (c->n->n_inputs >= 3) KRT_TRY(expect_weight(c, 2, "bias", 1, &m, "[M]"));
   copy_shape(&c->out, x);
   c->out.dims[x->rank - 1] = m;
   /* Dense over channels keeps a channels-last value channels-last; anything else is features. */
@@ -320,7 +355,7 @@ static krt_status *infer_conv(infer *c) {
                       "output channels %lld are not a positive multiple of "
                       "groups %d",
                       (long long)co, a->groups);
-  if (c->n->n_inputs == 3) KRT_TRY(expect_weight(c, 2, "bias", 1, &co, "[Co]"));
+  if (c->n->n_inputs >= 3) KRT_TRY(expect_weight(c, 2, "bias", 1, &co, "[Co]"));
   copy_shape(&c->out, x);
   for (int k = 0; k < s; k++)
     KRT_TRY(window_output(c, k, x->dims[k + 1], a->dilation[k], &c->out.dims[k + 1]));
@@ -351,7 +386,7 @@ static krt_status *infer_conv_transpose(infer *c) {
   KRT_TRY(expect_weight(c, 1, "kernel", s + 2, expect, "[k..., Co, Ci]"));
   int64_t co = input(c, 1)->dims[s];
   if (co < 1) return node_error(c, KRT_ERR_SHAPE, "kernel has %lld output channels", (long long)co);
-  if (c->n->n_inputs == 3) KRT_TRY(expect_weight(c, 2, "bias", 1, &co, "[Co]"));
+  if (c->n->n_inputs >= 3) KRT_TRY(expect_weight(c, 2, "bias", 1, &co, "[Co]"));
   copy_shape(&c->out, x);
   for (int k = 0; k < s; k++) {
     int64_t in = x->dims[k + 1];
@@ -803,10 +838,12 @@ krt_status *ir_infer_node(ir_graph *g, int node) {
   for (int i = 0; i < n->n_inputs; i++)
     if (n->inputs[i] < 0 || n->inputs[i] >= g->n_values || n->inputs[i] == n->output)
       return node_error(&c, KRT_ERR_INTERNAL, "input %d refers to value %d", i, n->inputs[i]);
+  KRT_TRY(check_residual_flag(&c));
   KRT_TRY(check_input_count(&c));
   for (int i = 0; i < n->n_inputs; i++) KRT_TRY(check_input_value(&c, i));
   KRT_TRY(check_activation(&c));
   KRT_TRY(infer_op(&c));
+  KRT_TRY(check_residual_shape(&c));
 
   shape *s = &c.out;
   if (s->batched) s->dims[0] = -1;

@@ -16,11 +16,34 @@ krt_status *opt_remove_identity(ir_graph *g);
  * channels_first layers), and merges consecutive Transposes. */
 krt_status *opt_cancel_transposes(ir_graph *g);
 
+/* Computes nodes whose inputs are all constants with the CPU reference kernels and replaces
+ * their outputs by constants (const_fold.c). */
+krt_status *opt_const_fold(ir_graph *g);
+
+/* Folds a BatchNorm over the last axis into the Conv / ConvTranspose / Dense (grouped and
+ * depthwise included) that produces its input, when that output has no other reader and no
+ * activation or residual yet: new scaled weights and bias (fold_batchnorm.c). */
+krt_status *opt_fold_batchnorm(ir_graph *g);
+
+/* Fuses Binary ADD of a Conv / ConvTranspose / Dense output (its only reader, no activation, the
+ * same shape as the sum) and another value r into that node: inputs [x, W, b, r],
+ * attrs.residual = 1, the Add's activation (fuse_residual.c). */
+krt_status *opt_fuse_residual(ir_graph *g);
+
+/* Moves Activation nodes into the Conv / ConvTranspose / Dense / Binary ADD before them and drops
+ * ReLUs that cannot change their input (fuse_activation.c). */
+krt_status *opt_fuse_activation(ir_graph *g);
+
+/* The fusing passes record what they absorbed on the surviving node: node->fused lists the
+ * absorbed nodes' names, comma-separated ("bn1,add1,relu1"), shown by krt inspect ENGINE.
+ * They leave the absorbed nodes in place for remove_dead. */
+
 /* Removes nodes and constants that feed no output and compacts value and node ids (layer records
  * whose output is gone keep output = -1). */
 krt_status *opt_remove_dead(ir_graph *g);
 
-/* The default pipeline for every backend. */
+/* The default pipeline for every backend: remove_identity, cancel_transposes, const_fold,
+ * fold_batchnorm, fuse_residual, fuse_activation, remove_dead. */
 krt_status *opt_run_default(ir_graph *g);
 
 #endif

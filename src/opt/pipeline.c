@@ -4,6 +4,12 @@
 krt_status *opt_run_default(ir_graph *g) {
   KRT_TRY(opt_remove_identity(g));
   KRT_TRY(opt_cancel_transposes(g));
+  KRT_TRY(opt_const_fold(g));
+  /* BatchNorm first: conv -> BN -> add -> relu folds to conv -> add -> relu, then the add
+   * fuses as the residual, then the relu as the activation of the residual node. */
+  KRT_TRY(opt_fold_batchnorm(g));
+  KRT_TRY(opt_fuse_residual(g));
+  KRT_TRY(opt_fuse_activation(g));
   KRT_TRY(opt_remove_dead(g));
   return NULL;
 }

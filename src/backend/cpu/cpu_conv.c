@@ -10,6 +10,7 @@
  *                  as a gather per output position, so pe < 0 (output longer than the full
  *                  length) simply leaves bias-only positions at the end.
  * Sums accumulate in double, one output position at a time (acc[Co]).
+ * With attrs.residual the inputs are [x, W, b, r] and y = act(conv + b + r), r shaped like y.
  */
 #include <stdlib.h>
 
@@ -31,12 +32,30 @@ static krt_status *check_weights(const ir_node *n, const cpu_window *w, const cp
   return NULL;
 }
 
+/* The inputs [x, W, b?] or, with a fused residual, [x, W, b, r]. */
+static krt_status *check_conv_inputs(const ir_node *n, int n_in) {
+  return n->attrs.residual ? cpu_check_inputs(n, n_in, 4, 4) : cpu_check_inputs(n, n_in, 2, 3);
+}
+
+/* y += r, the fused residual, before the activation; r must be y's size (no broadcasting). */
+krt_status *cpu_add_residual(const ir_node *n, const cpu_tensor *in, int n_in, cpu_tensor *y) {
+  if (!n->attrs.residual) return NULL;
+  if (n_in < 4) return cpu_node_error(n, KRT_ERR_INTERNAL, "residual set but no residual input");
+  const cpu_tensor *r = &in[3];
+  int64_t count = cpu_count(y);
+  if (cpu_count(r) != count)
+    return cpu_node_error(n, KRT_ERR_INTERNAL, "residual has %lld values, the output %lld",
+                          (long long)cpu_count(r), (long long)count);
+  for (int64_t i = 0; i < count; i++) y->data[i] += r->data[i];
+  return NULL;
+}
+
 static double *alloc_accumulators(int64_t count) {
   return malloc((size_t)(count > 0 ? count : 1) * sizeof(double));
 }
 
 krt_status *cpu_kernel_conv(const ir_node *n, const cpu_tensor *in, int n_in, cpu_tensor *y) {
-  KRT_TRY(cpu_check_inputs(n, n_in, 2, 3));
+  KRT_TRY(check_conv_inputs(n, n_in));
   const cpu_tensor *x = &in[0], *wt = &in[1], *b = n_in > 2 ? &in[2] : NULL;
   cpu_window w;
   KRT_TRY(cpu_window_init(n, x, y, 1, &w));
@@ -92,6 +111,7 @@ krt_status *cpu_kernel_conv(const ir_node *n, const cpu_tensor *in, int n_in, cp
           for (int64_t c = 0; c < co; c++) yp[c] = (float)acc[c];
         }
   free(acc);
+  KRT_TRY(cpu_add_residual(n, in, n_in, y));
   cpu_apply_activation(&n->attrs.act, y->data, cpu_count(y));
   return NULL;
 }
@@ -107,7 +127,7 @@ static int64_t transpose_source(const cpu_window *w, int axis, int64_t o, int64_
 
 krt_status *cpu_kernel_conv_transpose(const ir_node *n, const cpu_tensor *in, int n_in,
                                       cpu_tensor *y) {
-  KRT_TRY(cpu_check_inputs(n, n_in, 2, 3));
+  KRT_TRY(check_conv_inputs(n, n_in));
   const cpu_tensor *x = &in[0], *wt = &in[1], *b = n_in > 2 ? &in[2] : NULL;
   cpu_window w;
   KRT_TRY(cpu_window_init(n, x, y, 1, &w));
@@ -157,6 +177,7 @@ krt_status *cpu_kernel_conv_transpose(const ir_node *n, const cpu_tensor *in, in
           for (int64_t c = 0; c < co; c++) yp[c] = (float)acc[c];
         }
   free(acc);
+  KRT_TRY(cpu_add_residual(n, in, n_in, y));
   cpu_apply_activation(&n->attrs.act, y->data, cpu_count(y));
   return NULL;
 }

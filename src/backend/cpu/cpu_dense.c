@@ -1,4 +1,5 @@
-/* Dense: x[..., K] @ W[K, M] + b[M] -> y[..., M], then the fused activation.
+/* Dense: x[..., K] @ W[K, M] + b[M] (+ r[..., M], a fused residual) -> y[..., M], then the fused
+ * activation.
  * Dot products accumulate in double, so the reference is closer to exact than any float kernel.
  */
 #include <stdlib.h>
@@ -6,7 +7,7 @@
 #include "backend/cpu/cpu_util.h"
 
 krt_status *cpu_kernel_dense(const ir_node *n, const cpu_tensor *in, int n_in, cpu_tensor *y) {
-  KRT_TRY(cpu_check_inputs(n, n_in, 2, 3));
+  KRT_TRY(n->attrs.residual ? cpu_check_inputs(n, n_in, 4, 4) : cpu_check_inputs(n, n_in, 2, 3));
   const cpu_tensor *x = &in[0], *w = &in[1], *b = n_in > 2 ? &in[2] : NULL;
   if (x->rank < 1 || w->rank != 2 || y->rank != x->rank)
     return cpu_node_error(n, KRT_ERR_INTERNAL, "ranks x %d, W %d, y %d", x->rank, w->rank, y->rank);
@@ -35,6 +36,7 @@ krt_status *cpu_kernel_dense(const ir_node *n, const cpu_tensor *in, int n_in, c
     for (int64_t m = 0; m < m_dim; m++) yr[m] = (float)acc[m];
   }
   free(acc);
+  KRT_TRY(cpu_add_residual(n, in, n_in, y));
   cpu_apply_activation(&n->attrs.act, y->data, rows * m_dim);
   return NULL;
 }

@@ -56,4 +56,8 @@ void cpu_axis_split_free(cpu_axis_split *s);
 krt_status *cpu_check_inputs(const ir_node *n, int n_in, int lo, int hi);
 krt_status *cpu_check_count(const ir_node *n, const cpu_tensor *y, int64_t count);
 
+/* y += in[3] elementwise when n has a fused residual (attrs.residual; Dense, Conv,
+ * ConvTranspose), before the activation; nothing otherwise. In cpu_conv.c. */
+krt_status *cpu_add_residual(const ir_node *n, const cpu_tensor *in, int n_in, cpu_tensor *y);
+
 #endif
