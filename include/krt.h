@@ -362,6 +362,10 @@ KRT_API krt_status *krt_build_options_set_progress(krt_build_options *options,
 /* The device an engine was tuned for ("NVIDIA H100 80GB HBM3", "" for CPU engines), and whether
  * it runs on a different one now (then it runs untuned or re-tuned, with a warning). */
 KRT_API const char *krt_engine_device_name(const krt_engine *engine);
+/* The device this process runs the engine on ("" for CPU engines). When it is not the one
+ * krt_engine_device_name names, the engine runs with heuristic (untuned) choices: rebuild it on
+ * this device for tuned ones. */
+KRT_API const char *krt_engine_run_device_name(const krt_engine *engine);
 
 /* ---------------------------------------------------------------------------------------------
  * Memory returned by the library (serialised engines, dumps).

@@ -7,8 +7,13 @@ build=$1
 out=$2
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
-for f in krt classify tests/run_cases tests/test_cuda_ops tests/test_cuda_backend bench/krt_bench; do
-  [ -x "$build/$f" ] && cp "$build/$f" "$out/bin/"
+# KRT_PACK_TESTS=0 leaves the test binaries out (the CUDA ones are large) for benchmark runs.
+bins="krt classify"
+if [ "${KRT_PACK_TESTS:-1}" = 1 ]; then
+  for f in "$build"/tests/run_cases "$build"/tests/test_cuda_*; do bins="$bins tests/${f##*/}"; done
+fi
+for f in $bins; do
+  if [ -x "$build/$f" ]; then cp "$build/$f" "$out/bin/"; fi
 done
 cp -P "$build"/libkrt*.so* "$out/lib/" 2>/dev/null || true
 for f in "$out"/bin/* "$out"/lib/*.so*; do

@@ -22,6 +22,29 @@ static void set_result(case_result *r, result_kind kind, const char *fmt, ...) {
 
 #define MAX_TENSORS 64
 
+static krt_device target_device = KRT_DEVICE_CPU;
+static krt_precision target_precision = KRT_PRECISION_FP32;
+
+void case_check_set_target(krt_device device, krt_precision precision) {
+  target_device = device;
+  target_precision = precision;
+}
+
+/* ||got - expected||_2 / ||expected||_2 (0/0 counts as 0, x/0 as infinity). */
+static double normalised_error(krt_dtype got_type, const void *got, krt_dtype exp_type,
+                               const void *expected, int64_t n) {
+  double diff = 0.0, norm = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    double e = element_as_double(exp_type, expected, i);
+    double d = element_as_double(got_type, got, i) - e;
+    diff += d * d;
+    norm += e * e;
+  }
+  if (diff != diff) return INFINITY; /* NaN */
+  if (norm == 0.0) return diff == 0.0 ? 0.0 : INFINITY;
+  return sqrt(diff / norm);
+}
+
 typedef struct case_data {
   const char *dir;
   cJSON *json;
@@ -191,6 +214,8 @@ static int make_options(const case_data *c, case_run *run, case_result *r) {
   char buf[MESSAGE_SIZE];
   krt_status *s = krt_build_options_create(&run->options);
   if (!s && c->batch > 0) s = krt_build_options_set_max_batch(run->options, c->batch);
+  if (!s) s = krt_build_options_set_device(run->options, target_device);
+  if (!s) s = krt_build_options_set_precision(run->options, target_precision);
   if (s) {
     set_result(r, RESULT_FAIL, "build options: %s", take_message(s, buf, sizeof buf));
     return -1;
@@ -350,13 +375,23 @@ static int check_outputs(const case_data *c, case_run *run, case_result *r) {
       return -1;
     }
     int64_t n = element_count(e->rank, e->dims);
-    comparison cmp = compare_values(view.dtype, view.data, e->dtype, e->data, n, c->rtol, c->atol);
+    int fp16 = target_precision == KRT_PRECISION_FP16;
+    double rtol = fp16 ? CASE_FP16_TOLERANCE : c->rtol, atol = fp16 ? CASE_FP16_TOLERANCE : c->atol;
+    if (fp16) {
+      double norm = normalised_error(view.dtype, view.data, e->dtype, e->data, n);
+      if (!(norm <= CASE_FP16_NORM_TOLERANCE)) {
+        set_result(r, RESULT_FAIL, "output '%s' %s: normalised error %.3g > %g (fp16)",
+                   c->output_names[j], exp_dims, norm, CASE_FP16_NORM_TOLERANCE);
+        return -1;
+      }
+    }
+    comparison cmp = compare_values(view.dtype, view.data, e->dtype, e->data, n, rtol, atol);
     if (cmp.mismatches) {
       char what[MESSAGE_SIZE];
       snprintf(what, sizeof what, "output '%s' %s", c->output_names[j], exp_dims);
       r->message[0] = '\0';
       describe_mismatch(r->message, sizeof r->message, what, &cmp, n);
-      append(r->message, sizeof r->message, " [rtol %g, atol %g]", c->rtol, c->atol);
+      append(r->message, sizeof r->message, " [rtol %g, atol %g]", rtol, atol);
       r->kind = RESULT_FAIL;
       return -1;
     }

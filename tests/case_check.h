@@ -18,4 +18,11 @@ typedef struct case_result {
  * message says what went wrong (a malformed case.json, a missing file, a krt error, a mismatch). */
 void case_check(const char *dir, case_result *r);
 
+/* Where the cases' engines are built (default: CPU, FP32). With FP16 every output is compared
+ * by its normalised error ||got - expected|| / ||expected|| <= CASE_FP16_NORM_TOLERANCE and
+ * elementwise with rtol = atol = CASE_FP16_TOLERANCE, in place of the case's own tolerances. */
+#define CASE_FP16_NORM_TOLERANCE 1e-2
+#define CASE_FP16_TOLERANCE 5e-2
+void case_check_set_target(krt_device device, krt_precision precision);
+
 #endif

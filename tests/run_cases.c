@@ -1,7 +1,8 @@
 /* run_cases: runs folders of test cases through krt's public API and compares the outputs with
  * the references that real Keras (or the source framework) produced.
  *
- *   run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork] DIR
+ *   run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork]
+ *             [--device cpu|cuda] [--fp16] DIR
  *   run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]
  *
  * A case is a folder laid out as ../shared/corpus/README.md describes:
@@ -19,6 +20,11 @@
  * passes). Cases without outputs are smoke cases: they pass when the model builds (and runs on
  * the given inputs, or on zeros, with plausible shapes) or is rejected with a clean error (any
  * code but KRT_ERR_INTERNAL, which reports a bug in krt).
+ *
+ * --device cuda builds every engine for the GPU (a CUDA backend that cannot load skips the whole
+ * run: exit 77); --fp16 builds them in half precision and replaces each case's tolerances: every
+ * output must have a normalised error ||got - expected|| / ||expected|| <= 1e-2 and be allclose
+ * with rtol = atol = 5e-2.
  *
  * Each case runs in a child process (unless --no-fork, for debuggers and valgrind), so a crash
  * or a hang in krt fails that case instead of ending the run.
@@ -285,10 +291,43 @@ static const char *base_name(const char *path) {
   return slash ? slash + 1 : path;
 }
 
+/* Whether the CUDA backend cannot load here (no module, driver or GPU): then nothing can run.
+ * Probed in a child process: CUDA, once initialised, does not survive fork(), and every case runs
+ * in a forked child. */
+static int cuda_unavailable(void) {
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    krt_build_options *o = NULL;
+    krt_status *s = krt_build_options_create(&o);
+    if (!s) s = krt_build_options_set_device(o, KRT_DEVICE_CUDA);
+    /* A build of nothing fails on the device (KRT_ERR_DEVICE: unavailable) or on the path. */
+    krt_engine *e = NULL;
+    if (!s) s = krt_engine_build("", o, &e);
+    krt_engine_release(e);
+    krt_build_options_release(o);
+    int unavailable = krt_status_code(s) == KRT_ERR_DEVICE;
+    if (unavailable) printf("run_cases: skipping: %s\n", krt_status_message(s));
+    fflush(stdout);
+    _exit(unavailable ? 77 : 0);
+  }
+  int status = 0;
+  if (pid < 0) return 0; /* cannot tell: let the cases report it */
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 77;
+}
+
 static void usage(void) {
   fprintf(stderr,
-          "usage: run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork] DIR\n"
-          "       run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]\n");
+          "usage: run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork]\n"
+          "                 [--device cpu|cuda] [--fp16] DIR\n"
+          "       run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]\n"
+          "  --device cuda  build the engines for the GPU (exit 77 when the CUDA backend cannot load)\n"
+          "  --fp16         half precision; each output must then have a normalised error\n"
+          "                 ||got-exp||/||exp|| <= %g and be allclose with rtol = atol = %g\n"
+          "                 (the case's own rtol/atol are for float32)\n",
+          CASE_FP16_NORM_TOLERANCE, CASE_FP16_TOLERANCE);
 }
 
 typedef struct tally {
@@ -323,6 +362,8 @@ static void report(const char *name, const case_result *r, known_list *known, ta
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "--compare") == 0) return compare_files(argc - 2, argv + 2);
   int corpus = 0, fork_cases = 1;
+  krt_device device = KRT_DEVICE_CPU;
+  krt_precision precision = KRT_PRECISION_FP32;
   const char *known_path = NULL, *only = NULL, *dir = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--corpus") == 0) {
@@ -333,6 +374,16 @@ int main(int argc, char **argv) {
       known_path = argv[++i];
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
+    } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
+      const char *d = argv[++i];
+      if (strcmp(d, "cpu") == 0) device = KRT_DEVICE_CPU;
+      else if (strcmp(d, "cuda") == 0) device = KRT_DEVICE_CUDA;
+      else {
+        usage();
+        return 2;
+      }
+    } else if (strcmp(argv[i], "--fp16") == 0) {
+      precision = KRT_PRECISION_FP16;
     } else if (argv[i][0] != '-' && !dir) {
       dir = argv[i];
     } else {
@@ -348,6 +399,9 @@ int main(int argc, char **argv) {
     printf("run_cases: %s not found; skipping\n", dir);
     return 77;
   }
+
+  case_check_set_target(device, precision);
+  if (device == KRT_DEVICE_CUDA && cuda_unavailable()) return 77;
 
   known_list known = {NULL, 0};
   if (known_path && load_known(known_path, &known)) {

@@ -2,8 +2,10 @@
  *
  *   krt inspect MODEL_OR_ENGINE [--input NAME:D1xD2x...]...
  *   krt build MODEL -o ENGINE [--output NAME]... [--input NAME:D1xD2x...]... [--batch N]
- *             [--device cpu|cuda] [--fp16]
+ *             [--device cpu|cuda] [--fp16] [--timing-cache FILE]
  *   krt run ENGINE_OR_MODEL --input [NAME=]FILE.npy... [--out DIR]
+ *   krt bench ENGINE [--batch N] [--iterations N] [--duration S] [--warmup MS] [--json FILE]
+ *             [--profile]                                   (tools/krt_bench.c)
  *   krt dump MODEL
  *   krt version
  *
@@ -15,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "krt.h"
+#include "krt_bench.h"
 #include "npy.h"
 
 #define EXIT_USAGE 2
@@ -29,10 +33,13 @@ static const char *usage_text =
     "      a model's layers, shapes, parameters and possible outputs; or an engine's nodes,\n"
     "      memory and weights\n"
     "  build MODEL -o ENGINE [--output NAME]... [--input NAME:D1xD2x...]... [--batch N]\n"
-    "        [--device cpu|cuda] [--fp16]\n"
+    "        [--device cpu|cuda] [--fp16] [--timing-cache FILE]\n"
     "      builds an engine from a Keras model (.keras or .h5) and saves it\n"
     "  run ENGINE_OR_MODEL --input [NAME=]FILE.npy... [--out DIR]\n"
     "      runs an engine (or a model, built in memory) on .npy inputs\n"
+    "  bench ENGINE [--batch N] [--iterations N] [--duration S] [--warmup MS] [--json FILE]\n"
+    "        [--profile]\n"
+    "      times an engine on random inputs: latency percentiles, throughput, per-node times\n"
     "  dump MODEL\n"
     "      prints the imported graph, one line per node\n"
     "  version\n"
@@ -46,8 +53,11 @@ static const char *inspect_help =
     "For a model (.keras, .h5): its layers in order (index, name, class, output shape with N for\n"
     "the batch and ? for a dimension still unknown, parameters), its inputs and outputs, and the\n"
     "layers that can serve as outputs (krt build --output NAME).\n"
-    "For an engine (.krt): device, precision, max batch, inputs and outputs, the nodes in\n"
-    "execution order with the layers fused into them, activation memory and weights.\n"
+    "For an engine (.krt): device, precision, max batch, the GPU it was tuned on, inputs and\n"
+    "outputs, the nodes in execution order with the layers fused into them (and for CUDA engines\n"
+    "the implementation chosen and its time), activation memory and weights. A CUDA engine is\n"
+    "loaded to be inspected, so it needs the GPU; a warning says when this GPU is not the one\n"
+    "it was tuned on.\n"
     "\n"
     "  --input NAME:D1xD2x...  the full shape of a model input (batch first), to see the shapes\n"
     "                          of models with unknown dimensions\n";
@@ -62,7 +72,12 @@ static const char *build_help =
     "                            dimensions; its batch becomes the max batch unless --batch)\n"
     "  --batch N                 the largest batch the engine accepts (default 1)\n"
     "  --device cpu|cuda         where the engine runs (default cpu)\n"
-    "  --fp16                    compute in half precision (cuda only)\n";
+    "  --fp16                    compute in half precision (cuda only)\n"
+    "  --timing-cache FILE       cuda: reuse the timings of earlier builds on this GPU from FILE\n"
+    "                            and add this build's (created if missing)\n"
+    "\n"
+    "A cuda build times the candidate implementations of every convolution and matrix product on\n"
+    "this GPU (a progress bar is drawn when stderr is a terminal); the engine records the GPU.\n";
 
 static const char *run_help =
     "usage: krt run ENGINE_OR_MODEL --input [NAME=]FILE.npy... [--out DIR]\n"
@@ -349,6 +364,17 @@ done:
   return rc;
 }
 
+/* A CUDA engine tuned on another GPU runs with heuristic choices here: say so. */
+static void warn_other_gpu(const krt_engine *engine) {
+  const char *tuned = krt_engine_device_name(engine);
+  const char *here = krt_engine_run_device_name(engine);
+  if (tuned[0] && here[0] && strcmp(tuned, here) != 0)
+    fprintf(stderr,
+            "krt: warning: the engine was tuned on %s but runs on %s: its convolutions and matrix "
+            "products use heuristic choices; rebuild it on this GPU for tuned ones\n",
+            tuned, here);
+}
+
 static int inspect_engine(const char *path) {
   krt_engine *engine = NULL;
   if (failed(krt_engine_load(path, &engine))) return 1;
@@ -358,6 +384,11 @@ static int inspect_engine(const char *path) {
          krt_engine_device(engine) == KRT_DEVICE_CUDA ? "cuda" : "cpu",
          krt_engine_precision(engine) == KRT_PRECISION_FP16 ? "fp16" : "fp32",
          (long long)krt_engine_max_batch(engine));
+  if (krt_engine_device(engine) == KRT_DEVICE_CUDA) {
+    const char *tuned = krt_engine_device_name(engine);
+    printf("  tuned on: %s\n", tuned[0] ? tuned : "(no GPU recorded)");
+    warn_other_gpu(engine);
+  }
   printf("\n");
   if (print_io("Inputs", krt_engine_input_count(engine), engine, engine_input_get) ||
       print_io("Outputs", krt_engine_output_count(engine), engine, engine_output_get))
@@ -459,6 +490,19 @@ static void summarise_tensors(const krt_engine *e, int outputs, char *buf, size_
   if (used < size) snprintf(buf + used, size - used, ")");
 }
 
+/* Draws "tuning [#####.....]  12/40  conv2d_3" on stderr, redrawn in place. */
+static void draw_progress(void *user, int done, int total, const char *what) {
+  (void)user;
+  enum { WIDTH = 30 };
+  int filled = total > 0 ? (int)((long long)done * WIDTH / total) : WIDTH;
+  char bar[WIDTH + 1];
+  for (int i = 0; i < WIDTH; i++) bar[i] = i < filled ? '#' : '.';
+  bar[WIDTH] = '\0';
+  fprintf(stderr, "\rtuning [%s] %4d/%-4d %-40.40s", bar, done, total, what ? what : "");
+  if (done >= total) fputc('\n', stderr);
+  fflush(stderr);
+}
+
 static int cmd_build(int argc, char **argv) {
   if (wants_help(argc, argv)) {
     fputs(build_help, stdout);
@@ -500,6 +544,10 @@ static int cmd_build(int argc, char **argv) {
       if (failed(krt_build_options_set_device(options, device))) goto done;
     } else if (strcmp(a, "--fp16") == 0) {
       if (failed(krt_build_options_set_precision(options, KRT_PRECISION_FP16))) goto done;
+    } else if (strcmp(a, "--timing-cache") == 0) {
+      if (option_value(argc, argv, &i, &value) ||
+          failed(krt_build_options_set_timing_cache(options, value)))
+        goto done;
     } else if (a[0] == '-' && a[1]) {
       fail("build: unknown option '%s' (krt build --help)", a);
       goto done;
@@ -518,6 +566,8 @@ static int cmd_build(int argc, char **argv) {
     fail("build: no engine file given (-o ENGINE)");
     goto done;
   }
+  if (isatty(STDERR_FILENO) && failed(krt_build_options_set_progress(options, draw_progress, NULL)))
+    goto done;
   if (failed(krt_engine_build(model, options, &engine))) goto done;
   if (failed(krt_engine_save(engine, engine_path))) goto done;
 
@@ -530,6 +580,9 @@ static int cmd_build(int argc, char **argv) {
   printf("built %s: %s, %s, %zu node%s, %s activations per context (max batch %lld), %s weights\n",
          engine_path, ins, outs, nodes, nodes == 1 ? "" : "s", act,
          (long long)krt_engine_max_batch(engine), weights);
+  if (krt_engine_device(engine) == KRT_DEVICE_CUDA)
+    printf("tuned on %s (%s)\n", krt_engine_device_name(engine),
+           krt_engine_precision(engine) == KRT_PRECISION_FP16 ? "fp16" : "fp32");
   rc = 0;
 done:
   krt_engine_release(engine);
@@ -792,6 +845,7 @@ static int cmd_run(int argc, char **argv) {
   if (detect_engine(target, &is_engine)) goto done;
   if (is_engine) {
     if (failed(krt_engine_load(target, &engine))) goto done;
+    warn_other_gpu(engine);
     if (resolve_inputs(inputs, n_inputs, krt_engine_input_count(engine), engine_input_name, engine))
       goto done;
   } else if (build_for_inputs(target, inputs, n_inputs, &engine)) {
@@ -844,6 +898,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "build") == 0) return cmd_build(argc - 2, argv + 2);
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
   if (strcmp(cmd, "dump") == 0) return cmd_dump(argc - 2, argv + 2);
+  if (strcmp(cmd, "bench") == 0) return krt_cmd_bench(argc - 2, argv + 2);
   fail("unknown command '%s' (krt --help lists them)", cmd);
   return EXIT_USAGE;
 }

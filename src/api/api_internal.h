@@ -26,6 +26,9 @@ struct krt_build_options {
   int64_t max_batch;  /* 0: not set (then an input shape's batch, else 1) */
   krt_device device;
   krt_precision precision;
+  char *timing_cache;       /* CUDA tuning: file read before and written after, or NULL */
+  krt_progress_fn progress; /* CUDA tuning progress, or NULL */
+  void *progress_user;
 };
 
 /* Immutable once built or loaded, so any number of contexts may use it from any threads. */
@@ -39,28 +42,33 @@ struct krt_engine {
   void *file_data;
   size_t file_size;
   int file_is_mapped;   /* 1: munmap(file_data), 0: free(file_data) */
-  char **node_details;  /* per node: attributes and fused layers, built once */
+  char **node_details;  /* per node: attributes, fused layers and the backend's choice */
   int64_t weight_bytes;
+  void *tuning_blob;    /* a built engine's TUNING section (meta.tuning points here), or NULL */
 };
 
 /* What one input holds between krt_context_set_input and krt_context_run. */
 typedef struct context_input {
   int bound;
+  int on_device;  /* 1: data is a device pointer (krt_context_set_input_device) */
   krt_dtype dtype;
   int rank;
   int64_t dims[KRT_MAX_RANK];
   const void *data;  /* borrowed */
-  size_t bytes;
+  size_t bytes;      /* host bindings only */
 } context_input;
 
 typedef struct context_output {
   void *bound_data;   /* the caller's buffer, or NULL */
   size_t bound_bytes;
+  int on_device;      /* 1: bound_data is a device buffer of device_dtype */
+  krt_dtype device_dtype;
   float *own;         /* the context's buffer at max batch, used while none is bound */
   /* From the last successful run: */
   int rank;
   int64_t dims[KRT_MAX_RANK];
-  const float *last_data;
+  const void *last_data;
+  krt_dtype last_dtype;
 } context_output;
 
 struct krt_context {
@@ -68,7 +76,10 @@ struct krt_context {
   void *backend_state;
   context_input *inputs;
   context_output *outputs;
-  float *scratch;  /* an input converted to float32, sized for the largest input at max batch */
+  float *scratch;  /* inputs converted to float32: input i at scratch_offset[i], max batch */
+  int64_t *scratch_offset;
+  backend_binding *in_bindings;   /* run_bound's arrays, reused by every run */
+  backend_binding *out_bindings;
   int has_run;     /* 1 once a run succeeded and no later run started writing */
 };
 
@@ -76,6 +87,9 @@ struct krt_context {
  * for meta.device, checks every node against it, plans memory at meta.max_batch, prepares the
  * backend and builds the strings info queries return. */
 krt_status *engine_finish(krt_engine *engine);
+/* The same for a build: `options` (may be NULL) give the tuning settings, and the backend tunes
+ * for this device and records its choices in meta (device_name, tuning). */
+krt_status *engine_finish_build(krt_engine *engine, const krt_build_options *options);
 
 /* Engine helpers shared by engine.c and context.c. */
 const ir_value *engine_input_value(const krt_engine *engine, size_t index);

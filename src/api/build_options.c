@@ -30,6 +30,7 @@ void krt_build_options_release(krt_build_options *options) {
   free(options->outputs);
   free(options->input_names);
   free(options->input_shapes);
+  free(options->timing_cache);
   free(options);
 }
 
@@ -127,5 +128,28 @@ krt_status *krt_build_options_set_precision(krt_build_options *options,
     return krt_error(KRT_ERR_INVALID_ARGUMENT,
                      "krt_build_options_set_precision: unknown precision %d", (int)precision);
   options->precision = precision;
+  return NULL;
+}
+
+krt_status *krt_build_options_set_timing_cache(krt_build_options *options, const char *path) {
+  if (!options)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                     "krt_build_options_set_timing_cache: options is NULL");
+  if (path && !path[0])
+    return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                     "krt_build_options_set_timing_cache: the path is empty (NULL for none)");
+  char *copy = NULL;
+  if (path && !(copy = copy_string(path))) return krt_error_oom("build options timing cache");
+  free(options->timing_cache);
+  options->timing_cache = copy;
+  return NULL;
+}
+
+krt_status *krt_build_options_set_progress(krt_build_options *options, krt_progress_fn fn,
+                                           void *user) {
+  if (!options)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_build_options_set_progress: options is NULL");
+  options->progress = fn;
+  options->progress_user = user;
   return NULL;
 }

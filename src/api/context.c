@@ -1,6 +1,7 @@
 /* krt_context: the caller's buffers bound to an engine's inputs and outputs, and one run at a
  * time. Inputs arrive in any krt dtype and are converted to float32 at the boundary (backends
- * compute in float32); outputs leave as float32. */
+ * take float32 host data); outputs leave as float32. CUDA engines also take device buffers and
+ * runs on the caller's stream (the backend's run_bound); the CPU backend runs synchronously. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,20 @@ krt_status *krt_context_create(const krt_engine *engine, krt_context **out) {
   c->outputs = calloc((size_t)(g->n_outputs ? g->n_outputs : 1), sizeof *c->outputs);
   if (!c->inputs || !c->outputs) s = krt_error_oom("context bindings");
 
+  /* One conversion area per input: a CUDA run reads them all after the last one is converted. */
   int64_t scratch = 1;
+  if (!s && !(c->scratch_offset = calloc((size_t)(g->n_inputs ? g->n_inputs : 1),
+                                         sizeof *c->scratch_offset)))
+    s = krt_error_oom("context bindings");
   for (int i = 0; !s && i < g->n_inputs; i++) {
     int64_t n = ir_value_elements(&g->values[g->inputs[i]], max_batch);
-    if (n > scratch) scratch = n;
+    c->scratch_offset[i] = scratch;
+    if (n > 0) scratch += n;
   }
+  if (!s && engine->backend->run_bound &&
+      (!(c->in_bindings = calloc((size_t)(g->n_inputs ? g->n_inputs : 1), sizeof *c->in_bindings)) ||
+       !(c->out_bindings = calloc((size_t)(g->n_outputs ? g->n_outputs : 1), sizeof *c->out_bindings))))
+    s = krt_error_oom("context bindings");
   if (!s && !(c->scratch = malloc((size_t)scratch * sizeof(float))))
     s = krt_error(KRT_ERR_OUT_OF_MEMORY, "context: cannot allocate %lld bytes for input conversion",
                   (long long)scratch * 4);
@@ -56,25 +66,20 @@ void krt_context_release(krt_context *context) {
   free(context->outputs);
   free(context->inputs);
   free(context->scratch);
+  free(context->scratch_offset);
+  free(context->in_bindings);
+  free(context->out_bindings);
   free(context);
 }
 
 /* ---- inputs -------------------------------------------------------------------------------- */
 
-krt_status *krt_context_set_input(krt_context *context, size_t index, krt_dtype dtype,
-                                  const int64_t *dims, int rank, const void *data, size_t bytes) {
-  static const char *fn = "krt_context_set_input";
-  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: context is NULL", fn);
-  if (index >= n_inputs(context))
-    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: index %zu is out of range (the engine has %zu inputs)",
-                     fn, index, n_inputs(context));
+/* The shape of input `index` as the engine accepts it; *elements is its element count. */
+static krt_status *check_input_dims(const krt_context *context, size_t index, const int64_t *dims,
+                                    int rank, const char *fn, int64_t *elements_out) {
   const ir_value *v = engine_input_value(context->engine, index);
   const char *name = v->name;
   if (!dims && rank > 0) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: input '%s': dims is NULL", fn, name);
-  if (!data) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: input '%s': data is NULL", fn, name);
-  size_t esize = krt_dtype_size(dtype);
-  if (esize == 0)
-    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: input '%s': unknown dtype %d", fn, name, (int)dtype);
   if (rank != v->rank)
     return krt_error(KRT_ERR_SHAPE, "%s: input '%s': rank %d given, the engine expects rank %d", fn,
                      name, rank, v->rank);
@@ -91,6 +96,25 @@ krt_status *krt_context_set_input(krt_context *context, size_t index, krt_dtype 
     }
     elements *= dims[i];
   }
+  *elements_out = elements;
+  return NULL;
+}
+
+krt_status *krt_context_set_input(krt_context *context, size_t index, krt_dtype dtype,
+                                  const int64_t *dims, int rank, const void *data, size_t bytes) {
+  static const char *fn = "krt_context_set_input";
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  if (index >= n_inputs(context))
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: index %zu is out of range (the engine has %zu inputs)",
+                     fn, index, n_inputs(context));
+  const ir_value *v = engine_input_value(context->engine, index);
+  const char *name = v->name;
+  if (!data) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: input '%s': data is NULL", fn, name);
+  size_t esize = krt_dtype_size(dtype);
+  if (esize == 0)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: input '%s': unknown dtype %d", fn, name, (int)dtype);
+  int64_t elements = 1;
+  KRT_TRY(check_input_dims(context, index, dims, rank, fn, &elements));
   if ((uint64_t)bytes != (uint64_t)elements * esize)
     return krt_error(KRT_ERR_INVALID_ARGUMENT,
                      "%s: input '%s': %zu bytes given, the shape needs %lld (%lld %s elements)", fn,
@@ -98,6 +122,7 @@ krt_status *krt_context_set_input(krt_context *context, size_t index, krt_dtype 
                      krt_dtype_name(dtype));
   context_input *in = &context->inputs[index];
   in->bound = 1;
+  in->on_device = 0;
   in->dtype = dtype;
   in->rank = rank;
   memcpy(in->dims, dims, (size_t)rank * sizeof *dims);
@@ -125,6 +150,7 @@ krt_status *krt_context_set_output(krt_context *context, size_t index, void *dat
     return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: index %zu is out of range (the engine has %zu outputs)",
                      fn, index, n_outputs(context));
   context_output *o = &context->outputs[index];
+  o->on_device = 0;
   if (!data) {
     o->bound_data = NULL;
     o->bound_bytes = 0;
@@ -223,8 +249,11 @@ static krt_status *run_batch(const krt_context *c, int64_t *batch) {
   return NULL;
 }
 
+static krt_status *run_bound(krt_context *c, void *stream, int wait);
+
 krt_status *krt_context_run(krt_context *context) {
   if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_run: context is NULL");
+  if (context->engine->backend->run_bound) return run_bound(context, NULL, 1);
   const krt_engine *e = context->engine;
   const ir_graph *g = e->graph;
   const krt_backend *b = e->backend;
@@ -264,6 +293,7 @@ krt_status *krt_context_run(krt_context *context) {
     memcpy(o->dims, v->dims, sizeof o->dims);
     if (v->batched && v->rank > 0) o->dims[0] = batch;
     o->last_data = dst;
+    o->last_dtype = KRT_FLOAT32;
   }
   context->has_run = 1;
   return NULL;
@@ -282,9 +312,195 @@ krt_status *krt_context_get_output(const krt_context *context, size_t index, krt
   const context_output *o = &context->outputs[index];
   memset(out, 0, sizeof *out);
   out->name = context->engine->graph->output_names[index];
-  out->dtype = KRT_FLOAT32;
+  out->dtype = o->last_dtype;
   out->rank = o->rank;
   memcpy(out->dims, o->dims, sizeof out->dims);
   out->data = o->last_data;
   return NULL;
+}
+
+/* ---- CUDA engines: device buffers, streams, timings ---------------------------------------- */
+
+static krt_status *cuda_only(const krt_context *c, const char *fn) {
+  if (c->engine->backend->run_bound) return NULL;
+  return krt_error(KRT_ERR_UNSUPPORTED, "%s: the engine runs on the %s, not on a CUDA device", fn,
+                   c->engine->backend->name);
+}
+
+/* FLOAT32, or FLOAT16 on an FP16 engine: what device buffers may hold. */
+static krt_status *check_device_dtype(const krt_context *c, krt_dtype dtype, const char *fn,
+                                      const char *what, const char *name) {
+  if (dtype == KRT_FLOAT32) return NULL;
+  if (dtype == KRT_FLOAT16 && c->engine->meta.precision == KRT_PRECISION_FP16) return NULL;
+  return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                   "%s: %s '%s': a device buffer of %s; use float32%s", fn, what, name,
+                   krt_dtype_name(dtype),
+                   c->engine->meta.precision == KRT_PRECISION_FP16 ? " or float16" : "");
+}
+
+krt_status *krt_context_set_input_device(krt_context *context, size_t index, krt_dtype dtype,
+                                         const int64_t *dims, int rank, const void *device_data) {
+  static const char *fn = "krt_context_set_input_device";
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  KRT_TRY(cuda_only(context, fn));
+  if (index >= n_inputs(context))
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: index %zu is out of range (the engine has %zu inputs)",
+                     fn, index, n_inputs(context));
+  const char *name = engine_input_value(context->engine, index)->name;
+  if (!device_data)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: input '%s': device_data is NULL", fn, name);
+  KRT_TRY(check_device_dtype(context, dtype, fn, "input", name));
+  int64_t elements = 1;
+  KRT_TRY(check_input_dims(context, index, dims, rank, fn, &elements));
+  context_input *in = &context->inputs[index];
+  in->bound = 1;
+  in->on_device = 1;
+  in->dtype = dtype;
+  in->rank = rank;
+  memcpy(in->dims, dims, (size_t)rank * sizeof *dims);
+  in->data = device_data;
+  in->bytes = (size_t)elements * krt_dtype_size(dtype);
+  return NULL;
+}
+
+krt_status *krt_context_set_output_device(krt_context *context, size_t index, krt_dtype dtype,
+                                          void *device_data, size_t bytes) {
+  static const char *fn = "krt_context_set_output_device";
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  KRT_TRY(cuda_only(context, fn));
+  if (index >= n_outputs(context))
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: index %zu is out of range (the engine has %zu outputs)",
+                     fn, index, n_outputs(context));
+  const char *name = context->engine->graph->output_names[index];
+  context_output *o = &context->outputs[index];
+  if (!device_data) { /* unbind, as krt_context_set_output with NULL */
+    o->on_device = 0;
+    o->bound_data = NULL;
+    o->bound_bytes = 0;
+    return NULL;
+  }
+  KRT_TRY(check_device_dtype(context, dtype, fn, "output", name));
+  int64_t per_sample = ir_value_elements(engine_output_value(context->engine, index), 1);
+  size_t esize = krt_dtype_size(dtype);
+  if ((uint64_t)bytes < (uint64_t)per_sample * esize)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                     "%s: output '%s': %zu bytes is less than one sample (%lld %s values, %lld bytes)",
+                     fn, name, bytes, (long long)per_sample, krt_dtype_name(dtype),
+                     (long long)per_sample * (long long)esize);
+  o->on_device = 1;
+  o->device_dtype = dtype;
+  o->bound_data = device_data;
+  o->bound_bytes = bytes;
+  return NULL;
+}
+
+/* A run through the backend's run_bound: host inputs converted to float32 here, device buffers
+ * passed as they are; the backend copies, computes and (when `wait`) waits. */
+static krt_status *run_bound(krt_context *c, void *stream, int wait) {
+  const char *fn = wait ? "krt_context_run" : "krt_context_run_async";
+  const krt_engine *e = c->engine;
+  const ir_graph *g = e->graph;
+  int64_t batch = 1;
+  KRT_TRY(run_batch(c, &batch));
+  for (int i = 0; i < g->n_outputs; i++) {
+    const context_output *o = &c->outputs[i];
+    int64_t n = ir_value_elements(&g->values[g->outputs[i]], batch);
+    size_t esize = o->on_device ? krt_dtype_size(o->device_dtype) : sizeof(float);
+    if (o->bound_data && (uint64_t)o->bound_bytes < (uint64_t)n * esize)
+      return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                       "%s: output '%s': the bound buffer has %zu bytes, batch %lld needs %lld", fn,
+                       g->output_names[i], o->bound_bytes, (long long)batch,
+                       (long long)n * (long long)esize);
+  }
+  c->has_run = 0;
+  int n_in = 0;
+  for (int i = 0; i < g->n_inputs; i++) {
+    int value = g->inputs[i];
+    if (e->plan.offset[value] < 0) continue; /* an input no output depends on */
+    const context_input *in = &c->inputs[i];
+    backend_binding *b = &c->in_bindings[n_in++];
+    b->value = value;
+    b->on_device = in->on_device;
+    b->count = (int64_t)(in->bytes / krt_dtype_size(in->dtype));
+    b->dtype = in->dtype;
+    b->data = (void *)(uintptr_t)in->data;
+    if (!in->on_device &&
+        (in->dtype != KRT_FLOAT32 || ((uintptr_t)in->data % sizeof(float)) != 0)) {
+      float *converted = c->scratch + c->scratch_offset[i];
+      convert_to_float(in->dtype, in->data, converted, b->count);
+      b->data = converted;
+      b->dtype = KRT_FLOAT32;
+    }
+  }
+  for (int i = 0; i < g->n_outputs; i++) {
+    const context_output *o = &c->outputs[i];
+    backend_binding *b = &c->out_bindings[i];
+    b->value = g->outputs[i];
+    b->on_device = o->on_device;
+    b->dtype = o->on_device ? o->device_dtype : KRT_FLOAT32;
+    b->data = o->bound_data ? o->bound_data : o->own;
+    b->count = ir_value_elements(&g->values[g->outputs[i]], batch);
+  }
+  backend_run_args args = {batch, c->in_bindings, n_in, c->out_bindings, g->n_outputs, stream, wait};
+  KRT_TRY(e->backend->run_bound(c->backend_state, &args));
+  for (int i = 0; i < g->n_outputs; i++) {
+    context_output *o = &c->outputs[i];
+    const ir_value *v = &g->values[g->outputs[i]];
+    o->rank = v->rank;
+    memcpy(o->dims, v->dims, sizeof o->dims);
+    if (v->batched && v->rank > 0) o->dims[0] = batch;
+    o->last_data = c->out_bindings[i].data;
+    o->last_dtype = c->out_bindings[i].dtype;
+  }
+  c->has_run = 1;
+  return NULL;
+}
+
+krt_status *krt_context_run_async(krt_context *context, void *cuda_stream) {
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_run_async: context is NULL");
+  if (!context->engine->backend->run_bound) return krt_context_run(context);
+  return run_bound(context, cuda_stream, 0);
+}
+
+krt_status *krt_context_synchronize(krt_context *context) {
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_synchronize: context is NULL");
+  const krt_backend *b = context->engine->backend;
+  if (!b->synchronize) return NULL;
+  krt_status *s = b->synchronize(context->backend_state);
+  if (s) context->has_run = 0; /* the outputs of a failed run are not results */
+  return s;
+}
+
+krt_status *krt_context_last_timing(const krt_context *context, krt_run_timing *out) {
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_last_timing: context is NULL");
+  if (!out) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_last_timing: out is NULL");
+  const krt_backend *b = context->engine->backend;
+  memset(out, 0, sizeof *out);
+  if (!b->last_timing) return NULL; /* nothing measured on this device */
+  return b->last_timing(context->backend_state, out);
+}
+
+krt_status *krt_context_set_profiling(krt_context *context, int enable) {
+  static const char *fn = "krt_context_set_profiling";
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  const krt_backend *b = context->engine->backend;
+  if (!b->set_profiling)
+    return krt_error(KRT_ERR_UNSUPPORTED, "%s: per-node profiling needs a CUDA engine (this one runs on the %s)",
+                     fn, b->name);
+  return b->set_profiling(context->backend_state, enable);
+}
+
+krt_status *krt_context_node_time(const krt_context *context, size_t index, double *ms) {
+  static const char *fn = "krt_context_node_time";
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: context is NULL", fn);
+  if (!ms) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: ms is NULL", fn);
+  const krt_backend *b = context->engine->backend;
+  if (!b->node_time)
+    return krt_error(KRT_ERR_UNSUPPORTED, "%s: per-node profiling needs a CUDA engine (this one runs on the %s)",
+                     fn, b->name);
+  int n = context->engine->graph->n_nodes;
+  if (index >= (size_t)n)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: index %zu is out of range (the engine has %d nodes)",
+                     fn, index, n);
+  return b->node_time(context->backend_state, (int)index, ms);
 }

@@ -29,7 +29,59 @@ static char *node_detail(const ir_graph *g, const ir_node *n) {
   return text;
 }
 
-krt_status *engine_finish(krt_engine *e) {
+/* Appends the backend's note on node i (its tuned choice) to the node's detail string. */
+static krt_status *add_backend_notes(krt_engine *e) {
+  if (!e->backend->engine_node_note) return NULL;
+  for (int i = 0; i < e->graph->n_nodes; i++) {
+    char note[256] = "";
+    e->backend->engine_node_note(e->backend_state, i, note, sizeof note);
+    if (!note[0]) continue;
+    size_t size = strlen(e->node_details[i]) + strlen(note) + 8;
+    char *text = malloc(size);
+    if (!text) return krt_error_oom("engine node details");
+    snprintf(text, size, "%s%s[%s]", e->node_details[i], e->node_details[i][0] ? " " : "", note);
+    free(e->node_details[i]);
+    e->node_details[i] = text;
+  }
+  return NULL;
+}
+
+/* Prepares the backend; at a build (o set or `building`) it tunes and the choices go to meta. */
+static krt_status *prepare_backend(krt_engine *e, const krt_build_options *o, int building) {
+  const krt_backend *b = e->backend;
+  if (!b->engine_prepare_ex) return b->engine_prepare(e->graph, &e->plan, &e->backend_state);
+  backend_engine_args args;
+  memset(&args, 0, sizeof args);
+  args.graph = e->graph;
+  args.plan = &e->plan;
+  args.precision = e->meta.precision;
+  args.tune = building;
+  args.tuning = building ? NULL : e->meta.tuning;
+  args.tuning_size = building ? 0 : e->meta.tuning_size;
+  args.tuned_device = building ? "" : e->meta.device_name;
+  if (o) {
+    args.timing_cache = o->timing_cache;
+    args.progress = o->progress;
+    args.progress_user = o->progress_user;
+  }
+  KRT_TRY(b->engine_prepare_ex(&args, &e->backend_state));
+  if (!building) return NULL;
+  if (b->engine_device_name)
+    snprintf(e->meta.device_name, sizeof e->meta.device_name, "%s",
+             b->engine_device_name(e->backend_state));
+  if (b->engine_tuning) {
+    void *blob = NULL;
+    size_t size = 0;
+    KRT_TRY(b->engine_tuning(e->backend_state, &blob, &size));
+    free(e->tuning_blob);
+    e->tuning_blob = blob;
+    e->meta.tuning = blob;
+    e->meta.tuning_size = blob ? size : 0;
+  }
+  return NULL;
+}
+
+static krt_status *finish(krt_engine *e, const krt_build_options *o, int building) {
   ir_graph *g = e->graph;
   KRT_TRY(krt_backend_for_device(e->meta.device, &e->backend));
   if (e->meta.precision == KRT_PRECISION_FP16 && e->backend->device == KRT_DEVICE_CPU)
@@ -49,7 +101,16 @@ krt_status *engine_finish(krt_engine *e) {
     if (g->values[v].data) e->weight_bytes += ir_value_elements(&g->values[v], 1) * 4;
 
   KRT_TRY(plan_memory(g, e->meta.max_batch, &e->plan));
-  return e->backend->engine_prepare(g, &e->plan, &e->backend_state);
+  KRT_TRY(prepare_backend(e, o, building));
+  return add_backend_notes(e);
+}
+
+krt_status *engine_finish(krt_engine *e) {
+  return finish(e, NULL, 0);
+}
+
+krt_status *engine_finish_build(krt_engine *e, const krt_build_options *o) {
+  return finish(e, o, 1);
 }
 
 void krt_engine_release(krt_engine *engine) {
@@ -65,6 +126,7 @@ void krt_engine_release(krt_engine *engine) {
     if (engine->file_is_mapped) munmap(engine->file_data, engine->file_size);
     else free(engine->file_data);
   }
+  free(engine->tuning_blob);
   free(engine);
 }
 
@@ -355,4 +417,15 @@ int64_t krt_engine_activation_bytes(const krt_engine *engine) {
 
 int64_t krt_engine_weight_bytes(const krt_engine *engine) {
   return engine ? engine->weight_bytes : 0;
+}
+
+const char *krt_engine_device_name(const krt_engine *engine) {
+  return engine ? engine->meta.device_name : "";
+}
+
+const char *krt_engine_run_device_name(const krt_engine *engine) {
+  if (!engine || !engine->backend || !engine->backend->engine_device_name ||
+      !engine->backend_state)
+    return "";
+  return engine->backend->engine_device_name(engine->backend_state);
 }

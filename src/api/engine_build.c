@@ -130,7 +130,7 @@ static krt_status *build_from_graph(ir_graph *g, const krt_build_options *o,
   e->meta.precision = o ? o->precision : KRT_PRECISION_FP32;
   e->meta.max_batch = max_batch;
   snprintf(e->meta.krt_version, sizeof e->meta.krt_version, "%s", krt_version_string());
-  s = engine_finish(e);
+  s = engine_finish_build(e, o);
   if (s) {
     krt_engine_release(e);
     return s;

@@ -259,6 +259,17 @@ static const krt_backend cpu_backend = {
     .write_value = cpu_write_value,
     .read_value = cpu_read_value,
     .run = cpu_run,
+    /* No tuning, no device buffers, no streams: the API runs CPU engines through write_value,
+     * run and read_value, synchronously. */
+    .engine_prepare_ex = NULL,
+    .engine_tuning = NULL,
+    .engine_device_name = NULL,
+    .engine_node_note = NULL,
+    .run_bound = NULL,
+    .synchronize = NULL,
+    .set_profiling = NULL,
+    .node_time = NULL,
+    .last_timing = NULL,
 };
 
 const krt_backend *krt_backend_cpu(void) {

@@ -66,7 +66,12 @@ typedef struct cuda_prepare_ctx {
   cudaStream_t stream;
   const void *const *weights;      /* per value id: device pointer of constants (else NULL), in the
                                     * engine's precision (biases and BN-like vectors in float32 when
-                                    * precision is FP32, float16 in FP16 engines) */
+                                    * precision is FP32, float16 in FP16 engines). Dense reads its
+                                    * W and b here; Conv/ConvTranspose read b here, and W only for
+                                    * krt's depthwise kernel (IR layout): cuDNN wants KRSC filters,
+                                    * which each context re-lays from the graph's float32 constant.
+                                    * Every pointer handed to tune/prepare/launch must be 16-byte
+                                    * aligned (cuDNN and cuBLASLt are told so). */
   void *scratch;                   /* tune only: device scratch for candidate runs */
   size_t scratch_bytes;
   cuda_tuning *tuning;             /* read by prepare, written by tune */

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Every GPU check of krt in one go, for the lent GPU machine (see scripts/pack_for_device.sh):
+# the GPU tests (test_cuda_*), every fixture of tests/fixtures on the GPU in FP32 and in FP16, and
+# the command line (build --device cuda with a timing cache, inspect, run). Prints a summary last.
+#
+# Usage, from the repo root on the GPU machine, after scripts/pack_for_device.sh BUILD CARRY here:
+#   scripts/gpu_check.sh CARRY [LOG_DIR]
+# CARRY holds bin/ and lib/ (libkrt_cuda.so among them). cuDNN is looked for in CUDNN_LIB (default:
+# the pip package's folder on the lent machine) and the CUDA toolkit in CUDA_HOME (/usr/local/cuda).
+# Logs go to LOG_DIR (default $OUT when set, else a new temporary folder).
+# Exit status: 0 when every step passed (or skipped), 1 otherwise.
+set -u
+carry=${1:?usage: scripts/gpu_check.sh CARRY [LOG_DIR]}
+carry=$(cd "$carry" && pwd)
+logs=${2:-${OUT:-$(mktemp -d)}}
+mkdir -p "$logs"
+cudnn_lib=${CUDNN_LIB:-/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib}
+cuda_home=${CUDA_HOME:-/usr/local/cuda}
+export LD_LIBRARY_PATH="$carry/lib:$cudnn_lib:$cuda_home/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export KRT_CUDA_BACKEND="$carry/lib/libkrt_cuda.so"
+export KRT_SOURCE_DIR=$PWD
+export KRT_BUILD_DIR=$logs
+export TMPDIR=$logs
+
+summary=()
+failed=0
+# step NAME COMMAND...: runs it with its output in $logs/NAME.log; records PASS/FAIL/SKIP.
+step() {
+  local name=$1
+  shift
+  local start=$SECONDS
+  "$@" >"$logs/$name.log" 2>&1
+  local rc=$?
+  local verdict=PASS
+  if [ $rc -eq 77 ]; then verdict=SKIP; elif [ $rc -ne 0 ]; then verdict="FAIL(rc=$rc)"; failed=1; fi
+  local detail
+  detail=$(grep -E '^[0-9]+ passed, [0-9]+ failed|checks, [0-9]+ failed|skipped:' "$logs/$name.log" | tail -1)
+  summary+=("$(printf '%-22s %-10s %4ds  %s' "$name" "$verdict" $((SECONDS - start)) "$detail")")
+  echo "== $name: $verdict"
+  if [ "$verdict" != PASS ]; then
+    grep -E '^(FAIL|XPASS) |CHECK failed|failed:|krt: ' "$logs/$name.log" | head -40
+    [ "$verdict" = SKIP ] || tail -5 "$logs/$name.log"
+  fi
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -2
+
+for t in "$carry"/bin/test_cuda_*; do
+  [ -x "$t" ] && step "$(basename "$t")" "$t"
+done
+step fixtures_fp32 "$carry/bin/run_cases" --device cuda tests/fixtures
+step fixtures_fp16 "$carry/bin/run_cases" --device cuda --fp16 tests/fixtures
+
+# The command line: a cuda build with a timing cache (twice: the second reads it), inspect, run.
+cli() {
+  local krt="$carry/bin/krt" model=tests/fixtures/small_cnn/model.keras
+  "$krt" build "$model" -o "$logs/small_cnn.krt" --device cuda --batch 3 \
+    --timing-cache "$logs/timing.cache" &&
+    "$krt" build "$model" -o "$logs/small_cnn_fp16.krt" --device cuda --fp16 --batch 3 \
+      --timing-cache "$logs/timing.cache" &&
+    "$krt" inspect "$logs/small_cnn.krt" &&
+    "$krt" run "$logs/small_cnn.krt" --input tests/fixtures/small_cnn/inputs/0.npy \
+      --out "$logs/small_cnn_out" &&
+    "$carry/bin/run_cases" --compare "$logs/small_cnn_out/probs.npy" \
+      tests/fixtures/small_cnn/expected/0.npy 1e-3 1e-4
+}
+step cli cli
+
+echo
+echo "==== krt GPU check summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)); logs in $logs"
+printf '%s\n' "${summary[@]}"
+exit $failed

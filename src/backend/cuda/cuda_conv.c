@@ -1,0 +1,730 @@
+/* Conv and ConvTranspose on cuDNN, NHWC, float32 or float16 storage with float32 accumulation.
+ *
+ *   Conv           x[N, S..., Ci], W[k..., Ci/g, Co], b[Co]?, r? -> y = act(conv(x, W) + b + r)
+ *   ConvTranspose  the data gradient (dgrad) of the forward convolution that maps y's shape to
+ *                  x's with the same kernel, stride, dilation and pads (ops.def: o + pb == i*s +
+ *                  t*d is exactly dgrad's index relation, no kernel flip), then the epilogue.
+ *
+ * Implementations (the tuning table records which, cuda_prepare.h):
+ *   CUDA_IMPL_CUDNN_GRAPH  id = cuDNN engine global index; knobs[0] = 0 when bias, residual and
+ *                          (if cuDNN can express it) the activation run inside the cuDNN graph, 1
+ *                          for the plain convolution + cuda_launch_epilogue; knobs[1..] = the knob
+ *                          choices (u8 type, i32 value each). The engine global index and knob
+ *                          values are cuDNN's own identity of a configuration, stable for one cuDNN
+ *                          version and GPU (the table's context includes both), unlike the order
+ *                          of a heuristic list. A choice cuDNN no longer accepts falls back to the
+ *                          heuristics.
+ *   CUDA_IMPL_CUDNN_LEGACY cudnnConvolutionForward (id = algorithm, -1: cuDNN's heuristic pick)
+ *                          + epilogue; 2-D, symmetric pads only. Also the baseline of the tests.
+ *   A recorded id of -1 (graph or legacy) means cuDNN's first heuristic pick of that kind.
+ *   CUDA_IMPL_KRT_KERNEL   depthwise convs (groups == Ci, 1-2 spatial axes): krt's own kernel
+ *                          (cuda_depthwise.h), id = its variant, epilogue included.
+ *
+ * Weights: cuDNN wants filters KRSC ([K][taps][C], K = output channels of the forward conv), Keras
+ * stores W[taps][C][K] (Conv: C = Ci/g, K = Co; ConvTranspose: C = Co, K = Ci). Each context
+ * re-lays the float32 constant from the graph on the host and uploads it in the engine's dtype.
+ * Biases are the runtime's uploads (ctx->weights), in the engine's dtype.
+ *
+ * Plans depend on the batch: each context builds them for max_batch and 1 at prepare and any
+ * other batch at its first launch (host work only: cuDNN finalizes a plan, nothing is allocated
+ * on the device), within the workspace reserved at prepare.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_cudnn_graph.h"
+#include "backend/cuda/cuda_depthwise.h"
+#include "backend/cuda/cuda_library_ops.h"
+#include "core/status.h"
+
+#define CONV_MAX_EXECS 8
+#define CONV_TUNE_PER_LIST 6      /* candidates timed per graph kind (fused, plain) */
+#define CONV_TUNE_MAX_WORKSPACE ((size_t)256 << 20)
+
+typedef struct conv_exec {
+  int64_t batch;
+  int impl;                       /* CUDA_IMPL_CUDNN_GRAPH, _CUDNN_LEGACY or _KRT_KERNEL */
+  int variant;                    /* krt kernel only */
+  int fused;                      /* graph: bias, residual and a fusable act run in cuDNN */
+  cg_graph graph;                 /* graph only; n_owned 0 in tuning's borrowed copies */
+  cg_config cfg;
+  cudnnTensorDescriptor_t xd, yd; /* legacy only */
+  cudnnFilterDescriptor_t wd;
+  cudnnConvolutionDescriptor_t cd;
+  cudnnConvolutionFwdAlgo_t algo;
+  size_t workspace;
+} conv_exec;
+
+typedef struct conv_state {
+  const ir_node *node;
+  cudnnHandle_t handle;
+  int transpose;
+  krt_dtype dtype;
+  cg_conv geom;                   /* batch set per exec */
+  int zero_fill;                  /* ConvTranspose longer than cuDNN writes: clear y first */
+  void *weights;                  /* KRSC, owned */
+  const void *ir_weights;         /* the runtime's upload in the IR layout (krt kernels) */
+  int depthwise;                  /* krt's depthwise kernel applies */
+  int rank;                       /* x's and y's rank, and their dims (batch set per run) */
+  int64_t x_dims[KRT_MAX_RANK], y_dims[KRT_MAX_RANK];
+  const void *bias;               /* borrowed; NULL when the node has none */
+  int64_t out_channels;           /* the node's output channels (epilogue) */
+  int64_t out_positions;          /* output positions per sample (epilogue rows / batch) */
+  cuda_choice max_choice;         /* recorded choice at max batch, tried first for others */
+  int has_max_choice;
+  conv_exec execs[CONV_MAX_EXECS];
+  int n_execs;
+} conv_state;
+
+static const char *node_name(const ir_node *n) { return n->name ? n->name : "?"; }
+
+/* ---- geometry and weights ------------------------------------------------------------------- */
+
+static krt_status *geometry(const ir_graph *g, const ir_node *n, krt_precision precision,
+                            conv_state *st) {
+  const ir_attrs *a = &n->attrs;
+  const ir_value *x = &g->values[n->inputs[0]], *y = &g->values[n->output];
+  int sp = a->spatial;
+  if (sp < 1 || sp > 3 || x->rank != sp + 2 || y->rank != sp + 2)
+    return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): %d spatial axes, ranks %d -> %d",
+                     node_name(n), ir_op_name(n->op), sp, x->rank, y->rank);
+  cg_conv *c = &st->geom;
+  memset(c, 0, sizeof *c);
+  c->nsp = sp < 2 ? 2 : sp;
+  int off = c->nsp - sp; /* 1-D convs are 2-D ones of height 1 */
+  for (int i = 0; i < 3; i++) {
+    c->x_sp[i] = c->y_sp[i] = c->x_alloc_sp[i] = c->kernel[i] = c->stride[i] = c->dilation[i] = 1;
+    c->pre[i] = c->post[i] = 0;
+  }
+  c->batch = 1;
+  c->io_type = precision == KRT_PRECISION_FP16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+  st->dtype = precision == KRT_PRECISION_FP16 ? KRT_FLOAT16 : KRT_FLOAT32;
+  st->transpose = n->op == IR_OP_CONV_TRANSPOSE;
+  st->out_channels = y->dims[sp + 1];
+  st->out_positions = 1;
+  for (int i = 0; i < sp; i++) {
+    int j = off + i;
+    int64_t in = x->dims[1 + i], out = y->dims[1 + i];
+    if (in <= 0 || out <= 0 || a->kernel[i] <= 0 || a->stride[i] <= 0)
+      return krt_error(KRT_ERR_SHAPE, "node '%s' (%s): spatial axis %d is %lld -> %lld",
+                       node_name(n), ir_op_name(n->op), i, (long long)in, (long long)out);
+    st->out_positions *= out;
+    c->kernel[j] = a->kernel[i];
+    c->stride[j] = a->stride[i];
+    c->dilation[j] = a->dilation[i] > 0 ? a->dilation[i] : 1;
+    int64_t pb = a->pad_begin[i], pe = a->pad_end[i];
+    if (pb < 0 || (!st->transpose && pe < 0))
+      return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): negative padding %lld/%lld",
+                       node_name(n), ir_op_name(n->op), (long long)pb, (long long)pe);
+    c->pre[j] = pb;
+    if (!st->transpose) {
+      c->x_sp[j] = c->x_alloc_sp[j] = in;
+      c->y_sp[j] = out;
+      c->post[j] = pe;
+    } else {
+      /* Forward view: x = our output (only its first out + min(pe, 0) positions are written),
+       * y = our input. */
+      c->x_alloc_sp[j] = out;
+      c->x_sp[j] = pe < 0 ? out + pe : out;
+      c->y_sp[j] = in;
+      c->post[j] = pe < 0 ? 0 : pe;
+      if (pe < 0) st->zero_fill = 1;
+    }
+  }
+  int64_t x_ch = x->dims[sp + 1], y_ch = y->dims[sp + 1];
+  c->groups = a->groups > 0 ? a->groups : 1;
+  st->depthwise = !st->transpose && c->groups > 1 && c->groups == x_ch && sp <= 2;
+  st->rank = x->rank;
+  memcpy(st->x_dims, x->dims, sizeof st->x_dims);
+  memcpy(st->y_dims, y->dims, sizeof st->y_dims);
+  if (st->transpose && c->groups != 1)
+    return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (ConvTranspose): groups=%lld",
+                     node_name(n), (long long)c->groups);
+  c->ci = st->transpose ? y_ch : x_ch;
+  c->co = st->transpose ? x_ch : y_ch;
+  if (c->ci % c->groups || c->co % c->groups)
+    return krt_error(KRT_ERR_SHAPE, "node '%s' (%s): %lld groups for %lld -> %lld channels",
+                     node_name(n), ir_op_name(n->op), (long long)c->groups, (long long)x_ch,
+                     (long long)y_ch);
+  return NULL;
+}
+
+/* W[taps][C][K] (float32, the graph's constant) -> KRSC [K][taps][C] in the engine's dtype. */
+static krt_status *upload_weights(const ir_graph *g, const ir_node *n, conv_state *st) {
+  const ir_value *w = &g->values[n->inputs[1]];
+  const cg_conv *c = &st->geom;
+  int64_t k = c->co, cg = c->ci / c->groups, taps = 1;
+  for (int i = 0; i < c->nsp; i++) taps *= c->kernel[i];
+  int64_t count = 1;
+  for (int i = 0; i < w->rank; i++) count *= w->dims[i];
+  if (!w->data || count != taps * cg * k)
+    return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): weights are not a constant of %lld values",
+                     node_name(n), ir_op_name(n->op), (long long)(taps * cg * k));
+  size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
+  void *host = malloc((size_t)count * esize);
+  if (!host) return krt_error_oom("re-laid convolution weights");
+  for (int64_t kk = 0; kk < k; kk++)
+    for (int64_t t = 0; t < taps; t++)
+      for (int64_t cc = 0; cc < cg; cc++) {
+        float v = w->data[(t * cg + cc) * k + kk];
+        int64_t at = (kk * taps + t) * cg + cc;
+        if (esize == 2)
+          ((uint16_t *)host)[at] = cuda_float_to_half_bits(v);
+        else
+          ((float *)host)[at] = v;
+      }
+  cudaError_t e = cudaMalloc(&st->weights, (size_t)count * esize);
+  if (e == cudaSuccess)
+    e = cudaMemcpy(st->weights, host, (size_t)count * esize, cudaMemcpyHostToDevice);
+  free(host);
+  if (e != cudaSuccess) return cuda_runtime_error(n, "uploading re-laid weights", e);
+  return NULL;
+}
+
+static krt_status *state_create(const cuda_prepare_ctx *ctx, const ir_node *n, conv_state **out) {
+  *out = NULL;
+  if (n->n_inputs < 2 || n->n_inputs < (n->attrs.residual ? 4 : 2))
+    return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): %d inputs", node_name(n),
+                     ir_op_name(n->op), n->n_inputs);
+  conv_state *st = calloc(1, sizeof *st);
+  if (!st) return krt_error_oom("convolution state");
+  st->node = n;
+  st->handle = ctx->cudnn;
+  krt_status *s = geometry(ctx->graph, n, ctx->precision, st);
+  if (!s && n->n_inputs > 2) {
+    st->bias = ctx->weights ? ctx->weights[n->inputs[2]] : NULL;
+    if (!st->bias)
+      s = krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): its bias was not uploaded", node_name(n),
+                    ir_op_name(n->op));
+  }
+  if (!s) s = upload_weights(ctx->graph, n, st);
+  st->ir_weights = ctx->weights ? ctx->weights[n->inputs[1]] : NULL;
+  if (!st->ir_weights) st->depthwise = 0;
+  if (s) {
+    cuda_conv_release(st);
+    return s;
+  }
+  *out = st;
+  return NULL;
+}
+
+/* ---- building one implementation for one batch ---------------------------------------------- */
+
+static void exec_free(conv_exec *e) {
+  cg_config_free(&e->cfg);
+  cg_graph_free(&e->graph);
+  if (e->xd) cudnnDestroyTensorDescriptor(e->xd);
+  if (e->yd) cudnnDestroyTensorDescriptor(e->yd);
+  if (e->wd) cudnnDestroyFilterDescriptor(e->wd);
+  if (e->cd) cudnnDestroyConvolutionDescriptor(e->cd);
+  memset(e, 0, sizeof *e);
+}
+
+static cg_epilogue fused_epilogue(const conv_state *st) {
+  cg_epilogue epi;
+  memset(&epi, 0, sizeof epi);
+  if (st->transpose) return epi; /* dgrad runs plain; the epilogue kernel does the rest */
+  epi.bias = st->bias != NULL;
+  epi.residual = st->node->attrs.residual;
+  epi.activation = st->node->attrs.act;
+  epi.act = epi.activation.kind != IR_ACT_NONE && cg_act_fusable(&epi.activation);
+  return epi;
+}
+
+static int has_fusable_work(const cg_epilogue *e) { return e->bias || e->residual || e->act; }
+
+static krt_status *graph_for(const conv_state *st, int64_t batch, int fused, cg_graph *g) {
+  cg_conv c = st->geom;
+  c.batch = batch;
+  cg_epilogue epi = fused_epilogue(st);
+  return cg_graph_build(node_name(st->node), st->handle, &c, st->transpose ? CG_DGRAD : CG_FPROP,
+                        fused ? &epi : NULL, g);
+}
+
+#define LEGACY_CHECK(call)                                                          \
+  do {                                                                              \
+    cudnnStatus_t l_s_ = (call);                                                    \
+    if (l_s_ != CUDNN_STATUS_SUCCESS) return cg_error(node_name(st->node), #call, l_s_); \
+  } while (0)
+
+/* cudnnConvolutionForward: 2-D, symmetric pads. algo < 0: cuDNN's first acceptable pick. */
+static krt_status *legacy_build(const conv_state *st, int64_t batch, int64_t algo, size_t limit,
+                                conv_exec *e) {
+  const cg_conv *c = &st->geom;
+  if (st->transpose || c->nsp != 2 || c->pre[0] != c->post[0] || c->pre[1] != c->post[1])
+    return krt_error(KRT_ERR_UNSUPPORTED, "node '%s': the legacy cuDNN API needs a 2-D forward "
+                     "convolution with symmetric padding", node_name(st->node));
+  cudnnDataType_t io = c->io_type;
+  e->impl = CUDA_IMPL_CUDNN_LEGACY;
+  e->batch = batch;
+  LEGACY_CHECK(cudnnCreateTensorDescriptor(&e->xd));
+  LEGACY_CHECK(cudnnCreateTensorDescriptor(&e->yd));
+  LEGACY_CHECK(cudnnCreateFilterDescriptor(&e->wd));
+  LEGACY_CHECK(cudnnCreateConvolutionDescriptor(&e->cd));
+  LEGACY_CHECK(cudnnSetTensor4dDescriptor(e->xd, CUDNN_TENSOR_NHWC, io, (int)batch, (int)c->ci,
+                                          (int)c->x_sp[0], (int)c->x_sp[1]));
+  LEGACY_CHECK(cudnnSetTensor4dDescriptor(e->yd, CUDNN_TENSOR_NHWC, io, (int)batch, (int)c->co,
+                                          (int)c->y_sp[0], (int)c->y_sp[1]));
+  LEGACY_CHECK(cudnnSetFilter4dDescriptor(e->wd, io, CUDNN_TENSOR_NHWC, (int)c->co,
+                                          (int)(c->ci / c->groups), (int)c->kernel[0],
+                                          (int)c->kernel[1]));
+  LEGACY_CHECK(cudnnSetConvolution2dDescriptor(e->cd, (int)c->pre[0], (int)c->pre[1],
+                                               (int)c->stride[0], (int)c->stride[1],
+                                               (int)c->dilation[0], (int)c->dilation[1],
+                                               CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  LEGACY_CHECK(cudnnSetConvolutionGroupCount(e->cd, (int)c->groups));
+  /* float32: plain FMA math, never TF32 (krt's float32 must match Keras to 1e-4) */
+  cudnnMathType_t math = io == CUDNN_DATA_HALF ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+  LEGACY_CHECK(cudnnSetConvolutionMathType(e->cd, math));
+  if (algo < 0) {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int got = 0;
+    LEGACY_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(st->handle, e->xd, e->wd, e->cd, e->yd,
+                                                        CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
+                                                        perf));
+    for (int i = 0; i < got && algo < 0; i++) {
+      cudnnConvolutionFwdAlgo_t a = perf[i].algo;
+      int exact = a != CUDNN_CONVOLUTION_FWD_ALGO_FFT && a != CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING &&
+                  a != CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD &&
+                  a != CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit &&
+          (io == CUDNN_DATA_HALF || (exact && perf[i].mathType == CUDNN_FMA_MATH)))
+        algo = a;
+    }
+    if (algo < 0)
+      return krt_error(KRT_ERR_UNSUPPORTED, "node '%s': no legacy cuDNN algorithm fits",
+                       node_name(st->node));
+  }
+  e->algo = (cudnnConvolutionFwdAlgo_t)algo;
+  LEGACY_CHECK(cudnnGetConvolutionForwardWorkspaceSize(st->handle, e->xd, e->wd, e->cd, e->yd,
+                                                       e->algo, &e->workspace));
+  if (e->workspace > limit)
+    return krt_error(KRT_ERR_UNSUPPORTED, "node '%s': legacy algorithm %d needs %zu workspace bytes",
+                     node_name(st->node), (int)algo, e->workspace);
+  return NULL;
+}
+
+/* The graph implementation for a recorded engine, or (cfg NULL) the first heuristic one whose
+ * workspace fits. */
+static krt_status *graph_build_exec(const conv_state *st, int64_t batch, int fused,
+                                    const cg_config *recorded, size_t limit, conv_exec *e) {
+  cg_epilogue epi = fused_epilogue(st);
+  fused = fused && has_fusable_work(&epi); /* nothing to fuse: the plain graph */
+  e->impl = CUDA_IMPL_CUDNN_GRAPH;
+  e->batch = batch;
+  e->fused = fused;
+  KRT_TRY(graph_for(st, batch, fused, &e->graph));
+  const char *name = node_name(st->node);
+  if (recorded) {
+    e->cfg = *recorded;
+    e->cfg.plan = NULL;
+    KRT_TRY(cg_config_from_choice(name, st->handle, &e->graph, &e->cfg));
+  } else {
+    cg_config cfgs[4];
+    int n = 0, pick = -1;
+    /* Usually the first engine fits; finalizing more plans costs time (runtime compilation). */
+    KRT_TRY(cg_list_configs(name, st->handle, &e->graph, st->dtype == KRT_FLOAT32, 1, cfgs, 1, &n));
+    if (n == 1 && (size_t)cfgs[0].workspace > limit) {
+      cg_config_free(&cfgs[0]);
+      KRT_TRY(cg_list_configs(name, st->handle, &e->graph, st->dtype == KRT_FLOAT32, 1, cfgs, 4,
+                              &n));
+    }
+    for (int i = 0; i < n; i++)
+      if (pick < 0 && (size_t)cfgs[i].workspace <= limit)
+        pick = i;
+      else
+        cg_config_free(&cfgs[i]);
+    if (pick < 0)
+      return krt_error(KRT_ERR_UNSUPPORTED, "node '%s': cuDNN offers no %s engine", name,
+                       fused ? "fused" : "plain");
+    e->cfg = cfgs[pick];
+  }
+  e->workspace = (size_t)e->cfg.workspace;
+  if (e->workspace > limit)
+    return krt_error(KRT_ERR_UNSUPPORTED, "node '%s': engine needs %zu workspace bytes", name,
+                     e->workspace);
+  return NULL;
+}
+
+/* Builds an implementation for this batch: the recorded choice when it still works, else the
+ * heuristics (fused graph, plain graph, legacy API, in that order). */
+static krt_status *exec_build(const conv_state *st, int64_t batch, const cuda_choice *choice,
+                              size_t limit, conv_exec *e) {
+  memset(e, 0, sizeof *e);
+  if (choice && choice->kind == CUDA_IMPL_CUDNN_GRAPH && choice->n_knobs >= 1 && choice->id < 0) {
+    /* id -1: cuDNN's first heuristic engine of that graph kind (tests force kinds this way) */
+    krt_status *s = graph_build_exec(st, batch, choice->knobs[0] == 0, NULL, limit, e);
+    if (!s) return NULL;
+    krt_status_release(s);
+    exec_free(e);
+  } else if (choice && choice->kind == CUDA_IMPL_CUDNN_GRAPH && choice->n_knobs >= 1) {
+    cg_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.global_index = choice->id;
+    if (cg_config_unpack(choice->knobs + 1, choice->n_knobs - 1, &cfg)) {
+      krt_status *s = graph_build_exec(st, batch, choice->knobs[0] == 0, &cfg, limit, e);
+      if (!s) return NULL;
+      krt_status_release(s);
+      exec_free(e);
+    }
+  } else if (choice && choice->kind == CUDA_IMPL_KRT_KERNEL && st->depthwise) {
+    e->impl = CUDA_IMPL_KRT_KERNEL;
+    e->batch = batch;
+    e->variant = (int)choice->id;
+    return NULL;
+  } else if (choice && choice->kind == CUDA_IMPL_CUDNN_LEGACY) {
+    krt_status *s = legacy_build(st, batch, choice->id, limit, e);
+    if (!s) return NULL;
+    krt_status_release(s);
+    exec_free(e);
+  }
+  cg_epilogue epi = fused_epilogue(st);
+  krt_status *first = NULL;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    krt_status *s;
+    if (attempt == 0 && !has_fusable_work(&epi)) continue;
+    if (attempt < 2)
+      s = graph_build_exec(st, batch, attempt == 0, NULL, limit, e);
+    else
+      s = legacy_build(st, batch, -1, limit, e);
+    if (!s) {
+      krt_status_release(first);
+      return NULL;
+    }
+    exec_free(e);
+    if (!first)
+      first = s;
+    else
+      krt_status_release(s);
+  }
+  return krt_error_wrap(first, "%s", "no cuDNN implementation: ");
+}
+
+/* ---- running --------------------------------------------------------------------------------- */
+
+static krt_status *exec_run(const conv_state *st, const conv_exec *e, const void *x, void *y,
+                            const void *residual, void *workspace, cudaStream_t stream) {
+  const ir_node *n = st->node;
+  const char *name = node_name(n);
+  int64_t batch = e->batch;
+  if (e->impl == CUDA_IMPL_KRT_KERNEL) {
+    cuda_tensor xt, yt;
+    xt.data = (void *)x;
+    yt.data = y;
+    xt.dtype = yt.dtype = st->dtype;
+    xt.rank = yt.rank = st->rank;
+    memcpy(xt.dims, st->x_dims, sizeof xt.dims);
+    memcpy(yt.dims, st->y_dims, sizeof yt.dims);
+    xt.dims[0] = yt.dims[0] = batch;
+    return cuda_depthwise_conv(n, &xt, st->ir_weights, st->bias,
+                               n->attrs.residual ? residual : NULL, &yt, e->variant, stream);
+  }
+  cudnnStatus_t cs = cudnnSetStream(st->handle, stream);
+  if (cs != CUDNN_STATUS_SUCCESS) return cg_error(name, "cudnnSetStream", cs);
+  size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
+  int64_t rows = batch * st->out_positions;
+  if (st->zero_fill) {
+    cudaError_t ce = cudaMemsetAsync(y, 0, (size_t)(rows * st->out_channels) * esize, stream);
+    if (ce != cudaSuccess) return cuda_runtime_error(n, "cudaMemsetAsync", ce);
+  }
+  if (e->impl == CUDA_IMPL_CUDNN_GRAPH) {
+    void *ptrs[5];
+    int k = 0;
+    ptrs[k++] = st->transpose ? y : (void *)x; /* CG_UID_X */
+    ptrs[k++] = st->weights;                   /* CG_UID_W */
+    ptrs[k++] = st->transpose ? (void *)x : y; /* CG_UID_Y */
+    if (e->fused && st->bias) ptrs[k++] = (void *)st->bias;
+    if (e->fused && n->attrs.residual) ptrs[k++] = (void *)residual;
+    if (k != e->graph.n_uids)
+      return krt_error(KRT_ERR_INTERNAL, "node '%s': %d pointers for %d cuDNN tensors", name, k,
+                       e->graph.n_uids);
+    KRT_TRY(cg_execute(name, st->handle, &e->graph, e->cfg.plan, ptrs, workspace));
+  } else {
+    float one = 1.0f, zero = 0.0f;
+    cs = cudnnConvolutionForward(st->handle, &one, e->xd, x, e->wd, st->weights, e->cd, e->algo,
+                                 workspace, e->workspace, &zero, e->yd, y);
+    if (cs != CUDNN_STATUS_SUCCESS) return cg_error(name, "cudnnConvolutionForward", cs);
+  }
+  /* Whatever the library did not fuse. */
+  cg_epilogue epi = fused_epilogue(st);
+  int fused = e->impl == CUDA_IMPL_CUDNN_GRAPH && e->fused;
+  const ir_activation *act = &n->attrs.act;
+  ir_activation none;
+  memset(&none, 0, sizeof none);
+  if (fused && epi.act) act = &none;
+  const void *bias = fused ? NULL : st->bias;
+  const void *res = fused || !n->attrs.residual ? NULL : residual;
+  return cuda_launch_epilogue(name, y, st->dtype, rows, st->out_channels, bias, res, act, stream);
+}
+
+static const conv_exec *find_exec(const conv_state *st, int64_t batch) {
+  for (int i = 0; i < st->n_execs; i++)
+    if (st->execs[i].batch == batch) return &st->execs[i];
+  return NULL;
+}
+
+static krt_status *launch(const ir_node *n, const cuda_tensor *in, int n_in, cuda_tensor *y,
+                          const cuda_launch *l) {
+  conv_state *st = (conv_state *)l->op_state; /* per context: only this context's thread */
+  if (!st || st->node != n)
+    return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): not prepared", node_name(n),
+                     ir_op_name(n->op));
+  if (n_in < (n->attrs.residual ? 4 : 2) || in[0].dtype != st->dtype || y->dtype != st->dtype ||
+      (n->attrs.residual && in[3].dtype != st->dtype))
+    return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): %d inputs or dtypes do not match the "
+                     "engine's", node_name(n), ir_op_name(n->op), n_in);
+  int64_t batch = in[0].dims[0];
+  const conv_exec *e = find_exec(st, batch);
+  if (!e) {
+    /* First launch at this batch: build its plan within the reserved workspace. */
+    if (st->n_execs == CONV_MAX_EXECS) exec_free(&st->execs[--st->n_execs]);
+    conv_exec *slot = &st->execs[st->n_execs];
+    KRT_TRY(exec_build(st, batch, st->has_max_choice ? &st->max_choice : NULL,
+                       l->workspace_bytes, slot));
+    st->n_execs++;
+    e = slot;
+  }
+  if (e->workspace > l->workspace_bytes)
+    return krt_error(KRT_ERR_INTERNAL, "node '%s': %zu workspace bytes, %zu needed", node_name(n),
+                     l->workspace_bytes, e->workspace);
+  return exec_run(st, e, in[0].data, y->data, n->attrs.residual ? in[3].data : NULL, l->workspace,
+                  l->stream);
+}
+
+krt_status *cuda_launch_conv(const ir_node *n, const cuda_tensor *in, int n_in, cuda_tensor *y,
+                             const cuda_launch *l) {
+  return launch(n, in, n_in, y, l);
+}
+
+krt_status *cuda_launch_conv_transpose(const ir_node *n, const cuda_tensor *in, int n_in,
+                                       cuda_tensor *y, const cuda_launch *l) {
+  return launch(n, in, n_in, y, l);
+}
+
+/* ---- prepare and release --------------------------------------------------------------------- */
+
+void cuda_conv_release(void *op_state) {
+  conv_state *st = op_state;
+  if (!st) return;
+  for (int i = 0; i < st->n_execs; i++) exec_free(&st->execs[i]);
+  if (st->weights) cudaFree(st->weights);
+  free(st);
+}
+
+krt_status *cuda_conv_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, void **op_state,
+                              size_t *workspace_bytes) {
+  *op_state = NULL;
+  *workspace_bytes = 0;
+  conv_state *st;
+  KRT_TRY(state_create(ctx, n, &st));
+  char key[1024];
+  cuda_node_key(ctx->graph, n, ctx->max_batch, ctx->precision, key, sizeof key);
+  const cuda_choice *max_choice = cuda_tuning_find(ctx->tuning, key);
+  if (max_choice) {
+    st->max_choice = *max_choice;
+    st->has_max_choice = 1;
+  }
+  int64_t batches[2] = {ctx->max_batch, 1};
+  int n_batches = ctx->max_batch > 1 ? 2 : 1;
+  size_t workspace = 0;
+  for (int i = 0; i < n_batches; i++) {
+    cuda_node_key(ctx->graph, n, batches[i], ctx->precision, key, sizeof key);
+    const cuda_choice *choice = cuda_tuning_find(ctx->tuning, key);
+    if (!choice) choice = max_choice;
+    krt_status *s = exec_build(st, batches[i], choice, CONV_TUNE_MAX_WORKSPACE,
+                               &st->execs[st->n_execs]);
+    if (s) {
+      cuda_conv_release(st);
+      return s;
+    }
+    if (st->execs[st->n_execs].workspace > workspace)
+      workspace = st->execs[st->n_execs].workspace;
+    st->n_execs++;
+  }
+  *op_state = st;
+  *workspace_bytes = workspace;
+  return NULL;
+}
+
+/* ---- tuning ---------------------------------------------------------------------------------- */
+
+typedef struct conv_trial {
+  const conv_state *st;
+  const conv_exec *e;
+  const void *x, *residual;
+  void *y, *workspace;
+  cudaStream_t stream;
+} conv_trial;
+
+static krt_status *run_trial(void *arg) {
+  conv_trial *t = arg;
+  return exec_run(t->st, t->e, t->x, t->y, t->residual, t->workspace, t->stream);
+}
+
+/* A borrowed copy of a candidate list entry as an exec (the graph stays owned by the list). */
+static conv_exec borrowed_exec(const cg_graph *g, const cg_config *cfg, int64_t batch, int fused) {
+  conv_exec e;
+  memset(&e, 0, sizeof e);
+  e.impl = CUDA_IMPL_CUDNN_GRAPH;
+  e.batch = batch;
+  e.fused = fused;
+  e.graph = *g;
+  e.graph.n_owned = 0;
+  e.cfg = *cfg;
+  e.workspace = (size_t)cfg->workspace;
+  return e;
+}
+
+typedef struct conv_buffers {
+  void *x, *y, *r, *ws;
+  size_t ws_bytes;
+} conv_buffers;
+
+static void buffers_free(conv_buffers *b) {
+  cudaFree(b->x);
+  cudaFree(b->y);
+  cudaFree(b->r);
+  cudaFree(b->ws);
+}
+
+static krt_status *buffers_alloc(const cuda_prepare_ctx *ctx, const ir_node *n, int64_t batch,
+                                 size_t ws_bytes, conv_buffers *b) {
+  size_t esize = ctx->precision == KRT_PRECISION_FP16 ? 2 : 4;
+  int64_t xe = ir_value_elements(&ctx->graph->values[n->inputs[0]], batch);
+  int64_t ye = ir_value_elements(&ctx->graph->values[n->output], batch);
+  if (xe <= 0 || ye <= 0)
+    return krt_error(KRT_ERR_SHAPE, "node '%s': unknown sizes at batch %lld", node_name(n),
+                     (long long)batch);
+  cudaError_t e = cudaMalloc(&b->x, (size_t)xe * esize);
+  if (e == cudaSuccess) e = cudaMemsetAsync(b->x, 0, (size_t)xe * esize, ctx->stream);
+  if (e == cudaSuccess) e = cudaMalloc(&b->y, (size_t)ye * esize);
+  if (e == cudaSuccess && n->attrs.residual) e = cudaMalloc(&b->r, (size_t)ye * esize);
+  if (e == cudaSuccess && b->r) e = cudaMemsetAsync(b->r, 0, (size_t)ye * esize, ctx->stream);
+  if (e == cudaSuccess && ws_bytes) e = cudaMalloc(&b->ws, ws_bytes);
+  b->ws_bytes = ws_bytes;
+  if (e != cudaSuccess) return cuda_runtime_error(n, "allocating tuning buffers", e);
+  return NULL;
+}
+
+krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_t batch) {
+  char key[1024];
+  cuda_node_key(ctx->graph, n, batch, ctx->precision, key, sizeof key);
+  if (cuda_tuning_find(ctx->tuning, key)) return NULL; /* timing cache or earlier tuning */
+  conv_state *st;
+  KRT_TRY(state_create(ctx, n, &st));
+  const char *name = node_name(n);
+  cg_graph graphs[2];
+  cg_config cfgs[2][CONV_TUNE_PER_LIST];
+  int n_cfgs[2] = {0, 0};
+  memset(graphs, 0, sizeof graphs);
+  conv_exec legacy;
+  memset(&legacy, 0, sizeof legacy);
+  int has_legacy = 0;
+  conv_buffers buf;
+  memset(&buf, 0, sizeof buf);
+  krt_status *s = NULL;
+
+  /* Candidates: fused graph engines, plain graph engines (+ epilogue kernel), the legacy API. */
+  cg_epilogue epi = fused_epilogue(st);
+  for (int fused = 1; fused >= 0 && !s; fused--) {
+    if (fused && !has_fusable_work(&epi)) continue;
+    krt_status *e = graph_for(st, batch, fused, &graphs[fused]);
+    if (!e)
+      e = cg_list_configs(name, st->handle, &graphs[fused], st->dtype == KRT_FLOAT32,
+                          fused ? 2 : 1, cfgs[fused], CONV_TUNE_PER_LIST, &n_cfgs[fused]);
+    if (e && krt_status_code(e) != KRT_ERR_UNSUPPORTED)
+      s = e;
+    else
+      krt_status_release(e);
+  }
+  if (!s) {
+    krt_status *e = legacy_build(st, batch, -1, CONV_TUNE_MAX_WORKSPACE, &legacy);
+    has_legacy = e == NULL;
+    krt_status_release(e);
+  }
+  size_t ws = has_legacy ? legacy.workspace : 0;
+  int n_variants = st->depthwise ? cuda_depthwise_variants() : 0;
+  int total = n_cfgs[0] + n_cfgs[1] + has_legacy + n_variants;
+  for (int f = 0; f < 2; f++)
+    for (int i = 0; i < n_cfgs[f]; i++)
+      if ((size_t)cfgs[f][i].workspace > ws && (size_t)cfgs[f][i].workspace <= CONV_TUNE_MAX_WORKSPACE)
+        ws = (size_t)cfgs[f][i].workspace;
+  if (!s && total == 0)
+    s = krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): cuDNN offers no engine for %s", name,
+                  ir_op_name(n->op), key);
+  if (!s) s = buffers_alloc(ctx, n, batch, ws, &buf);
+
+  cuda_choice best;
+  memset(&best, 0, sizeof best);
+  best.ms = -1.0;
+  int done = 0;
+  for (int f = 1; f >= 0 && !s; f--)
+    for (int i = 0; i < n_cfgs[f] && !s; i++) {
+      if ((size_t)cfgs[f][i].workspace > buf.ws_bytes) continue;
+      conv_exec e = borrowed_exec(&graphs[f], &cfgs[f][i], batch, f);
+      conv_trial t = {st, &e, buf.x, buf.r, buf.y, buf.ws, ctx->stream};
+      double ms;
+      krt_status *err = cuda_time_candidate(ctx->stream, run_trial, &t, &ms);
+      cuda_tune_progress(ctx, n, ++done, total);
+      if (err) { /* an engine that fails to run is no candidate */
+        krt_status_release(err);
+        continue;
+      }
+      uint8_t packed[sizeof best.knobs - 1];
+      int used = cg_config_pack(&cfgs[f][i], packed, (int)sizeof packed);
+      if (used < 0 || (best.ms >= 0 && ms >= best.ms)) continue;
+      memset(&best, 0, sizeof best);
+      memcpy(best.knobs + 1, packed, (size_t)used);
+      best.kind = CUDA_IMPL_CUDNN_GRAPH;
+      best.id = cfgs[f][i].global_index;
+      best.knobs[0] = f ? 0 : 1;
+      best.n_knobs = 1 + used;
+      best.ms = ms;
+    }
+  if (!s && has_legacy) {
+    conv_trial t = {st, &legacy, buf.x, buf.r, buf.y, buf.ws, ctx->stream};
+    double ms;
+    krt_status *err = cuda_time_candidate(ctx->stream, run_trial, &t, &ms);
+    cuda_tune_progress(ctx, n, ++done, total);
+    if (!err && (best.ms < 0 || ms < best.ms)) {
+      memset(&best, 0, sizeof best);
+      best.kind = CUDA_IMPL_CUDNN_LEGACY;
+      best.id = legacy.algo;
+      best.ms = ms;
+    }
+    krt_status_release(err);
+  }
+  for (int v = 0; v < n_variants && !s; v++) {
+    conv_exec e;
+    memset(&e, 0, sizeof e);
+    e.impl = CUDA_IMPL_KRT_KERNEL;
+    e.batch = batch;
+    e.variant = v;
+    conv_trial t = {st, &e, buf.x, buf.r, buf.y, buf.ws, ctx->stream};
+    double ms;
+    krt_status *err = cuda_time_candidate(ctx->stream, run_trial, &t, &ms);
+    cuda_tune_progress(ctx, n, ++done, total);
+    if (!err && (best.ms < 0 || ms < best.ms)) {
+      memset(&best, 0, sizeof best);
+      best.kind = CUDA_IMPL_KRT_KERNEL;
+      best.id = v;
+      best.ms = ms;
+    }
+    krt_status_release(err);
+  }
+  if (!s && best.ms < 0)
+    s = krt_error(KRT_ERR_DEVICE, "node '%s' (%s): none of %d candidates ran", name,
+                  ir_op_name(n->op), total);
+  if (!s) s = cuda_tuning_put(ctx->tuning, key, &best);
+
+  cudaStreamSynchronize(ctx->stream);
+  buffers_free(&buf);
+  exec_free(&legacy);
+  for (int f = 0; f < 2; f++) {
+    for (int i = 0; i < n_cfgs[f]; i++) cg_config_free(&cfgs[f][i]);
+    cg_graph_free(&graphs[f]);
+  }
+  cuda_conv_release(st);
+  return s;
+}
