@@ -105,7 +105,53 @@ static void test_set_outputs_and_dead_code(void) {
   ir_graph_free(g);
 }
 
+/* Pad folds into the conv reading it; not into a max pool reading a possibly negative input. */
+static void test_fold_pad(void) {
+  ir_graph *g = ir_graph_create();
+  int64_t xd[4] = {-1, 5, 5, 2}, wd[4] = {3, 3, 2, 1};
+  float w[18];
+  for (int i = 0; i < 18; i++) w[i] = (float)i;
+  int x, wc;
+  CHECK_OK(ir_add_input(g, "x", KRT_FLOAT32, 4, xd, 1, IR_LAYOUT_CHANNELS_LAST, &x));
+  CHECK_OK(ir_add_const_copy(g, "w", 4, wd, w, &wc));
+  ir_attrs pad = {0};
+  pad.pad_begin[1] = 1, pad.pad_end[1] = 2, pad.pad_begin[2] = 2, pad.pad_end[2] = 1;
+  int p1 = emit(g, IR_OP_PAD, "pad1", &x, 1, &pad);
+  ir_attrs conv = {0};
+  conv.act = ir_act_none();
+  conv.spatial = 2;
+  conv.kernel[0] = conv.kernel[1] = 3;
+  conv.stride[0] = conv.stride[1] = 1;
+  conv.dilation[0] = conv.dilation[1] = 1;
+  conv.groups = 1;
+  int cin[2] = {p1, wc};
+  int c = emit(g, IR_OP_CONV, "conv", cin, 2, &conv);
+  int p2 = emit(g, IR_OP_PAD, "pad2", &x, 1, &pad);
+  ir_attrs pool = {0};
+  pool.spatial = 2;
+  pool.pool = IR_POOL_MAX;
+  pool.kernel[0] = pool.kernel[1] = 3;
+  pool.stride[0] = pool.stride[1] = 1;
+  int m = emit(g, IR_OP_POOL, "pool", &p2, 1, &pool);
+  CHECK_OK(ir_add_output(g, c, "conv"));
+  CHECK_OK(ir_add_output(g, m, "pool"));
+  CHECK_OK(opt_run_default(g));
+  CHECK(g->n_nodes == 3);
+  int conv_node = g->values[g->outputs[0]].producer;
+  const ir_node *cn = &g->nodes[conv_node];
+  CHECK(cn->op == IR_OP_CONV && cn->inputs[0] == g->inputs[0]);
+  CHECK(cn->attrs.pad_begin[0] == 1 && cn->attrs.pad_end[0] == 2);
+  CHECK(cn->attrs.pad_begin[1] == 2 && cn->attrs.pad_end[1] == 1);
+  CHECK(cn->fused && strcmp(cn->fused, "pad1") == 0);
+  const ir_value *y = &g->values[g->outputs[0]];
+  CHECK(y->dims[1] == 6 && y->dims[2] == 6);
+  const ir_node *pn = &g->nodes[g->values[g->outputs[1]].producer];
+  CHECK(pn->op == IR_OP_POOL && g->nodes[g->values[pn->inputs[0]].producer].op == IR_OP_PAD);
+  ir_graph_free(g);
+}
+
 int main(void) {
+  test_fold_pad();
   test_transpose_pair_and_identity_vanish();
   test_transposes_merge();
   test_set_outputs_and_dead_code();

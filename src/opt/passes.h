@@ -42,8 +42,12 @@ krt_status *opt_fuse_activation(ir_graph *g);
  * whose output is gone keep output = -1). */
 krt_status *opt_remove_dead(ir_graph *g);
 
+/* Folds zero padding (Pad) into the Conv or MAX Pool reading it, where that is exact
+ * (fold_pad.c says when). */
+krt_status *opt_fold_pad(ir_graph *g);
+
 /* The default pipeline for every backend: remove_identity, cancel_transposes, const_fold,
- * fold_batchnorm, fuse_residual, fuse_activation, remove_dead. */
+ * fold_batchnorm, fuse_residual, fuse_activation, fold_pad, remove_dead. */
 krt_status *opt_run_default(ir_graph *g);
 
 #endif

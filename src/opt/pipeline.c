@@ -10,6 +10,8 @@ krt_status *opt_run_default(ir_graph *g) {
   KRT_TRY(opt_fold_batchnorm(g));
   KRT_TRY(opt_fuse_residual(g));
   KRT_TRY(opt_fuse_activation(g));
+  /* After fuse_activation, so a conv's fused ReLU shows that a max pool's padding is safe. */
+  KRT_TRY(opt_fold_pad(g));
   KRT_TRY(opt_remove_dead(g));
   return NULL;
 }
