@@ -310,8 +310,9 @@ KRT_API krt_status *krt_context_get_output(const krt_context *context, size_t in
                                            krt_tensor_view *out);
 
 /* ---------------------------------------------------------------------------------------------
- * CUDA engines: device buffers, the caller's stream, timings. On a CPU engine these return
- * KRT_ERR_UNSUPPORTED (krt_context_run_async runs synchronously on a CPU engine; stream ignored).
+ * CUDA engines: device buffers, the caller's stream, timings. On a CPU engine: device-buffer
+ * binds and profiling return KRT_ERR_UNSUPPORTED; krt_context_run_async runs synchronously (the
+ * stream is ignored); krt_context_synchronize does nothing; krt_context_last_timing gives zeros.
  * ------------------------------------------------------------------------------------------- */
 
 /* Binds a device buffer (cudaMalloc'd by the caller, on the engine's device) to an input: no copy.
