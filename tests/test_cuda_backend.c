@@ -1,7 +1,10 @@
 /* The CUDA runtime through the public API: builds real-Keras fixtures for the GPU and checks
  * synchronous runs (eager, then CUDA-graph replay at several batch sizes), FP16 engines, saved
  * and reloaded engines, runs on the caller's stream, device buffers, profiling and timings, the
- * device error flag (Gather out of range) and contexts on several threads at once.
+ * device error flag (Gather out of range) and contexts on several threads at once. Device-buffer
+ * runs are zero-copy: the context's run counters (backend/cuda/cuda_debug.h, read through the
+ * context's backend state) must show no device-to-device copy, and the CUDA graphs must follow
+ * the bound pointers when they change between runs.
  *
  * The CPU-engine side of the CUDA API (KRT_ERR_UNSUPPORTED, synchronous run_async) is checked
  * first, everywhere. Without a loadable CUDA backend (no GPU, driver or module) the rest is
@@ -14,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "api/api_internal.h"
+#include "backend/cuda/cuda_debug.h"
 #include "npy.h"
 #include "test.h"
 
@@ -153,6 +159,7 @@ typedef struct cudart {
   int (*stream_create)(void **);
   int (*stream_sync)(void *);
   int (*stream_destroy)(void *);
+  int (*memcpy_async)(void *, const void *, size_t, int, void *);
 } cudart;
 
 static int load_cudart(cudart *rt) {
@@ -160,10 +167,11 @@ static int load_cudart(cudart *rt) {
   memset(rt, 0, sizeof *rt);
   for (size_t i = 0; i < 3 && !rt->lib; i++) rt->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
   if (!rt->lib) return -1;
-  void *p[6] = {dlsym(rt->lib, "cudaMalloc"), dlsym(rt->lib, "cudaFree"),
+  void *p[7] = {dlsym(rt->lib, "cudaMalloc"), dlsym(rt->lib, "cudaFree"),
                 dlsym(rt->lib, "cudaMemcpy"), dlsym(rt->lib, "cudaStreamCreate"),
-                dlsym(rt->lib, "cudaStreamSynchronize"), dlsym(rt->lib, "cudaStreamDestroy")};
-  for (int i = 0; i < 6; i++)
+                dlsym(rt->lib, "cudaStreamSynchronize"), dlsym(rt->lib, "cudaStreamDestroy"),
+                dlsym(rt->lib, "cudaMemcpyAsync")};
+  for (int i = 0; i < 7; i++)
     if (!p[i]) return -1;
   memcpy(&rt->malloc_, &p[0], sizeof p[0]);
   memcpy(&rt->free_, &p[1], sizeof p[1]);
@@ -171,6 +179,7 @@ static int load_cudart(cudart *rt) {
   memcpy(&rt->stream_create, &p[3], sizeof p[3]);
   memcpy(&rt->stream_sync, &p[4], sizeof p[4]);
   memcpy(&rt->stream_destroy, &p[5], sizeof p[5]);
+  memcpy(&rt->memcpy_async, &p[6], sizeof p[6]);
   return 0;
 }
 
@@ -313,6 +322,293 @@ done:
   krt_engine_release(e);
 }
 
+/* ---- zero-copy device buffers ---------------------------------------------------------------- */
+
+static cuda_run_counters counters_of(const krt_context *ctx) {
+  return *cuda_counters_of(ctx->backend_state);
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* IEEE binary16 <-> float, round to nearest even (the FP16 engine's device dtype). */
+static uint16_t to_half(float f) {
+  uint32_t x;
+  memcpy(&x, &f, sizeof x);
+  uint32_t sign = (x >> 16) & 0x8000u, mant = x & 0x7fffffu;
+  int exp = (int)((x >> 23) & 0xffu) - 127 + 15;
+  if (((x >> 23) & 0xffu) == 0xffu) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
+  if (exp >= 31) return (uint16_t)(sign | 0x7c00u);
+  if (exp <= 0) {
+    if (exp < -10) return (uint16_t)sign;
+    mant |= 0x800000u;
+    uint32_t shift = (uint32_t)(14 - exp), h = mant >> shift, rem = mant & ((1u << shift) - 1);
+    uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (h & 1))) h++;
+    return (uint16_t)(sign | h);
+  }
+  uint32_t h = sign | ((uint32_t)exp << 10) | (mant >> 13), rem = mant & 0x1fffu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;
+  return (uint16_t)h;
+}
+
+static float from_half(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, mant = h & 0x3ffu;
+  int exp = (h >> 10) & 0x1f;
+  float f;
+  if (exp == 0) {
+    f = ldexpf((float)mant, -24);
+    return sign ? -f : f;
+  }
+  uint32_t x = exp == 31 ? (sign | 0x7f800000u | (mant << 13))
+                         : (sign | ((uint32_t)(exp - 15 + 127) << 23) | (mant << 13));
+  memcpy(&f, &x, sizeof f);
+  return f;
+}
+
+/* n floats to the device dtype (esize 4: float32, 2: float16) and back. */
+static void pack(const float *src, void *dst, int64_t n, size_t esize) {
+  if (esize == 4) memcpy(dst, src, (size_t)n * 4);
+  else
+    for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i] = to_half(src[i]);
+}
+
+static void unpack(const void *src, float *dst, int64_t n, size_t esize) {
+  if (esize == 4) memcpy(dst, src, (size_t)n * 4);
+  else
+    for (int64_t i = 0; i < n; i++) dst[i] = from_half(((const uint16_t *)src)[i]);
+}
+
+/* Rows of `src` (rows x row floats) in the order `perm`. */
+static void permute_rows(const float *src, float *dst, const int *perm, int rows, int64_t row) {
+  for (int r = 0; r < rows; r++) memcpy(dst + r * row, src + perm[r] * row, (size_t)row * 4);
+}
+
+enum { PAIRS = 6 };
+
+/* small_cnn at batch 3 with device input and output buffers in the engine's storage dtype:
+ * PAIRS pairs of buffers, each input holding the rows in another order, used in a sequence that
+ * replays cached graphs, captures new ones and updates old ones. Every run is enqueued on our
+ * stream and read back with a copy on that stream: no host wait until cudaStreamSynchronize.
+ * No device-to-device copy and no conversion may happen. */
+static void test_zero_copy(const case_io *io, const cudart *rt, krt_precision precision) {
+  static const int perms[PAIRS][3] = {{0, 1, 2}, {2, 1, 0}, {1, 0, 2},
+                                      {0, 2, 1}, {1, 2, 0}, {2, 0, 1}};
+  static const int sequence[] = {0, 1, 0, 1, 0, 1, 2, 3, 4, 5, 0, 4, 5, 0, 0};
+  const int n_runs = (int)(sizeof sequence / sizeof sequence[0]);
+  int fp16 = precision == KRT_PRECISION_FP16;
+  krt_dtype dtype = fp16 ? KRT_FLOAT16 : KRT_FLOAT32;
+  size_t esize = fp16 ? 2 : 4;
+  double tolerance = fp16 ? 1e-2 : 1e-3, same = fp16 ? 1e-3 : 1e-5;
+  const char *tag = fp16 ? "fp16" : "fp32";
+  int rows = (int)io->input.dims[0];
+  int64_t n_in = (int64_t)(io->input.bytes / 4), n_out = (int64_t)(io->expected.bytes / 4);
+  krt_engine *e = NULL;
+  krt_context *ctx = NULL;
+  void *din[PAIRS] = {0}, *dout[PAIRS] = {0}, *stream = NULL;
+  float *in_rows = malloc((size_t)n_in * 4), *ref = malloc((size_t)n_out * 4);
+  float *want = malloc((size_t)n_out * 4), *want_ref = malloc((size_t)n_out * 4);
+  float *got = malloc((size_t)n_out * 4);
+  void *staged = malloc((size_t)(n_in > n_out ? n_in : n_out) * esize);
+  void *zeros = calloc((size_t)n_out, esize);
+  CHECK(rows == 3);
+  CHECK_OK(build("small_cnn", KRT_DEVICE_CUDA, precision, rows, &e));
+  if (e) CHECK_OK(krt_context_create(e, &ctx));
+  if (!ctx || !in_rows || !ref || !want || !want_ref || !got || !staged || !zeros ||
+      rt->stream_create(&stream) || rows != 3) {
+    CHECK(0);
+    goto done;
+  }
+  /* The host run: the reference the device runs must equal (and it validates batch 3). */
+  CHECK(run_rows(ctx, io, rows) < tolerance);
+  krt_tensor_view y;
+  CHECK_OK(krt_context_get_output(ctx, 0, &y));
+  memcpy(ref, y.data, (size_t)n_out * 4);
+  for (int p = 0; p < PAIRS; p++) {
+    if (rt->malloc_(&din[p], (size_t)n_in * esize) ||
+        rt->malloc_(&dout[p], (size_t)n_out * esize)) {
+      CHECK(0);
+      goto done;
+    }
+    permute_rows(io->input.data, in_rows, perms[p], rows, n_in / rows);
+    pack(in_rows, staged, n_in, esize);
+    CHECK(rt->memcpy_(din[p], staged, (size_t)n_in * esize, H2D) == 0);
+  }
+  cuda_run_counters start = counters_of(ctx);
+  double replay_ms = 0, instantiate_ms = 0, update_ms = 0;
+  int replays = 0, instantiations = 0, updates = 0;
+  for (int run = 0; run < n_runs; run++) {
+    int p = sequence[run];
+    CHECK(rt->memcpy_(dout[p], zeros, (size_t)n_out * esize, H2D) == 0);
+    CHECK_OK(krt_context_set_input_device(ctx, 0, dtype, io->input.dims, io->input.rank, din[p]));
+    CHECK_OK(krt_context_set_output_device(ctx, 0, dtype, dout[p], (size_t)n_out * esize));
+    cuda_run_counters before = counters_of(ctx);
+    double t0 = now_ms();
+    CHECK_OK(krt_context_run_async(ctx, stream));
+    CHECK(rt->memcpy_async(staged, dout[p], (size_t)n_out * esize, D2H, stream) == 0);
+    CHECK(rt->stream_sync(stream) == 0);
+    double ms = now_ms() - t0;
+    CHECK_OK(krt_context_synchronize(ctx));
+    cuda_run_counters after = counters_of(ctx);
+    if (after.graph_updates > before.graph_updates) update_ms += ms, updates++;
+    else if (after.captures > before.captures) instantiate_ms += ms, instantiations++;
+    else if (after.replays > before.replays) replay_ms += ms, replays++;
+    unpack(staged, got, n_out, esize);
+    permute_rows(io->expected.data, want, perms[p], rows, n_out / rows);
+    permute_rows(ref, want_ref, perms[p], rows, n_out / rows);
+    double err = norm_error(got, want, n_out), diff = norm_error(got, want_ref, n_out);
+    if (!(err < tolerance && diff < same))
+      fprintf(stderr, "%s zero-copy run %d (buffers %d): error %g, against the host run %g\n", tag,
+              run, p, err, diff);
+    CHECK(err < tolerance);
+    CHECK(diff < same);
+  }
+  cuda_run_counters end = counters_of(ctx);
+  CHECK(end.device_copies == start.device_copies);
+  CHECK(end.conversions == start.conversions);
+  CHECK(end.eager_runs == start.eager_runs);
+  /* Captured: pairs 0 and 1, 2 and 3 (4 graphs for batch 3, the most kept per batch), then 4, 5
+   * and 0 again over the least recently used ones (updated); every other run replays. */
+  CHECK(end.captures - start.captures == 7);
+  CHECK(end.replays - start.replays == (uint64_t)n_runs - 7);
+  printf("%s zero-copy: %d runs, %llu copies; replay %.3f ms (%d), capture + instantiate %.3f ms "
+         "(%d), capture + cudaGraphExecUpdate %.3f ms (%d) per run, host wall time\n",
+         tag, n_runs, (unsigned long long)(end.device_copies - start.device_copies),
+         replays ? replay_ms / replays : 0.0, replays,
+         instantiations ? instantiate_ms / instantiations : 0.0, instantiations,
+         updates ? update_ms / updates : 0.0, updates);
+
+  /* Float32 buffers on an FP16 engine: converted (not copied) in and out. */
+  if (fp16) {
+    float *f32 = malloc((size_t)n_out * 4);
+    void *din32 = NULL, *dout32 = NULL;
+    if (f32 && !rt->malloc_(&din32, io->input.bytes) && !rt->malloc_(&dout32, (size_t)n_out * 4)) {
+      CHECK(rt->memcpy_(din32, io->input.data, io->input.bytes, H2D) == 0);
+      CHECK_OK(krt_context_set_input_device(ctx, 0, KRT_FLOAT32, io->input.dims, io->input.rank,
+                                            din32));
+      CHECK_OK(krt_context_set_output_device(ctx, 0, KRT_FLOAT32, dout32, (size_t)n_out * 4));
+      cuda_run_counters before = counters_of(ctx);
+      CHECK_OK(krt_context_run(ctx));
+      cuda_run_counters after = counters_of(ctx);
+      CHECK(after.device_copies == before.device_copies);
+      CHECK(after.conversions == before.conversions + 2);
+      CHECK(rt->memcpy_(f32, dout32, (size_t)n_out * 4, D2H) == 0);
+      CHECK(norm_error(f32, io->expected.data, n_out) < tolerance);
+      CHECK(norm_error(f32, ref, n_out) < same);
+    } else {
+      CHECK(0);
+    }
+    if (din32) rt->free_(din32);
+    if (dout32) rt->free_(dout32);
+    free(f32);
+  }
+done:
+  for (int p = 0; p < PAIRS; p++) {
+    if (din[p]) rt->free_(din[p]);
+    if (dout[p]) rt->free_(dout[p]);
+  }
+  if (stream) rt->stream_destroy(stream);
+  free(in_rows);
+  free(ref);
+  free(want);
+  free(want_ref);
+  free(got);
+  free(staged);
+  free(zeros);
+  krt_context_release(ctx);
+  krt_engine_release(e);
+}
+
+/* A fixture's input 0 on the device, its outputs named `names` (expected/k.npy in that order)
+ * bound to device buffers where device[k], else to host buffers; three runs (eager, captured,
+ * replayed), each checked. Returns the device-to-device copies per run, or -1 on failure. */
+static int64_t run_case_on_device(const cudart *rt, const char *name, int n_outputs,
+                                  const char *const *names, const int *device) {
+  char path[1024], err[512];
+  npy_array input, expected[2];
+  int loaded = 0;
+  int64_t copies = -1;
+  krt_engine *e = NULL;
+  krt_context *ctx = NULL;
+  void *din = NULL, *dout[2] = {0};
+  float *host[2] = {0};
+  fixture(name, "inputs/0.npy", path, sizeof path);
+  if (npy_read(path, &input, err, sizeof err)) return -1;
+  for (; loaded < n_outputs; loaded++) {
+    char file[32];
+    snprintf(file, sizeof file, "expected/%d.npy", loaded);
+    fixture(name, file, path, sizeof path);
+    if (npy_read(path, &expected[loaded], err, sizeof err)) break;
+  }
+  if (loaded < n_outputs) goto done;
+  CHECK_OK(build(name, KRT_DEVICE_CUDA, KRT_PRECISION_FP32, input.dims[0], &e));
+  if (e) CHECK_OK(krt_context_create(e, &ctx));
+  if (!ctx || rt->malloc_(&din, input.bytes)) goto done;
+  CHECK(rt->memcpy_(din, input.data, input.bytes, H2D) == 0);
+  CHECK_OK(krt_context_set_input_device(ctx, 0, KRT_FLOAT32, input.dims, input.rank, din));
+  size_t index[2] = {0, 0};
+  for (int k = 0; k < n_outputs; k++) {
+    CHECK_OK(krt_engine_find_output(e, names[k], &index[k]));
+    host[k] = malloc(expected[k].bytes);
+    if (!host[k]) goto done;
+    if (device[k]) {
+      if (rt->malloc_(&dout[k], expected[k].bytes)) goto done;
+      CHECK_OK(krt_context_set_output_device(ctx, index[k], KRT_FLOAT32, dout[k],
+                                             expected[k].bytes));
+    } else {
+      CHECK_OK(krt_context_set_output(ctx, index[k], host[k], expected[k].bytes));
+    }
+  }
+  cuda_run_counters start = counters_of(ctx);
+  int ok = 1;
+  for (int run = 0; run < 3; run++) {
+    for (int k = 0; k < n_outputs; k++) memset(host[k], 0, expected[k].bytes);
+    CHECK_OK(krt_context_run(ctx)); /* fills the host-bound outputs itself */
+    for (int k = 0; k < n_outputs; k++) {
+      if (device[k]) CHECK(rt->memcpy_(host[k], dout[k], expected[k].bytes, D2H) == 0);
+      double error = norm_error(host[k], expected[k].data, (int64_t)(expected[k].bytes / 4));
+      if (!(error < 1e-3)) {
+        fprintf(stderr, "%s run %d output %s: error %g\n", name, run, names[k], error);
+        ok = 0;
+      }
+    }
+  }
+  CHECK(ok);
+  cuda_run_counters end = counters_of(ctx);
+  copies = (int64_t)(end.device_copies - start.device_copies) / 3;
+  CHECK((end.device_copies - start.device_copies) % 3 == 0);
+done:
+  if (din) rt->free_(din);
+  for (int k = 0; k < 2; k++) {
+    if (dout[k]) rt->free_(dout[k]);
+    free(host[k]);
+  }
+  krt_context_release(ctx);
+  krt_engine_release(e);
+  npy_free(&input);
+  for (int k = 0; k < loaded; k++) npy_free(&expected[k]);
+  return copies;
+}
+
+/* Outputs in the corner cases: an output that later nodes read too (inner_output's conv1), mixed
+ * with a host output and both on the device; an output that is the graph input reshaped
+ * (flatten: the data is not produced by this run, so it is copied, once). */
+static void test_zero_copy_outputs(const cudart *rt) {
+  static const char *const inner[2] = {"out", "conv1"};
+  static const int conv1_on_device[2] = {0, 1}, both[2] = {1, 1}, out_only[2] = {1, 0};
+  CHECK(run_case_on_device(rt, "inner_output", 2, inner, conv1_on_device) == 0);
+  CHECK(run_case_on_device(rt, "inner_output", 2, inner, both) == 0);
+  CHECK(run_case_on_device(rt, "inner_output", 2, inner, out_only) == 0);
+  static const char *const flatten[1] = {"flatten"};
+  static const int one[1] = {1};
+  int64_t copies = run_case_on_device(rt, "flatten", 1, flatten, one);
+  printf("flatten (output = the input reshaped): %lld device copies per run\n", (long long)copies);
+  CHECK(copies == 1);
+}
+
 /* An index outside the Embedding's table is reported by the run, naming the node. */
 static void test_gather_error(void) {
   case_io io;
@@ -409,8 +705,12 @@ int main(void) {
   test_fp16(&io);
   test_profiling(&io);
   cudart rt;
-  if (load_cudart(&rt) == 0) test_device_buffers(&io, &rt);
-  else printf("device-buffer checks skipped: libcudart could not be loaded (%s)\n", dlerror());
+  if (load_cudart(&rt) == 0) {
+    test_device_buffers(&io, &rt);
+    test_zero_copy(&io, &rt, KRT_PRECISION_FP32);
+    test_zero_copy(&io, &rt, KRT_PRECISION_FP16);
+    test_zero_copy_outputs(&rt);
+  } else printf("device-buffer checks skipped: libcudart could not be loaded (%s)\n", dlerror());
   test_gather_error();
   test_threads(&io);
   free_io(&io);

@@ -5,20 +5,27 @@
  * depthwise kernel variants), at the prepared batches and a lazily prepared one, replayed from a
  * captured CUDA graph. Then times the tuned choice against the legacy cuDNN conv + separate
  * epilogue kernel on ResNet-50-like shapes and prints a table last.
+ * Engine level (the backend's vtable): one engine, three contexts on a ResNet-like graph whose
+ * filters are ~75 MB; the weights are held once by the engine (in the layouts the chosen
+ * implementations read, a shared filter once), no context allocates more than its arena,
+ * workspace and staging, and two threads running two contexts at once get the CPU's results.
  *
  * Errors: max |gpu - ref| / max |ref|; FP32 <= 1e-4 (no TF32 anywhere), FP16 <= 5e-3 (the CPU
  * reference then reads the same float16-rounded inputs and weights).
  * Exits 77 (skipped) when there is no usable GPU.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cuda/cuda_backend_internal.h"
 #include "backend/cuda/cuda_depthwise.h"
 #include "backend/cuda/cuda_prepare.h"
 #include "core/status.h"
+#include "plan/plan.h"
 #include "test.h"
 
 typedef struct gpu_env {
@@ -301,7 +308,9 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, int fp16, int64_t
   const ir_node *n = b->n;
   krt_status *s = NULL;
   krt_precision prec = fp16 ? KRT_PRECISION_FP16 : KRT_PRECISION_FP32;
-  const void **weights = calloc((size_t)g->n_values, sizeof *weights);
+  krt_dtype *value_dtype = malloc((size_t)g->n_values * sizeof *value_dtype);
+  cuda_weights w;
+  memset(&w, 0, sizeof w);
   void *xd = NULL, *rd = NULL, *yd = NULL, *ws = NULL, *state = NULL;
   cuda_tuning *tuning = NULL;
   cudaGraph_t graph = NULL;
@@ -311,14 +320,11 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, int fp16, int64_t
   int64_t y_max = count_at(yv, max_batch);
   float *got = malloc((size_t)y_max * sizeof *got);
   memset(res, 0, sizeof *res);
-  if (!weights || !got) {
+  if (!value_dtype || !got) {
     s = krt_error(KRT_ERR_OUT_OF_MEMORY, "run_gpu");
     goto done;
   }
-  for (int i = 0; i < g->n_values && !s; i++)
-    if (g->values[i].data)
-      s = upload(g->values[i].data, count_at(&g->values[i], 1), fp16, (void **)&weights[i]);
-  if (s) goto done;
+  for (int i = 0; i < g->n_values; i++) value_dtype[i] = fp16 ? KRT_FLOAT16 : KRT_FLOAT32;
   if ((s = cuda_tuning_create(env->device, &tuning))) goto done;
   char key[1024];
   cuda_node_key(g, n, max_batch, prec, key, sizeof key);
@@ -333,15 +339,20 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, int fp16, int64_t
   ctx.cudnn = env->cudnn;
   ctx.cublaslt = env->lt;
   ctx.stream = env->stream;
-  ctx.weights = weights;
   ctx.tuning = tuning;
+  /* As an engine does: every candidate's layouts while tuning, then only the chosen ones. */
   if (spec->mode == MODE_TUNE) {
+    if ((s = cuda_weights_upload(&ctx, value_dtype, 1, &w))) goto done;
+    ctx.weights = w.ptr;
     double t0 = now_s();
     if ((s = cuda_tune_node(&ctx, n))) goto done;
     res->tune_s = now_s() - t0;
     const cuda_choice *c = cuda_tuning_find(tuning, key);
     if (c) res->chosen = *c;
+    cuda_weights_free(&w);
   }
+  if ((s = cuda_weights_upload(&ctx, value_dtype, 0, &w))) goto done;
+  ctx.weights = w.ptr;
   size_t ws_bytes = 0;
   if ((s = cuda_prepare_node(&ctx, n, &state, &ws_bytes))) goto done;
   if (ws_bytes) CU(cudaMalloc(&ws, ws_bytes));
@@ -362,7 +373,7 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, int fp16, int64_t
       const ir_value *v = &g->values[n->inputs[i]];
       in[i].dtype = fp16 ? KRT_FLOAT16 : KRT_FLOAT32;
       tensor_dims(v, batch, &in[i].rank, in[i].dims);
-      in[i].data = v->data ? (void *)weights[n->inputs[i]] : n->inputs[i] == b->x ? xd : rd;
+      in[i].data = v->data ? (void *)w.ptr[n->inputs[i]] : n->inputs[i] == b->x ? xd : rd;
     }
     y.dtype = in[0].dtype;
     tensor_dims(yv, batch, &y.rank, y.dims);
@@ -408,9 +419,8 @@ done:
   cudaFree(rd);
   cudaFree(yd);
   cudaFree(ws);
-  if (weights)
-    for (int i = 0; i < g->n_values; i++) cudaFree((void *)weights[i]);
-  free(weights);
+  cuda_weights_free(&w);
+  free(value_dtype);
   free(got);
   cuda_tuning_free(tuning);
   return s;
@@ -590,6 +600,273 @@ static void time_case(const gpu_env *env, const conv_case *c, int fp16, timing_r
 #define RELU act_of(IR_ACT_RELU, 0, INFINITY, 0)
 #define NOACT ir_act_none()
 
+/* ---- engine level: weights shared by contexts --------------------------------------------------- */
+
+const krt_backend *krt_cuda_backend_entry(uint32_t abi_version, krt_status **error);
+
+#define SHARE_C 1024   /* channels: two 3x3 C->C filters are 2 x 37.7 MB in float32 */
+#define SHARE_BATCH 2
+
+typedef struct share_graph {
+  ir_graph *g;
+  int x, y, w1, w2, wd, w5, wf;
+  int dw_node;
+} share_graph;
+
+static krt_status *share_const(ir_graph *g, const char *name, int rank, const int64_t *dims,
+                               float scale, int fp16, int *id) {
+  int64_t n = 1;
+  for (int i = 0; i < rank; i++) n *= dims[i];
+  float *data = random_data(n, scale, fp16);
+  if (!data) return krt_error(KRT_ERR_OUT_OF_MEMORY, "%s", name);
+  return ir_add_const(g, name, rank, dims, data, id);
+}
+
+static krt_status *share_conv(ir_graph *g, const char *name, int x, int w, int b, int r, int k,
+                              int groups, ir_activation act, int *out) {
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  a.act = act;
+  a.spatial = 2;
+  a.groups = groups;
+  for (int i = 0; i < 2; i++) {
+    a.kernel[i] = k;
+    a.stride[i] = a.dilation[i] = 1;
+    a.pad_begin[i] = a.pad_end[i] = k / 2;
+  }
+  int inputs[4] = {x, w, b, r};
+  a.residual = r >= 0;
+  return ir_emit(g, IR_OP_CONV, name, -1, inputs, r >= 0 ? 4 : 3, &a, out);
+}
+
+/* x[N,4,4,C] -> conv W1 -> conv W2 (+x) -> conv W1 again (the same constants) -> depthwise ->
+ * 1x1 conv to 256 -> Dense to 10. */
+static krt_status *build_share_graph(int fp16, share_graph *sg) {
+  memset(sg, 0, sizeof *sg);
+  ir_graph *g = ir_graph_create();
+  if (!g) return krt_error(KRT_ERR_OUT_OF_MEMORY, "graph");
+  sg->g = g;
+  const int64_t C = SHARE_C;
+  int64_t xd[4] = {-1, 4, 4, C}, w3[4] = {3, 3, C, C}, wdd[4] = {3, 3, 1, C}, w1x1[4] = {1, 1, C, 256};
+  int64_t wfd[2] = {256, 10}, cvec = C, v256 = 256, v10 = 10;
+  int b1, b2, bd, b5, bf, h1, h2, h3, h4, h5;
+  KRT_TRY(ir_add_input(g, "x", KRT_FLOAT32, 4, xd, 1, IR_LAYOUT_CHANNELS_LAST, &sg->x));
+  KRT_TRY(share_const(g, "w1", 4, w3, 1.0f / sqrtf(9.0f * C), fp16, &sg->w1));
+  KRT_TRY(share_const(g, "b1", 1, &cvec, 0.1f, fp16, &b1));
+  KRT_TRY(share_const(g, "w2", 4, w3, 1.0f / sqrtf(9.0f * C), fp16, &sg->w2));
+  KRT_TRY(share_const(g, "b2", 1, &cvec, 0.1f, fp16, &b2));
+  KRT_TRY(share_const(g, "wd", 4, wdd, 1.0f / 3.0f, fp16, &sg->wd));
+  KRT_TRY(share_const(g, "bd", 1, &cvec, 0.1f, fp16, &bd));
+  KRT_TRY(share_const(g, "w5", 4, w1x1, 1.0f / sqrtf((float)C), fp16, &sg->w5));
+  KRT_TRY(share_const(g, "b5", 1, &v256, 0.1f, fp16, &b5));
+  KRT_TRY(share_const(g, "wf", 2, wfd, 1.0f / 16.0f, fp16, &sg->wf));
+  KRT_TRY(share_const(g, "bf", 1, &v10, 0.1f, fp16, &bf));
+  KRT_TRY(share_conv(g, "c1", sg->x, sg->w1, b1, -1, 3, 1, RELU, &h1));
+  KRT_TRY(share_conv(g, "c2", h1, sg->w2, b2, sg->x, 3, 1, RELU, &h2));
+  KRT_TRY(share_conv(g, "c3", h2, sg->w1, b1, -1, 3, 1, RELU, &h3));
+  KRT_TRY(share_conv(g, "dw", h3, sg->wd, bd, -1, 3, (int)C, act_of(IR_ACT_RELU, 0, 6.0f, 0), &h4));
+  sg->dw_node = g->n_nodes - 1;
+  KRT_TRY(share_conv(g, "c5", h4, sg->w5, b5, -1, 1, 1, NOACT, &h5));
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  a.act = NOACT;
+  int inputs[3] = {h5, sg->wf, bf};
+  KRT_TRY(ir_emit(g, IR_OP_DENSE, "fc", -1, inputs, 3, &a, &sg->y));
+  return ir_add_output(g, sg->y, "y");
+}
+
+/* Runs a context of `b` at SHARE_BATCH: x in, y out. */
+static krt_status *share_run(const krt_backend *b, void *ctx, const share_graph *sg,
+                             const float *x, float *y) {
+  KRT_TRY(b->write_value(ctx, sg->x, x, ir_value_elements(&sg->g->values[sg->x], SHARE_BATCH)));
+  KRT_TRY(b->run(ctx, SHARE_BATCH));
+  return b->read_value(ctx, sg->y, y, ir_value_elements(&sg->g->values[sg->y], SHARE_BATCH));
+}
+
+static size_t device_free_bytes(void) {
+  size_t free_bytes = 0, total = 0;
+  cudaDeviceSynchronize();
+  cudaMemGetInfo(&free_bytes, &total);
+  return free_bytes;
+}
+
+typedef struct share_thread {
+  const krt_backend *b;
+  void *ctx;
+  const share_graph *sg;
+  const float *x, *ref;
+  int64_t n_out;
+  double worst;
+  krt_status *s;
+} share_thread;
+
+static void *share_thread_main(void *arg) {
+  share_thread *t = arg;
+  float *y = malloc((size_t)t->n_out * sizeof *y);
+  if (!y) {
+    t->s = krt_error(KRT_ERR_OUT_OF_MEMORY, "thread output");
+    return NULL;
+  }
+  for (int i = 0; i < 8 && !t->s; i++) {
+    t->s = share_run(t->b, t->ctx, t->sg, t->x, y);
+    if (!t->s) {
+      double e = norm_error(y, t->ref, t->n_out);
+      if (e > t->worst) t->worst = e;
+    }
+  }
+  free(y);
+  return NULL;
+}
+
+/* One engine, three contexts: the engine holds every weight once, the contexts hold none. */
+static void check_engine_sharing(const gpu_env *env, int fp16) {
+  const char *prec = fp16 ? "FP16" : "FP32";
+  share_graph sg;
+  krt_plan plan;
+  memset(&plan, 0, sizeof plan);
+  krt_status *s = build_share_graph(fp16, &sg);
+  if (!s) s = plan_memory(sg.g, SHARE_BATCH, &plan);
+  const krt_backend *cuda = s ? NULL : krt_cuda_backend_entry(KRT_BACKEND_ABI, &s);
+  const krt_backend *cpu = krt_backend_cpu();
+  void *engine = NULL, *ctx[3] = {NULL, NULL, NULL}, *cpu_engine = NULL, *cpu_ctx = NULL;
+  cuda_tuning *forced_dw = NULL;
+  void *table = NULL;
+  size_t table_size = 0;
+  const ir_graph *g = sg.g;
+  int64_t n_x = 0, n_y = 0;
+  float *x = NULL, *ref = NULL, *got = NULL;
+  if (!s) {
+    n_x = ir_value_elements(&g->values[sg.x], SHARE_BATCH);
+    n_y = ir_value_elements(&g->values[sg.y], SHARE_BATCH);
+    x = random_data(n_x, 1.0f, fp16);
+    ref = malloc((size_t)n_y * sizeof *ref);
+    got = malloc((size_t)n_y * sizeof *got);
+    if (!x || !ref || !got) s = krt_error(KRT_ERR_OUT_OF_MEMORY, "engine sharing");
+  }
+  /* The CPU reference. */
+  if (!s) s = cpu->engine_prepare(g, &plan, &cpu_engine);
+  if (!s) s = cpu->context_create(cpu_engine, &cpu_ctx);
+  if (!s) s = share_run(cpu, cpu_ctx, &sg, x, ref);
+  /* FP16: a recorded choice of krt's depthwise kernel, so its filter goes up in the IR layout
+   * (and only so); FP32: untuned, so cuDNN's KRSC layout. */
+  if (!s && fp16) {
+    char key[1024];
+    cuda_choice c;
+    memset(&c, 0, sizeof c);
+    c.kind = CUDA_IMPL_KRT_KERNEL;
+    s = cuda_tuning_create(env->device, &forced_dw);
+    for (int64_t batch = SHARE_BATCH; !s && batch >= 1; batch -= SHARE_BATCH - 1) {
+      cuda_node_key(g, &g->nodes[sg.dw_node], batch, KRT_PRECISION_FP16, key, sizeof key);
+      s = cuda_tuning_put(forced_dw, key, &c);
+    }
+    if (!s) s = cuda_tuning_save(forced_dw, &table, &table_size);
+  }
+  size_t free0 = device_free_bytes(), free_engine = 0, ctx_bytes[3] = {0, 0, 0};
+  if (!s) {
+    backend_engine_args args;
+    memset(&args, 0, sizeof args);
+    args.graph = g;
+    args.plan = &plan;
+    args.precision = fp16 ? KRT_PRECISION_FP16 : KRT_PRECISION_FP32;
+    args.tuning = table;
+    args.tuning_size = table_size;
+    args.tuned_device = fp16 ? env->device : "";
+    s = cuda->engine_prepare_ex(&args, &engine);
+  }
+  if (!s) free_engine = device_free_bytes();
+  size_t before = free_engine;
+  for (int i = 0; i < 3 && !s; i++) {
+    s = cuda->context_create(engine, &ctx[i]);
+    size_t now = device_free_bytes();
+    ctx_bytes[i] = before > now ? before - now : 0;
+    before = now;
+  }
+  if (!s) s = share_run(cuda, ctx[0], &sg, x, got);
+  if (s) {
+    fprintf(stderr, "engine sharing %s: %s\n", prec, krt_status_message(s));
+    test_failures++;
+    test_checks++;
+  } else {
+    const cuda_engine *e = engine;
+    int nv = g->n_values;
+    /* What the engine should hold: each constant once, conv filters only in the layout read. */
+    size_t expected = 0, expected_aligned = 0, esize = fp16 ? 2 : 4;
+    for (int v = 0; v < nv; v++)
+      if (g->values[v].data) {
+        size_t bytes = (size_t)ir_value_elements(&g->values[v], 1) * esize;
+        expected += bytes;
+        expected_aligned += (bytes + 255) / 256 * 256;
+      }
+    CHECK(e->weight_bytes >= expected && e->weight_bytes <= expected_aligned);
+    CHECK(e->weight_ptr[nv + sg.w1] && !e->weight_ptr[sg.w1]);
+    CHECK(e->weight_ptr[nv + sg.w2] && !e->weight_ptr[sg.w2]);
+    CHECK(e->weight_ptr[nv + sg.w5] && !e->weight_ptr[sg.w5]);
+    CHECK(e->weight_ptr[sg.wf] && !e->weight_ptr[nv + sg.wf]);
+    if (fp16)
+      CHECK(e->weight_ptr[sg.wd] && !e->weight_ptr[nv + sg.wd]);
+    else
+      CHECK(!e->weight_ptr[sg.wd] && e->weight_ptr[nv + sg.wd]);
+    size_t engine_bytes = free0 > free_engine ? free0 - free_engine : 0;
+    printf("  engine sharing %s: weights %zu bytes held by the engine (float32 graph constants "
+           "%zu bytes), device memory: engine %.1f MiB, contexts %.1f / %.1f / %.1f MiB\n", prec,
+           e->weight_bytes, expected / esize * 4, engine_bytes / 1048576.0, ctx_bytes[0] / 1048576.0,
+           ctx_bytes[1] / 1048576.0, ctx_bytes[2] / 1048576.0);
+    CHECK(engine_bytes + ((size_t)4 << 20) >= e->weight_bytes);
+    for (int i = 0; i < 3; i++) {
+      const cuda_context *c = ctx[i];
+      size_t own = (size_t)plan.arena_bytes + c->workspace_bytes + c->device_staging_bytes +
+                   (size_t)g->n_nodes * sizeof(int);
+      printf("    context %d: arena %lld + workspace %zu + staging %zu bytes, measured %zu\n", i,
+             (long long)plan.arena_bytes, c->workspace_bytes, c->device_staging_bytes, ctx_bytes[i]);
+      /* A context holds its own buffers (rounded up to the allocator's 2 MiB pages) and the
+       * cuDNN/cuBLASLt handles' memory (~10 MiB on an H100), never a weight: the smallest copy
+       * it could make, one 3x3 filter, is 18 MiB in FP16 (the filters were 72 MiB a context). */
+      CHECK(ctx_bytes[i] <= own + ((size_t)16 << 20));
+    }
+    double tol = fp16 ? 1e-2 : 1e-4;
+    double err = norm_error(got, ref, n_y);
+    printf("    context 0 vs CPU: %.2e\n", err);
+    CHECK(err <= tol);
+    /* Two threads, two contexts of the engine, at once. */
+    share_thread t[2];
+    pthread_t th[2];
+    int started[2] = {0, 0};
+    for (int i = 0; i < 2; i++) {
+      memset(&t[i], 0, sizeof t[i]);
+      t[i].b = cuda;
+      t[i].ctx = ctx[i + 1];
+      t[i].sg = &sg;
+      t[i].x = x;
+      t[i].ref = ref;
+      t[i].n_out = n_y;
+      started[i] = pthread_create(&th[i], NULL, share_thread_main, &t[i]) == 0;
+    }
+    for (int i = 0; i < 2; i++) {
+      CHECK(started[i]);
+      if (!started[i]) continue;
+      pthread_join(th[i], NULL);
+      if (t[i].s) fprintf(stderr, "thread %d: %s\n", i, krt_status_message(t[i].s));
+      CHECK(!t[i].s);
+      krt_status_release(t[i].s);
+      printf("    thread %d (context %d) vs CPU: %.2e over 8 runs\n", i, i + 1, t[i].worst);
+      CHECK(t[i].worst <= tol);
+    }
+  }
+  krt_status_release(s);
+  for (int i = 0; i < 3; i++)
+    if (ctx[i]) cuda->context_release(ctx[i]);
+  if (engine) cuda->engine_release(engine);
+  if (cpu_ctx) cpu->context_release(cpu_ctx);
+  if (cpu_engine) cpu->engine_release(cpu_engine);
+  cuda_tuning_free(forced_dw);
+  free(table);
+  free(x);
+  free(ref);
+  free(got);
+  plan_free(&plan);
+  ir_graph_free(sg.g);
+}
+
 /* Host-only: the tuning table's serialisation, a corrupt section, a corrupt cache file. */
 static void check_tuning_table(void) {
   cuda_tuning *t = NULL, *u = NULL;
@@ -719,6 +996,9 @@ int main(void) {
   };
   /* A time guard keeps the run inside the device's limits if engine building is slow. */
   double budget = getenv("KRT_TEST_BUDGET_S") ? atof(getenv("KRT_TEST_BUDGET_S")) : 1e9;
+  printf("Engine weights shared by contexts:\n");
+  check_engine_sharing(&env, 0);
+  check_engine_sharing(&env, 1);
   for (int fp16 = 1; fp16 >= 0; fp16--) {
     printf("%s correctness:\n", fp16 ? "FP16" : "FP32");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -748,6 +1028,13 @@ int main(void) {
       {"dense 32x2048>1000", IR_OP_DENSE, 0, {0}, 2048, 1000, {0}, {0}, {0}, 1, {0}, {0}, 1, 0, NOACT, 32},
   };
   size_t n_shapes = sizeof shapes / sizeof shapes[0];
+  if (now_s() - t_start > budget * 0.7) {
+    printf("timings skipped (time budget)\n");
+    cublasLtDestroy(env.lt);
+    cudnnDestroy(env.cudnn);
+    cudaStreamDestroy(env.stream);
+    return test_summary("test_cuda_gemm");
+  }
   timing_row rows[16];
   for (size_t i = 0; i < n_shapes; i++) time_case(&env, &shapes[i], 1, &rows[i]);
   timing_row fp32_row;

@@ -121,7 +121,14 @@ static void load_cuda_backend(void) {
   const char *hint = " (this krt was built without the CUDA module: configure with KRT_WITH_CUDA=ON)";
 #endif
   cuda_error_code = KRT_ERR_DEVICE;
-  snprintf(cuda_error, sizeof cuda_error, "the CUDA backend is not available%s: %s", hint, log);
+  /* The log can be as long as the message buffer: keep the head of the message, cut the log. */
+  int head = snprintf(cuda_error, sizeof cuda_error, "the CUDA backend is not available%s: ", hint);
+  if (head > 0 && (size_t)head < sizeof cuda_error) {
+    size_t room = sizeof cuda_error - (size_t)head - 1;
+    size_t n = strlen(log) < room ? strlen(log) : room;
+    memcpy(cuda_error + head, log, n);
+    cuda_error[(size_t)head + n] = '\0';
+  }
 }
 
 krt_status *krt_backend_for_device(krt_device device, const krt_backend **out) {

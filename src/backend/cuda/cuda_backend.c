@@ -42,7 +42,9 @@ static void report_progress(const backend_engine_args *args, int done, int total
   if (args->progress) args->progress(args->progress_user, done, total, what);
 }
 
-/* Times the candidates of every library-backed node on this GPU (build time). */
+/* Times the candidates of every library-backed node on this GPU (build time), on a temporary
+ * upload of the weights in every layout some candidate reads (the engine's own upload, made
+ * afterwards, holds only the chosen ones). */
 static krt_status *tune_engine(cuda_engine *e, const backend_engine_args *args,
                                cudaStream_t stream) {
   const ir_graph *g = e->g;
@@ -59,11 +61,14 @@ static krt_status *tune_engine(cuda_engine *e, const backend_engine_args *args,
   p.max_batch = e->plan->max_batch;
   p.device = e->device;
   p.stream = stream;
-  p.weights = e->weight_ptr;
   p.tuning = e->tuning;
   /* No shared scratch: the tuners allocate their candidates' buffers per node (cuda_conv.c,
    * cuda_dense.c), so p.scratch stays NULL. */
-  krt_status *s = cudnn_status(cudnnCreate(&p.cudnn), "cudnnCreate", "tuning");
+  cuda_weights all;
+  krt_status *s = cuda_weights_upload(&p, e->value_dtype, 1, &all);
+  if (s) return s;
+  p.weights = all.ptr;
+  s = cudnn_status(cudnnCreate(&p.cudnn), "cudnnCreate", "tuning");
   if (!s) s = cudnn_status(cudnnSetStream(p.cudnn, stream), "cudnnSetStream", "tuning");
   if (!s) s = cublas_status(cublasLtCreate(&p.cublaslt), "cublasLtCreate", "tuning");
   int done = 0;
@@ -78,6 +83,7 @@ static krt_status *tune_engine(cuda_engine *e, const backend_engine_args *args,
   if (!s) report_progress(args, total, total, "done");
   if (p.cublaslt) cublasLtDestroy(p.cublaslt);
   if (p.cudnn) cudnnDestroy(p.cudnn);
+  cuda_weights_free(&all);
   if (!s && args->timing_cache)
     s = krt_error_wrap(cuda_tuning_write_file(e->tuning, args->timing_cache), "timing cache %s: ",
                        args->timing_cache);
@@ -115,8 +121,19 @@ static krt_status *prepare_engine(cuda_engine *e, const backend_engine_args *arg
 
   cudaStream_t stream = NULL;
   CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "engine");
-  krt_status *s = cuda_engine_upload_weights(e, stream);
-  if (!s && args->tune) s = tune_engine(e, args, stream);
+  /* Weights go up once, in the layouts the recorded (or heuristic) choices read. Build-time
+   * tuning changes the choices, so its engine's weights go up after it. */
+  krt_status *s = cuda_engine_upload_weights(e, stream); /* also sets e->value_dtype */
+  if (!s && args->tune) {
+    /* Not needed while tuning: hand the memory to the tuning upload. */
+    cuda_weights held = {e->weights, e->weight_ptr, e->weight_bytes};
+    cuda_weights_free(&held);
+    e->weights = NULL;
+    e->weight_ptr = NULL;
+    e->weight_bytes = 0;
+    s = tune_engine(e, args, stream);
+    if (!s) s = cuda_engine_upload_weights(e, stream);
+  }
   cudaStreamDestroy(stream);
   return s;
 }

@@ -16,6 +16,7 @@
 #include <cudnn.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/cuda_debug.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/cuda_prepare.h"
 #include "core/status.h"
@@ -45,7 +46,9 @@ typedef struct cuda_engine {
   int tuned_here;            /* 1 when the tuning table is for this device */
   krt_dtype *value_dtype;    /* per value id: its dtype on the device */
   void *weights;             /* one device allocation holding every constant */
-  const void **weight_ptr;   /* per value id: the constant's device pointer, else NULL */
+  const void **weight_ptr;   /* 2 x n_values slots (cuda_weights_upload): [v] the constant in the
+                              * IR layout, [n_values + v] a conv filter in cuDNN's KRSC layout;
+                              * NULL where no node reads that layout */
   size_t weight_bytes;
   cuda_tuning *tuning;
   int max_inputs;            /* most inputs of any node */
@@ -60,13 +63,17 @@ void cuda_engine_free_weights(cuda_engine *e);
 
 /* ---- context ----------------------------------------------------------------------------- */
 
-#define CUDA_GRAPH_SLOTS 8
+/* Graphs cached per context: keyed by batch and the bound device pointers baked into them. */
+#define CUDA_GRAPH_SLOTS 16
+/* Batch sizes remembered as validated (an eager run at that size completed without error). */
+#define CUDA_VALIDATED_SLOTS 16
 
-/* A batch size seen by this context: validated by an eager run, then captured and replayed. */
+/* A CUDA graph of the compute at one batch with one set of bound device pointers (`keys`: per
+ * graph input then output, the caller's pointer its nodes read or write, NULL for arena slots). */
 typedef struct cuda_graph_slot {
   int64_t batch;          /* 0: free */
-  int validated;          /* an eager run at this batch completed without error */
-  cudaGraphExec_t exec;   /* NULL until captured */
+  void **keys;            /* n_keys pointers (cuda_context.n_keys) */
+  cudaGraphExec_t exec;
   uint64_t last_use;
 } cuda_graph_slot;
 
@@ -80,6 +87,7 @@ typedef struct cuda_host_copy {
 enum { EV_START, EV_INPUTS_DONE, EV_COMPUTE_DONE, EV_END, EV_COUNT };
 
 typedef struct cuda_context {
+  cuda_run_counters counters;   /* FIRST member: tests read it through cuda_debug.h */
   const cuda_engine *engine;
   cudaStream_t stream;
   cudnnHandle_t cudnn;
@@ -110,8 +118,17 @@ typedef struct cuda_context {
   int pending_profiled;
   krt_run_timing timing;
   int has_timing;
-  /* CUDA graphs, per batch size. */
+  /* Zero-copy bindings of the run being enqueued: per value id, the caller's device pointer that
+   * replaces the value's arena slot (NULL: the slot). Set only at alias roots (alias_root). */
+  void **bound_ptr;
+  int *alias_root;              /* per value id: the value owning its bytes (Reshape/Identity) */
+  unsigned char *is_graph_input;/* per value id */
+  void **keys;                  /* n_keys: this run's bound pointers, the graph cache key */
+  int n_keys;                   /* graph inputs + graph outputs */
+  /* CUDA graphs, per batch size and set of bound pointers. */
   cuda_graph_slot graphs[CUDA_GRAPH_SLOTS];
+  int64_t validated[CUDA_VALIDATED_SLOTS];
+  uint64_t validated_use[CUDA_VALIDATED_SLOTS];
   uint64_t use_counter;
   int graphs_disabled;          /* capture failed once: run eagerly from then on */
 } cuda_context;
@@ -119,11 +136,13 @@ typedef struct cuda_context {
 /* Enqueues every node at this batch on c->stream (events around each when `profile`). */
 krt_status *cuda_launch_nodes(cuda_context *c, int64_t batch, int profile);
 
-/* The compute part of a run at this batch (cuda_graph.c): replays the batch's graph, captures it
- * when the batch was validated, else runs eagerly. *eager says which happened. */
+/* The compute part of a run at this batch (cuda_graph.c): replays the graph of (batch, c->keys),
+ * captures it when the batch was validated, else runs eagerly. *eager says which happened. */
 krt_status *cuda_run_compute(cuda_context *c, int64_t batch, int *eager);
 void cuda_graph_mark_validated(cuda_context *c, int64_t batch);
 void cuda_graphs_release(cuda_context *c);
+/* Allocates the key arrays of the graph slots (n_keys each); at context creation. */
+krt_status *cuda_graphs_init(cuda_context *c);
 
 /* The vtable slots implemented in cuda_context.c. */
 krt_status *cuda_context_create(void *engine_state, void **context_state);

@@ -4,10 +4,15 @@
  * (its earlier work before ours, its later work after ours), so cuDNN and cuBLASLt handles stay
  * bound to one stream and graphs are captured there. A run:
  *   inputs   host float32 -> pinned staging -> the value's arena slot (converted to float16 on the
- *            device in FP16 engines); device buffers copied (or converted) into the slot
- *   compute  every node (cuda_run_compute: eager, or the batch's CUDA graph)
- *   outputs  slot -> the caller's device buffer, or -> pinned staging -> (host callback) the
- *            caller's host buffer; the per-node error flags -> pinned memory
+ *            device in FP16 engines); a device buffer of the value's device dtype is read in place
+ *            by the nodes (zero-copy: bind_in_place), one of another dtype is converted into the
+ *            slot
+ *   compute  every node (cuda_run_compute: eager, or the CUDA graph of this batch and these
+ *            bound pointers)
+ *   outputs  a device buffer of the value's dtype is written in place by the node producing the
+ *            value (zero-copy; later readers read it there); else slot -> the caller's device
+ *            buffer (converted), or -> pinned staging -> (host callback) the caller's host
+ *            buffer; the per-node error flags -> pinned memory
  * Errors found on the device (Gather's index out of range) are read once the run completed: at
  * the end of a synchronous run, else at the next synchronize or run of the context.
  */
@@ -54,6 +59,10 @@ void cuda_context_release(void *state) {
   if (c->stream) cudaStreamDestroy(c->stream);
   free(c->views);
   free(c->host_copies);
+  free(c->bound_ptr);
+  free(c->alias_root);
+  free(c->is_graph_input);
+  free(c->keys);
   free(c);
 }
 
@@ -96,6 +105,35 @@ static krt_status *prepare_nodes(cuda_context *c) {
   return NULL;
 }
 
+/* The per-value tables of zero-copy bindings. Alias roots follow the planner's rule
+ * (src/plan/plan.c): a Reshape or Identity of a non-constant value shares its first input's bytes,
+ * so a caller's buffer bound at the root is where every alias of it lives too. */
+static krt_status *init_bindings(cuda_context *c) {
+  const ir_graph *g = c->engine->g;
+  const krt_plan *plan = c->engine->plan;
+  size_t n = (size_t)(g->n_values ? g->n_values : 1);
+  c->n_keys = g->n_inputs + g->n_outputs;
+  c->bound_ptr = calloc(n, sizeof *c->bound_ptr);
+  c->alias_root = malloc(n * sizeof *c->alias_root);
+  c->is_graph_input = calloc(n, 1);
+  c->keys = calloc((size_t)(c->n_keys ? c->n_keys : 1), sizeof *c->keys);
+  if (!c->bound_ptr || !c->alias_root || !c->is_graph_input || !c->keys)
+    return krt_error_oom("cuda context bindings");
+  for (int v = 0; v < g->n_values; v++) c->alias_root[v] = v;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *node = &g->nodes[i];
+    int in0 = node->n_inputs > 0 ? node->inputs[0] : -1;
+    /* The op list of plan_op_aliases_input (plan.c is not part of this module), and the
+     * planner's placement as the proof: outputs never share their inputs' bytes otherwise. */
+    int aliasing = node->op == IR_OP_RESHAPE || node->op == IR_OP_IDENTITY;
+    if (aliasing && in0 >= 0 && !g->values[in0].data && plan->offset[node->output] >= 0 &&
+        plan->offset[node->output] == plan->offset[in0])
+      c->alias_root[node->output] = c->alias_root[in0];
+  }
+  for (int i = 0; i < g->n_inputs; i++) c->is_graph_input[g->inputs[i]] = 1;
+  return cuda_graphs_init(c);
+}
+
 static krt_status *create_context(cuda_context *c) {
   const cuda_engine *e = c->engine;
   const ir_graph *g = e->g;
@@ -113,6 +151,7 @@ static krt_status *create_context(cuda_context *c) {
   c->views = malloc((size_t)e->max_inputs * sizeof *c->views);
   c->host_copies = malloc((size_t)(g->n_outputs ? g->n_outputs : 1) * sizeof *c->host_copies);
   if (!c->op_state || !c->views || !c->host_copies) return krt_error_oom("cuda context");
+  KRT_TRY(init_bindings(c));
 
   KRT_TRY(cuda_alloc_device((void **)&c->arena, (size_t)e->plan->arena_bytes,
                             "the activation arena"));
@@ -156,6 +195,11 @@ static krt_status *value_tensor(cuda_context *c, int id, int64_t batch, cuda_ten
   if (v->batched && v->rank > 0) t->dims[0] = batch;
   if (v->data) {
     t->data = (void *)(uintptr_t)e->weight_ptr[id];
+    return NULL;
+  }
+  void *bound = c->bound_ptr[c->alias_root[id]];
+  if (bound) { /* the caller's device buffer, in place of the slot */
+    t->data = bound;
     return NULL;
   }
   if (e->plan->offset[id] < 0)
@@ -243,11 +287,61 @@ static void CUDART_CB copy_outputs_to_host(void *user) {
 static krt_status *device_copy(cuda_context *c, void *dst, krt_dtype dst_type, const void *src,
                                krt_dtype src_type, int64_t count, const char *what) {
   if (count <= 0) return NULL;
-  if (dst_type == src_type)
+  if (dst_type == src_type) {
+    c->counters.device_copies++;
     return cuda_status(cudaMemcpyAsync(dst, src, (size_t)count * krt_dtype_size(dst_type),
                                        cudaMemcpyDeviceToDevice, c->stream),
                        "cudaMemcpyAsync", what);
+  }
+  c->counters.conversions++;
   return krt_error_wrap(cuda_convert(dst, dst_type, src, src_type, count, c->stream), "%s: ", what);
+}
+
+/* Whether a device buffer can stand in for a value's slot: the value's device dtype, and aligned
+ * as arena slots are (library kernels may rely on it). */
+static int usable_in_place(const cuda_context *c, const backend_binding *b) {
+  return b->on_device && b->data && b->dtype == c->engine->value_dtype[b->value] &&
+         (uintptr_t)b->data % KRT_PLAN_ALIGNMENT == 0;
+}
+
+static int overlaps(const backend_binding *x, const backend_binding *y) {
+  uintptr_t x0 = (uintptr_t)x->data, y0 = (uintptr_t)y->data;
+  uintptr_t x1 = x0 + (uintptr_t)x->count * krt_dtype_size(x->dtype);
+  uintptr_t y1 = y0 + (uintptr_t)y->count * krt_dtype_size(y->dtype);
+  return x0 < y1 && y0 < x1;
+}
+
+/* Sets c->bound_ptr (and c->keys, the graph cache key) for this run's zero-copy bindings.
+ * Inputs: a usable device buffer replaces the input's slot (nodes only read it). Outputs: a
+ * usable device buffer replaces the slot of the value's alias root, which the node producing the
+ * root then writes, except where the data is not produced by a node of this run: the root is a
+ * graph input (an identity model) or a constant; where another output already took that root
+ * (two outputs of one value); or where the buffer overlaps a bound input (writing it could
+ * clobber data still to be read). Those keep a copy after the compute. */
+static void bind_in_place(cuda_context *c, const backend_run_args *a) {
+  const cuda_engine *e = c->engine;
+  const ir_graph *g = e->g;
+  memset(c->bound_ptr, 0, (size_t)g->n_values * sizeof *c->bound_ptr);
+  for (int i = 0; i < a->n_inputs; i++) {
+    const backend_binding *b = &a->inputs[i];
+    if (e->plan->offset[b->value] >= 0 && usable_in_place(c, b))
+      c->bound_ptr[c->alias_root[b->value]] = b->data;
+  }
+  for (int i = 0; i < a->n_outputs; i++) {
+    const backend_binding *b = &a->outputs[i];
+    int root = c->alias_root[b->value];
+    if (!usable_in_place(c, b) || g->values[b->value].data || g->values[root].data ||
+        c->is_graph_input[root] || e->plan->offset[root] < 0 || c->bound_ptr[root])
+      continue;
+    int clash = 0;
+    for (int k = 0; k < a->n_inputs && !clash; k++)
+      clash = a->inputs[k].on_device && overlaps(b, &a->inputs[k]);
+    if (!clash) c->bound_ptr[root] = b->data;
+  }
+  for (int k = 0; k < c->n_keys; k++) {
+    int v = k < g->n_inputs ? g->inputs[k] : g->outputs[k - g->n_inputs];
+    c->keys[k] = c->bound_ptr[c->alias_root[v]];
+  }
 }
 
 static krt_status *copy_inputs(cuda_context *c, const backend_run_args *a, size_t *staged) {
@@ -262,7 +356,8 @@ static krt_status *copy_inputs(cuda_context *c, const backend_run_args *a, size_
     void *slot = c->arena + e->plan->offset[b->value];
     krt_dtype slot_type = e->value_dtype[b->value];
     if (b->on_device) {
-      KRT_TRY(device_copy(c, slot, slot_type, b->data, b->dtype, b->count, v->name));
+      if (c->bound_ptr[b->value] != b->data) /* else read in place: no copy */
+        KRT_TRY(device_copy(c, slot, slot_type, b->data, b->dtype, b->count, v->name));
       continue;
     }
     size_t bytes = (size_t)b->count * sizeof(float);
@@ -290,12 +385,14 @@ static krt_status *copy_inputs(cuda_context *c, const backend_run_args *a, size_
   return NULL;
 }
 
-/* Where output value `value` is on the device, and its dtype there. */
+/* Where output value `value` is on the device (a bound buffer, the arena or the weights), and
+ * its dtype there. */
 static krt_status *output_source(cuda_context *c, int value, const void **src, krt_dtype *type) {
   const cuda_engine *e = c->engine;
   const ir_value *v = &e->g->values[value];
   *type = e->value_dtype[value];
   if (v->data) *src = e->weight_ptr[value]; /* an output folded into a constant */
+  else if (c->bound_ptr[c->alias_root[value]]) *src = c->bound_ptr[c->alias_root[value]];
   else if (e->plan->offset[value] >= 0) *src = c->arena + e->plan->offset[value];
   else return krt_error(KRT_ERR_INTERNAL, "output '%s' has no place on the device", v->name);
   return NULL;
@@ -311,7 +408,8 @@ static krt_status *copy_outputs(cuda_context *c, const backend_run_args *a, size
     krt_dtype src_type = KRT_FLOAT32;
     KRT_TRY(output_source(c, b->value, &src, &src_type));
     if (b->on_device) {
-      KRT_TRY(device_copy(c, b->data, b->dtype, src, src_type, b->count, name));
+      if (src != b->data) /* else written in place by its node: no copy */
+        KRT_TRY(device_copy(c, b->data, b->dtype, src, src_type, b->count, name));
       continue;
     }
     size_t bytes = (size_t)b->count * sizeof(float);
@@ -349,11 +447,16 @@ static krt_status *enqueue_run(cuda_context *c, const backend_run_args *a) {
   size_t flags = (size_t)(e->g->n_nodes ? e->g->n_nodes : 1) * sizeof(int);
   CUDA_TRY(cudaMemsetAsync(c->error_flags, 0, flags, c->stream), "run");
   size_t staged = 0;
+  bind_in_place(c, a);
   KRT_TRY(copy_inputs(c, a, &staged));
   CUDA_TRY(cudaEventRecord(c->events[EV_INPUTS_DONE], c->stream), "run");
   int eager = 1;
-  if (c->profiling) KRT_TRY(cuda_launch_nodes(c, a->batch, 1));
-  else KRT_TRY(cuda_run_compute(c, a->batch, &eager));
+  if (c->profiling) {
+    c->counters.eager_runs++;
+    KRT_TRY(cuda_launch_nodes(c, a->batch, 1));
+  } else {
+    KRT_TRY(cuda_run_compute(c, a->batch, &eager));
+  }
   CUDA_TRY(cudaEventRecord(c->events[EV_COMPUTE_DONE], c->stream), "run");
   KRT_TRY(copy_outputs(c, a, staged));
   CUDA_TRY(cudaMemcpyAsync(c->error_host, c->error_flags, flags, cudaMemcpyDeviceToHost, c->stream),
@@ -384,6 +487,8 @@ krt_status *cuda_run_bound(void *state, const backend_run_args *a) {
                      (long long)a->batch, (long long)e->plan->max_batch);
   c->has_timing = 0;
   krt_status *s = enqueue_run(c, a);
+  /* The bindings belong to this run only (write_value / read_value use the slots). */
+  memset(c->bound_ptr, 0, (size_t)e->g->n_values * sizeof *c->bound_ptr);
   if (s) {
     /* Leave nothing half-enqueued behind: wait for what was, and forget the run. */
     cudaStreamSynchronize(c->stream);

@@ -21,9 +21,10 @@
  *                          (cuda_depthwise.h), id = its variant, epilogue included.
  *
  * Weights: cuDNN wants filters KRSC ([K][taps][C], K = output channels of the forward conv), Keras
- * stores W[taps][C][K] (Conv: C = Ci/g, K = Co; ConvTranspose: C = Co, K = Ci). Each context
- * re-lays the float32 constant from the graph on the host and uploads it in the engine's dtype.
- * Biases are the runtime's uploads (ctx->weights), in the engine's dtype.
+ * stores W[taps][C][K] (Conv: C = Ci/g, K = Co; ConvTranspose: C = Co, K = Ci). The engine
+ * uploads W once in the layouts cuda_conv_filter_layouts asks for (CUDA_LAYOUT_FILTER for cuDNN,
+ * CUDA_LAYOUT_IR for krt's depthwise kernel); contexts only borrow the pointers, as they do the
+ * biases (ctx->weights, in the engine's dtype).
  *
  * Plans depend on the batch: each context builds them for max_batch and 1 at prepare and any
  * other batch at its first launch (host work only: cuDNN finalizes a plan, nothing is allocated
@@ -63,8 +64,8 @@ typedef struct conv_state {
   krt_dtype dtype;
   cg_conv geom;                   /* batch set per exec */
   int zero_fill;                  /* ConvTranspose longer than cuDNN writes: clear y first */
-  void *weights;                  /* KRSC, owned */
-  const void *ir_weights;         /* the runtime's upload in the IR layout (krt kernels) */
+  const void *weights;            /* the engine's KRSC upload (cuDNN), or NULL */
+  const void *ir_weights;         /* the engine's upload in the IR layout (krt kernels), or NULL */
   int depthwise;                  /* krt's depthwise kernel applies */
   int rank;                       /* x's and y's rank, and their dims (batch set per run) */
   int64_t x_dims[KRT_MAX_RANK], y_dims[KRT_MAX_RANK];
@@ -150,38 +151,6 @@ static krt_status *geometry(const ir_graph *g, const ir_node *n, krt_precision p
   return NULL;
 }
 
-/* W[taps][C][K] (float32, the graph's constant) -> KRSC [K][taps][C] in the engine's dtype. */
-static krt_status *upload_weights(const ir_graph *g, const ir_node *n, conv_state *st) {
-  const ir_value *w = &g->values[n->inputs[1]];
-  const cg_conv *c = &st->geom;
-  int64_t k = c->co, cg = c->ci / c->groups, taps = 1;
-  for (int i = 0; i < c->nsp; i++) taps *= c->kernel[i];
-  int64_t count = 1;
-  for (int i = 0; i < w->rank; i++) count *= w->dims[i];
-  if (!w->data || count != taps * cg * k)
-    return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): weights are not a constant of %lld values",
-                     node_name(n), ir_op_name(n->op), (long long)(taps * cg * k));
-  size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
-  void *host = malloc((size_t)count * esize);
-  if (!host) return krt_error_oom("re-laid convolution weights");
-  for (int64_t kk = 0; kk < k; kk++)
-    for (int64_t t = 0; t < taps; t++)
-      for (int64_t cc = 0; cc < cg; cc++) {
-        float v = w->data[(t * cg + cc) * k + kk];
-        int64_t at = (kk * taps + t) * cg + cc;
-        if (esize == 2)
-          ((uint16_t *)host)[at] = cuda_float_to_half_bits(v);
-        else
-          ((float *)host)[at] = v;
-      }
-  cudaError_t e = cudaMalloc(&st->weights, (size_t)count * esize);
-  if (e == cudaSuccess)
-    e = cudaMemcpy(st->weights, host, (size_t)count * esize, cudaMemcpyHostToDevice);
-  free(host);
-  if (e != cudaSuccess) return cuda_runtime_error(n, "uploading re-laid weights", e);
-  return NULL;
-}
-
 static krt_status *state_create(const cuda_prepare_ctx *ctx, const ir_node *n, conv_state **out) {
   *out = NULL;
   if (n->n_inputs < 2 || n->n_inputs < (n->attrs.residual ? 4 : 2))
@@ -198,9 +167,18 @@ static krt_status *state_create(const cuda_prepare_ctx *ctx, const ir_node *n, c
       s = krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): its bias was not uploaded", node_name(n),
                     ir_op_name(n->op));
   }
-  if (!s) s = upload_weights(ctx->graph, n, st);
-  st->ir_weights = ctx->weights ? ctx->weights[n->inputs[1]] : NULL;
+  int w = n->inputs[1];
+  if (!s && (w < 0 || w >= ctx->graph->n_values || !ctx->graph->values[w].data))
+    s = krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): its weights are not a constant", node_name(n),
+                  ir_op_name(n->op));
+  if (!s && ctx->weights) {
+    st->weights = ctx->weights[ctx->graph->n_values + w];
+    st->ir_weights = ctx->weights[w];
+  }
   if (!st->ir_weights) st->depthwise = 0;
+  if (!s && !st->weights && !st->ir_weights)
+    s = krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): its weights were not uploaded", node_name(n),
+                  ir_op_name(n->op));
   if (s) {
     cuda_conv_release(st);
     return s;
@@ -352,6 +330,9 @@ static krt_status *graph_build_exec(const conv_state *st, int64_t batch, int fus
 static krt_status *exec_build(const conv_state *st, int64_t batch, const cuda_choice *choice,
                               size_t limit, conv_exec *e) {
   memset(e, 0, sizeof *e);
+  if (!st->weights && !(choice && choice->kind == CUDA_IMPL_KRT_KERNEL && st->depthwise))
+    return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): the engine holds no filters in cuDNN's "
+                     "layout for it", node_name(st->node), ir_op_name(st->node->op));
   if (choice && choice->kind == CUDA_IMPL_CUDNN_GRAPH && choice->n_knobs >= 1 && choice->id < 0) {
     /* id -1: cuDNN's first heuristic engine of that graph kind (tests force kinds this way) */
     krt_status *s = graph_build_exec(st, batch, choice->knobs[0] == 0, NULL, limit, e);
@@ -432,7 +413,7 @@ static krt_status *exec_run(const conv_state *st, const conv_exec *e, const void
     void *ptrs[5];
     int k = 0;
     ptrs[k++] = st->transpose ? y : (void *)x; /* CG_UID_X */
-    ptrs[k++] = st->weights;                   /* CG_UID_W */
+    ptrs[k++] = (void *)st->weights;           /* CG_UID_W */
     ptrs[k++] = st->transpose ? (void *)x : y; /* CG_UID_Y */
     if (e->fused && st->bias) ptrs[k++] = (void *)st->bias;
     if (e->fused && n->attrs.residual) ptrs[k++] = (void *)residual;
@@ -508,8 +489,7 @@ void cuda_conv_release(void *op_state) {
   conv_state *st = op_state;
   if (!st) return;
   for (int i = 0; i < st->n_execs; i++) exec_free(&st->execs[i]);
-  if (st->weights) cudaFree(st->weights);
-  free(st);
+  free(st); /* the weights are the engine's */
 }
 
 krt_status *cuda_conv_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, void **op_state,
@@ -545,6 +525,34 @@ krt_status *cuda_conv_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, voi
   *op_state = st;
   *workspace_bytes = workspace;
   return NULL;
+}
+
+/* ---- which layouts of W the engine uploads ---------------------------------------------------- */
+
+static int reads_ir(const cuda_choice *c) { return c && c->kind == CUDA_IMPL_KRT_KERNEL; }
+
+/* Mirrors cuda_conv_prepare and launch: krt's depthwise kernel (IR layout) runs only where the
+ * recorded choice says so; every other choice, a missing one and the fallbacks are cuDNN's
+ * (FILTER). Batches other than max_batch and 1 use the max_batch choice. */
+int cuda_conv_filter_layouts(const cuda_prepare_ctx *ctx, const ir_node *n, int for_tuning) {
+  conv_state *st = calloc(1, sizeof *st);
+  if (!st) return CUDA_LAYOUT_FILTER | CUDA_LAYOUT_IR; /* prepare will report the memory */
+  krt_status *s = geometry(ctx->graph, n, ctx->precision, st);
+  int depthwise = !s && st->depthwise;
+  krt_status_release(s);
+  free(st);
+  if (!depthwise) return CUDA_LAYOUT_FILTER;
+  if (for_tuning) return CUDA_LAYOUT_FILTER | CUDA_LAYOUT_IR;
+  char key[1024];
+  cuda_node_key(ctx->graph, n, ctx->max_batch, ctx->precision, key, sizeof key);
+  const cuda_choice *max_choice = cuda_tuning_find(ctx->tuning, key);
+  int mask = reads_ir(max_choice) ? CUDA_LAYOUT_IR : CUDA_LAYOUT_FILTER;
+  if (ctx->max_batch > 1) {
+    cuda_node_key(ctx->graph, n, 1, ctx->precision, key, sizeof key);
+    const cuda_choice *one = cuda_tuning_find(ctx->tuning, key);
+    mask |= reads_ir(one ? one : max_choice) ? CUDA_LAYOUT_IR : CUDA_LAYOUT_FILTER;
+  }
+  return mask;
 }
 
 /* ---- tuning ---------------------------------------------------------------------------------- */

@@ -11,6 +11,8 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
 krt_status *cuda_conv_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, void **op_state,
                               size_t *workspace_bytes);
 void cuda_conv_release(void *op_state);
+/* The layouts (CUDA_LAYOUT_* mask) a Conv/ConvTranspose reads its filter W in. */
+int cuda_conv_filter_layouts(const cuda_prepare_ctx *ctx, const ir_node *n, int for_tuning);
 
 /* cuda_dense.c */
 krt_status *cuda_dense_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_t batch);
@@ -27,8 +29,5 @@ krt_status *cuda_time_candidate(cudaStream_t stream, cuda_candidate_fn run, void
 void cuda_tune_progress(const cuda_prepare_ctx *ctx, const ir_node *n, int done, int total);
 /* A CUDA runtime failure as a status naming the node and the call. */
 krt_status *cuda_runtime_error(const ir_node *n, const char *call, cudaError_t e);
-
-/* Host float32 -> float16 bits (round to nearest even), for weights re-laid out on the host. */
-uint16_t cuda_float_to_half_bits(float f);
 
 #endif

@@ -10,6 +10,8 @@
  *   prepare  once per context (cuDNN handles and plans are per context so contexts can run on
  *            different threads at once): build the executable state for the recorded choice (or,
  *            with no entry, the heuristic first choice) and report the workspace it needs.
+ * Weights are no per-context state: the engine uploads each constant once, in every layout its
+ * nodes' chosen implementations read (cuda_weights_upload), and prepare only borrows pointers.
  */
 #ifndef KRT_BACKEND_CUDA_PREPARE_H
 #define KRT_BACKEND_CUDA_PREPARE_H
@@ -64,14 +66,17 @@ typedef struct cuda_prepare_ctx {
   cudnnHandle_t cudnn;             /* bound to `stream` */
   cublasLtHandle_t cublaslt;
   cudaStream_t stream;
-  const void *const *weights;      /* per value id: device pointer of constants (else NULL), in the
-                                    * engine's precision (biases and BN-like vectors in float32 when
-                                    * precision is FP32, float16 in FP16 engines). Dense reads its
-                                    * W and b here; Conv/ConvTranspose read b here, and W only for
-                                    * krt's depthwise kernel (IR layout): cuDNN wants KRSC filters,
-                                    * which each context re-lays from the graph's float32 constant.
-                                    * Every pointer handed to tune/prepare/launch must be 16-byte
-                                    * aligned (cuDNN and cuBLASLt are told so). */
+  const void *const *weights;      /* the engine's weights (cuda_weights.ptr below): per value id
+                                    * v, slot v = the constant in the IR layout and slot
+                                    * g->n_values + v = the same constant in the FILTER layout,
+                                    * each NULL where no node reads it that way. In the engine's
+                                    * precision (float32, or float16 in FP16 engines; index values
+                                    * stay float32). Dense reads W and b in the IR layout;
+                                    * Conv/ConvTranspose read b in the IR layout and W in the
+                                    * FILTER layout (cuDNN) or the IR layout (krt's depthwise
+                                    * kernel). Every pointer is 16-byte aligned (cuDNN and
+                                    * cuBLASLt are told so). Shared, read-only: contexts never
+                                    * copy or re-lay weights. */
   void *scratch;                   /* tune only: device scratch for candidate runs */
   size_t scratch_bytes;
   cuda_tuning *tuning;             /* read by prepare, written by tune */
@@ -85,5 +90,37 @@ krt_status *cuda_tune_node(const cuda_prepare_ctx *ctx, const ir_node *n);
 krt_status *cuda_prepare_node(const cuda_prepare_ctx *ctx, const ir_node *n, void **op_state,
                               size_t *workspace_bytes);
 void cuda_release_node(const ir_node *n, void *op_state);
+
+/* ---- the engine's weights: uploaded once per engine, in the layouts its nodes read ----------- */
+
+/* Device layouts of a constant (bits of a mask). */
+enum {
+  CUDA_LAYOUT_IR = 1,     /* as the graph stores it: biases, Dense W[K, N] (cuBLASLt reads it as
+                           * is), depthwise W[kh, kw, 1, Co] for krt's kernel, anything a
+                           * non-library op reads */
+  CUDA_LAYOUT_FILTER = 2  /* last axis moved first: conv filters W[taps][C][K] (Keras) ->
+                           * KRSC [K][taps][C] (cuDNN). Conv: C = Ci/groups, K = Co;
+                           * ConvTranspose: C = Co, K = Ci. Depends only on the value, so two
+                           * nodes sharing a constant share its FILTER copy too. */
+};
+
+/* Which layouts node n reads its constant input `input` (an index into n->inputs) in. With
+ * for_tuning, every candidate's (tuning times cuDNN and krt's kernels alike); else those of the
+ * implementations ctx->tuning records for n at max_batch and 1, or the heuristic ones. */
+int cuda_node_weight_layouts(const cuda_prepare_ctx *ctx, const ir_node *n, int input,
+                             int for_tuning);
+
+/* One device allocation holding every constant of ctx->graph in each layout some node reads it
+ * in (unread constants and graph outputs: IR), in the dtype value_dtype[v]. */
+typedef struct cuda_weights {
+  void *base;          /* the allocation (cudaFree) */
+  const void **ptr;    /* 2 * n_values slots, as cuda_prepare_ctx.weights describes (free) */
+  size_t bytes;        /* device bytes held, alignment padding included */
+} cuda_weights;
+
+/* Uses ctx->graph, precision, max_batch, tuning and stream (synchronised before returning). */
+krt_status *cuda_weights_upload(const cuda_prepare_ctx *ctx, const krt_dtype *value_dtype,
+                                int for_tuning, cuda_weights *out);
+void cuda_weights_free(cuda_weights *w);
 
 #endif

@@ -25,26 +25,6 @@ krt_status *cuda_runtime_error(const ir_node *n, const char *call, cudaError_t e
                    n ? ir_op_name(n->op) : "?", call, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
-uint16_t cuda_float_to_half_bits(float f) {
-  uint32_t x;
-  memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u, exp = (x >> 23) & 0xffu, mant = x & 0x7fffffu;
-  if (exp == 0xffu) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0u)); /* inf, nan */
-  int32_t e = (int32_t)exp - 127 + 15;
-  if (e >= 31) return (uint16_t)(sign | 0x7c00u); /* overflow: inf */
-  if (e <= 0) {                                    /* subnormal half (or zero) */
-    if (e < -10) return (uint16_t)sign;
-    mant |= 0x800000u;
-    int shift = 14 - e;
-    uint32_t h = mant >> shift, rem = mant & ((1u << shift) - 1u), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (h & 1u))) h++;
-    return (uint16_t)(sign | h);
-  }
-  uint32_t h = ((uint32_t)e << 10) | (mant >> 13), rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++; /* a carry rounds up to the next power */
-  return (uint16_t)(sign | h);
-}
-
 void cuda_tune_progress(const cuda_prepare_ctx *ctx, const ir_node *n, int done, int total) {
   if (ctx->progress) ctx->progress(ctx->progress_user, done, total, n->name ? n->name : "?");
 }
@@ -145,6 +125,14 @@ krt_status *cuda_prepare_node(const cuda_prepare_ctx *ctx, const ir_node *n, voi
     default:
       return unsupported(n);
   }
+}
+
+int cuda_node_weight_layouts(const cuda_prepare_ctx *ctx, const ir_node *n, int input,
+                             int for_tuning) {
+  /* Only a Conv/ConvTranspose filter (input 1) is read in another layout than the graph's. */
+  if (input == 1 && (n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE))
+    return cuda_conv_filter_layouts(ctx, n, for_tuning);
+  return CUDA_LAYOUT_IR;
 }
 
 void cuda_release_node(const ir_node *n, void *op_state) {
