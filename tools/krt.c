@@ -21,6 +21,7 @@
 
 #include "krt.h"
 #include "krt_bench.h"
+#include "cli_errors.h"
 #include "npy.h"
 
 #define EXIT_USAGE 2
@@ -94,24 +95,6 @@ static const char *dump_help =
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
-static int fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("krt: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return 1;
-}
-
-/* Prints a failed call's message and frees it; returns 1 for a failure, 0 for success. */
-static int failed(krt_status *s) {
-  if (!s) return 0;
-  fprintf(stderr, "krt: %s\n", krt_status_message(s));
-  krt_status_release(s);
-  return 1;
-}
-
 static int wants_help(int argc, char **argv) {
   for (int i = 0; i < argc; i++)
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
@@ -182,32 +165,32 @@ typedef struct shape_arg {
 static int parse_shape_arg(const char *arg, shape_arg *out) {
   const char *colon = strrchr(arg, ':');
   if (!colon || colon == arg || !colon[1])
-    return fail("bad --input '%s': expected NAME:D1xD2x... (e.g. input_1:1x28x28)", arg);
+    return cli_fail("bad --input '%s': expected NAME:D1xD2x... (e.g. input_1:1x28x28)", arg);
   out->arg = arg;
   out->rank = 0;
   const char *p = colon + 1;
   for (;;) {
     if (*p < '0' || *p > '9')
-      return fail("bad --input '%s': dimensions must be positive integers separated by 'x' "
+      return cli_fail("bad --input '%s': dimensions must be positive integers separated by 'x' "
                   "(e.g. %.*s:1x28x28)", arg, (int)(colon - arg), arg);
     int64_t v = 0;
     while (*p >= '0' && *p <= '9') {
-      if (v > (INT64_MAX - 9) / 10) return fail("bad --input '%s': dimension too large", arg);
+      if (v > (INT64_MAX - 9) / 10) return cli_fail("bad --input '%s': dimension too large", arg);
       v = v * 10 + (*p++ - '0');
     }
-    if (v < 1) return fail("bad --input '%s': dimension %d is 0", arg, out->rank);
+    if (v < 1) return cli_fail("bad --input '%s': dimension %d is 0", arg, out->rank);
     if (out->rank == KRT_MAX_RANK)
-      return fail("bad --input '%s': more than %d dimensions", arg, KRT_MAX_RANK);
+      return cli_fail("bad --input '%s': more than %d dimensions", arg, KRT_MAX_RANK);
     out->dims[out->rank++] = v;
     if (*p == '\0') break;
     if (*p != 'x' && *p != 'X')
-      return fail("bad --input '%s': unexpected '%c'; dimensions are separated by 'x' "
+      return cli_fail("bad --input '%s': unexpected '%c'; dimensions are separated by 'x' "
                   "(e.g. %.*s:1x28x28)", arg, *p, (int)(colon - arg), arg);
     p++;
   }
   size_t n = (size_t)(colon - arg);
   out->name = malloc(n + 1);
-  if (!out->name) return fail("out of memory");
+  if (!out->name) return cli_fail("out of memory");
   memcpy(out->name, arg, n);
   out->name[n] = '\0';
   return 0;
@@ -220,7 +203,7 @@ static void free_shape_args(shape_arg *args, int n) {
 
 /* The value of option argv[*i], advancing *i; fails when it is missing. */
 static int option_value(int argc, char **argv, int *i, const char **value) {
-  if (*i + 1 >= argc || argv[*i + 1][0] == '\0') return fail("%s needs a value", argv[*i]);
+  if (*i + 1 >= argc || argv[*i + 1][0] == '\0') return cli_fail("%s needs a value", argv[*i]);
   *value = argv[++*i];
   return 0;
 }
@@ -230,7 +213,7 @@ static int parse_positive(const char *option, const char *text, int64_t *out) {
   errno = 0;
   long long v = strtoll(text, &end, 10);
   if (errno || end == text || *end || v < 1)
-    return fail("%s '%s': expected a positive integer", option, text);
+    return cli_fail("%s '%s': expected a positive integer", option, text);
   *out = v;
   return 0;
 }
@@ -238,7 +221,7 @@ static int parse_positive(const char *option, const char *text, int64_t *out) {
 /* Whether the file starts with the engine magic. *is_engine is set on success. */
 static int detect_engine(const char *path, int *is_engine) {
   FILE *f = fopen(path, "rb");
-  if (!f) return fail("%s: cannot open: %s", path, strerror(errno));
+  if (!f) return cli_fail("%s: cannot open: %s", path, strerror(errno));
   char magic[8] = {0};
   size_t n = fread(magic, 1, 7, f);
   fclose(f);
@@ -296,9 +279,9 @@ static krt_status *engine_layer_get(const void *e, size_t i, krt_layer_info *out
 static int print_io(const char *title, size_t n, const void *object,
                     krt_status *(*get)(const void *, size_t, krt_tensor_info *)) {
   krt_tensor_info *infos = calloc(n ? n : 1, sizeof *infos);
-  if (!infos) return fail("out of memory");
+  if (!infos) return cli_fail("out of memory");
   for (size_t i = 0; i < n; i++)
-    if (failed(get(object, i, &infos[i]))) {
+    if (cli_failed(get(object, i, &infos[i]))) {
       free(infos);
       return 1;
     }
@@ -325,14 +308,14 @@ static int inspect_model(const char *path, shape_arg *shapes, int n_shapes) {
   krt_build_options *options = NULL;
   krt_engine *shaped = NULL;
   int rc = 1;
-  if (failed(krt_model_import(path, &model))) goto done;
+  if (cli_failed(krt_model_import(path, &model))) goto done;
   if (n_shapes > 0) {
-    if (failed(krt_build_options_create(&options))) goto done;
+    if (cli_failed(krt_build_options_create(&options))) goto done;
     for (int i = 0; i < n_shapes; i++)
-      if (failed(krt_build_options_set_input_shape(options, shapes[i].name, shapes[i].rank,
+      if (cli_failed(krt_build_options_set_input_shape(options, shapes[i].name, shapes[i].rank,
                                                    shapes[i].dims)))
         goto done;
-    if (failed(krt_engine_build_from_model(model, options, &shaped))) goto done;
+    if (cli_failed(krt_engine_build_from_model(model, options, &shaped))) goto done;
   }
   printf("Model: %s\n", path);
   size_t n = krt_model_layer_count(model);
@@ -350,7 +333,7 @@ static int inspect_model(const char *path, shape_arg *shapes, int n_shapes) {
   int any = 0;
   for (size_t i = 0; i < n; i++) {
     krt_layer_info l;
-    if (failed(krt_model_layer(model, i, &l))) goto done;
+    if (cli_failed(krt_model_layer(model, i, &l))) goto done;
     if (!l.can_be_output) continue;
     printf("  %s\n", l.name);
     any = 1;
@@ -377,7 +360,7 @@ static void warn_other_gpu(const krt_engine *engine) {
 
 static int inspect_engine(const char *path) {
   krt_engine *engine = NULL;
-  if (failed(krt_engine_load(path, &engine))) return 1;
+  if (cli_failed(krt_engine_load(path, &engine))) return 1;
   int rc = 1;
   printf("Engine: %s\n", path);
   printf("  device: %s   precision: %s   max batch: %lld\n",
@@ -398,7 +381,7 @@ static int inspect_engine(const char *path) {
   int wname = 4, wop = 2;
   krt_layer_info node;
   for (size_t i = 0; i < n; i++) {
-    if (failed(krt_engine_node(engine, i, &node))) goto done;
+    if (cli_failed(krt_engine_node(engine, i, &node))) goto done;
     if ((int)strlen(node.name) > wname) wname = (int)strlen(node.name);
     if ((int)strlen(node.kind) > wop) wop = (int)strlen(node.kind);
   }
@@ -406,7 +389,7 @@ static int inspect_engine(const char *path) {
   printf("  %4s  %-*s  %-*s  %-14s  %s\n", "#", wname, "Node", wop, "Op", "Output shape", "Detail");
   for (size_t i = 0; i < n; i++) {
     char shape[256];
-    if (failed(krt_engine_node(engine, i, &node))) goto done;
+    if (cli_failed(krt_engine_node(engine, i, &node))) goto done;
     format_layer_shape(&node, shape, sizeof shape);
     if (node.detail[0])
       printf("  %4zu  %-*s  %-*s  %-14s  %s\n", i, wname, node.name, wop, node.kind, shape,
@@ -438,30 +421,30 @@ static int cmd_inspect(int argc, char **argv) {
   const char *path = NULL;
   shape_arg *shapes = calloc((size_t)argc + 1, sizeof *shapes);
   int n_shapes = 0, rc = 1;
-  if (!shapes) return fail("out of memory");
+  if (!shapes) return cli_fail("out of memory");
   for (int i = 0; i < argc; i++) {
     const char *value = NULL;
     if (strcmp(argv[i], "--input") == 0) {
       if (option_value(argc, argv, &i, &value) || parse_shape_arg(value, &shapes[n_shapes])) goto done;
       n_shapes++;
     } else if (argv[i][0] == '-' && argv[i][1]) {
-      fail("inspect: unknown option '%s' (krt inspect --help)", argv[i]);
+      cli_fail("inspect: unknown option '%s' (krt inspect --help)", argv[i]);
       goto done;
     } else if (path) {
-      fail("inspect: one file at a time ('%s' and '%s')", path, argv[i]);
+      cli_fail("inspect: one file at a time ('%s' and '%s')", path, argv[i]);
       goto done;
     } else {
       path = argv[i];
     }
   }
   if (!path) {
-    fail("inspect: no file given (krt inspect MODEL_OR_ENGINE)");
+    cli_fail("inspect: no file given (krt inspect MODEL_OR_ENGINE)");
     goto done;
   }
   int is_engine;
   if (detect_engine(path, &is_engine)) goto done;
   if (is_engine && n_shapes) {
-    fail("inspect: --input applies to models; the shapes of engine '%s' are fixed", path);
+    cli_fail("inspect: --input applies to models; the shapes of engine '%s' are fixed", path);
     goto done;
   }
   rc = is_engine ? inspect_engine(path) : inspect_model(path, shapes, n_shapes);
@@ -513,24 +496,24 @@ static int cmd_build(int argc, char **argv) {
   int n_shapes = 0, rc = 1;
   krt_build_options *options = NULL;
   krt_engine *engine = NULL;
-  if (!shapes) return fail("out of memory");
-  if (failed(krt_build_options_create(&options))) goto done;
+  if (!shapes) return cli_fail("out of memory");
+  if (cli_failed(krt_build_options_create(&options))) goto done;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "-o") == 0 || strcmp(a, "--output-file") == 0) {
       if (option_value(argc, argv, &i, &engine_path)) goto done;
     } else if (strcmp(a, "--output") == 0) {
       if (option_value(argc, argv, &i, &value) ||
-          failed(krt_build_options_add_output(options, value)))
+          cli_failed(krt_build_options_add_output(options, value)))
         goto done;
     } else if (strcmp(a, "--input") == 0) {
       if (option_value(argc, argv, &i, &value) || parse_shape_arg(value, &shapes[n_shapes])) goto done;
       shape_arg *s = &shapes[n_shapes++];
-      if (failed(krt_build_options_set_input_shape(options, s->name, s->rank, s->dims))) goto done;
+      if (cli_failed(krt_build_options_set_input_shape(options, s->name, s->rank, s->dims))) goto done;
     } else if (strcmp(a, "--batch") == 0) {
       int64_t batch = 0;
       if (option_value(argc, argv, &i, &value) || parse_positive("--batch", value, &batch) ||
-          failed(krt_build_options_set_max_batch(options, batch)))
+          cli_failed(krt_build_options_set_max_batch(options, batch)))
         goto done;
     } else if (strcmp(a, "--device") == 0) {
       if (option_value(argc, argv, &i, &value)) goto done;
@@ -538,38 +521,38 @@ static int cmd_build(int argc, char **argv) {
       if (strcmp(value, "cpu") == 0) device = KRT_DEVICE_CPU;
       else if (strcmp(value, "cuda") == 0) device = KRT_DEVICE_CUDA;
       else {
-        fail("--device '%s': expected cpu or cuda", value);
+        cli_fail("--device '%s': expected cpu or cuda", value);
         goto done;
       }
-      if (failed(krt_build_options_set_device(options, device))) goto done;
+      if (cli_failed(krt_build_options_set_device(options, device))) goto done;
     } else if (strcmp(a, "--fp16") == 0) {
-      if (failed(krt_build_options_set_precision(options, KRT_PRECISION_FP16))) goto done;
+      if (cli_failed(krt_build_options_set_precision(options, KRT_PRECISION_FP16))) goto done;
     } else if (strcmp(a, "--timing-cache") == 0) {
       if (option_value(argc, argv, &i, &value) ||
-          failed(krt_build_options_set_timing_cache(options, value)))
+          cli_failed(krt_build_options_set_timing_cache(options, value)))
         goto done;
     } else if (a[0] == '-' && a[1]) {
-      fail("build: unknown option '%s' (krt build --help)", a);
+      cli_fail("build: unknown option '%s' (krt build --help)", a);
       goto done;
     } else if (model) {
-      fail("build: one model at a time ('%s' and '%s')", model, a);
+      cli_fail("build: one model at a time ('%s' and '%s')", model, a);
       goto done;
     } else {
       model = a;
     }
   }
   if (!model) {
-    fail("build: no model given (krt build MODEL -o ENGINE)");
+    cli_fail("build: no model given (krt build MODEL -o ENGINE)");
     goto done;
   }
   if (!engine_path) {
-    fail("build: no engine file given (-o ENGINE)");
+    cli_fail("build: no engine file given (-o ENGINE)");
     goto done;
   }
-  if (isatty(STDERR_FILENO) && failed(krt_build_options_set_progress(options, draw_progress, NULL)))
+  if (isatty(STDERR_FILENO) && cli_failed(krt_build_options_set_progress(options, draw_progress, NULL)))
     goto done;
-  if (failed(krt_engine_build(model, options, &engine))) goto done;
-  if (failed(krt_engine_save(engine, engine_path))) goto done;
+  if (cli_failed(krt_engine_build(model, options, &engine))) goto done;
+  if (cli_failed(krt_engine_save(engine, engine_path))) goto done;
 
   char ins[1024], outs[1024], act[64], weights[64];
   summarise_tensors(engine, 0, ins, sizeof ins);
@@ -606,7 +589,7 @@ typedef struct run_input {
 static int make_dirs(const char *dir) {
   size_t n = strlen(dir);
   char *path = malloc(n + 1);
-  if (!path) return fail("out of memory");
+  if (!path) return cli_fail("out of memory");
   memcpy(path, dir, n + 1);
   for (size_t i = 1; i <= n; i++) {
     if (path[i] != '/' && path[i] != '\0') continue;
@@ -615,13 +598,13 @@ static int make_dirs(const char *dir) {
     if (mkdir(path, 0777) != 0 && errno != EEXIST) {
       int e = errno;
       free(path);
-      return fail("--out %s: cannot create directory: %s", dir, strerror(e));
+      return cli_fail("--out %s: cannot create directory: %s", dir, strerror(e));
     }
     path[i] = c;
   }
   free(path);
   struct stat st;
-  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return fail("--out %s: not a directory", dir);
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return cli_fail("--out %s: not a directory", dir);
   return 0;
 }
 
@@ -637,7 +620,7 @@ static int resolve_inputs(run_input *inputs, int n_inputs, size_t count,
         for (size_t j = 0; j < count && used < sizeof names; j++)
           used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", j ? ", " : "",
                                    get_name(object, j));
-        return fail("--input %s: there are %zu inputs (%s); name it: --input NAME=%s", in->arg,
+        return cli_fail("--input %s: there are %zu inputs (%s); name it: --input NAME=%s", in->arg,
                     count, names, in->file);
       }
       in->index = 0;
@@ -650,20 +633,20 @@ static int resolve_inputs(run_input *inputs, int n_inputs, size_t count,
         for (size_t k = 0; k < count && used < sizeof names; k++)
           used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", k ? ", " : "",
                                    get_name(object, k));
-        return fail("--input %s: there is no input '%s'; the inputs are: %s", in->arg, in->name,
+        return cli_fail("--input %s: there is no input '%s'; the inputs are: %s", in->arg, in->name,
                     names);
       }
       in->index = j;
     }
     for (int k = 0; k < i; k++)
       if (inputs[k].index == in->index)
-        return fail("--input %s: input '%s' is given twice", in->arg, get_name(object, in->index));
+        return cli_fail("--input %s: input '%s' is given twice", in->arg, get_name(object, in->index));
   }
   for (size_t j = 0; j < count; j++) {
     int given = 0;
     for (int i = 0; i < n_inputs; i++) given |= inputs[i].index == j;
     if (!given)
-      return fail("input '%s' has no data: add --input %s=FILE.npy", get_name(object, j),
+      return cli_fail("input '%s' has no data: add --input %s=FILE.npy", get_name(object, j),
                   get_name(object, j));
   }
   return 0;
@@ -695,14 +678,14 @@ static int build_for_inputs(const char *path, run_input *inputs, int n_inputs, k
   krt_model *model = NULL;
   krt_build_options *options = NULL;
   int rc = 1;
-  if (failed(krt_model_import(path, &model))) goto done;
+  if (cli_failed(krt_model_import(path, &model))) goto done;
   if (resolve_inputs(inputs, n_inputs, krt_model_input_count(model), model_input_name, model))
     goto done;
-  if (failed(krt_build_options_create(&options))) goto done;
+  if (cli_failed(krt_build_options_create(&options))) goto done;
   int64_t batch = 0;
   for (int i = 0; i < n_inputs; i++) {
     krt_tensor_info t;
-    if (failed(krt_model_input_info(model, inputs[i].index, &t))) goto done;
+    if (cli_failed(krt_model_input_info(model, inputs[i].index, &t))) goto done;
     const npy_array *a = &inputs[i].array;
     if (t.batch_axis != 0 || a->rank < 1) continue;
     if (!batch) batch = a->dims[0];
@@ -710,11 +693,11 @@ static int build_for_inputs(const char *path, run_input *inputs, int n_inputs, k
     for (int d = 1; d < t.rank; d++) open |= t.dims[d] < 0;
     /* Only open dimensions are fixed; a mismatch elsewhere is reported when the data is bound. */
     if (open && a->rank == t.rank && a->dims[0] > 0 &&
-        failed(krt_build_options_set_input_shape(options, t.name, a->rank, a->dims)))
+        cli_failed(krt_build_options_set_input_shape(options, t.name, a->rank, a->dims)))
       goto done;
   }
-  if (batch > 0 && failed(krt_build_options_set_max_batch(options, batch))) goto done;
-  if (failed(krt_engine_build_from_model(model, options, out))) goto done;
+  if (batch > 0 && cli_failed(krt_build_options_set_max_batch(options, batch))) goto done;
+  if (cli_failed(krt_engine_build_from_model(model, options, out))) goto done;
   rc = 0;
 done:
   krt_build_options_release(options);
@@ -749,29 +732,29 @@ static char *output_path(const char *dir, const char *name) {
 static int run_engine(krt_engine *engine, run_input *inputs, int n_inputs, const char *out_dir) {
   krt_context *ctx = NULL;
   int rc = 1;
-  if (failed(krt_context_create(engine, &ctx))) goto done;
+  if (cli_failed(krt_context_create(engine, &ctx))) goto done;
   for (int i = 0; i < n_inputs; i++) {
     const npy_array *a = &inputs[i].array;
-    if (failed(krt_context_set_input(ctx, inputs[i].index, a->dtype, a->dims, a->rank, a->data,
+    if (cli_failed(krt_context_set_input(ctx, inputs[i].index, a->dtype, a->dims, a->rank, a->data,
                                      a->bytes)))
       goto done;
   }
-  if (failed(krt_context_run(ctx))) goto done;
+  if (cli_failed(krt_context_run(ctx))) goto done;
   if (out_dir && make_dirs(out_dir)) goto done;
   for (size_t i = 0; i < krt_engine_output_count(engine); i++) {
     krt_tensor_view v;
-    if (failed(krt_context_get_output(ctx, i, &v))) goto done;
+    if (cli_failed(krt_context_get_output(ctx, i, &v))) goto done;
     char shape[256];
     format_shape(v.dims, v.rank, -1, shape, sizeof shape);
     if (out_dir) {
       char *path = output_path(out_dir, v.name);
       char err[512];
       if (!path) {
-        fail("out of memory");
+        cli_fail("out of memory");
         goto done;
       }
       int bad = npy_write_f32(path, v.data, v.rank, v.dims, err, sizeof err);
-      if (bad) fail("%s", err);
+      if (bad) cli_fail("%s", err);
       else printf("%s: %s -> %s\n", v.name, shape, path);
       free(path);
       if (bad) goto done;
@@ -795,7 +778,7 @@ static int cmd_run(int argc, char **argv) {
   run_input *inputs = calloc((size_t)argc + 1, sizeof *inputs);
   int n_inputs = 0, rc = 1;
   krt_engine *engine = NULL;
-  if (!inputs) return fail("out of memory");
+  if (!inputs) return cli_fail("out of memory");
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--input") == 0) {
@@ -806,12 +789,12 @@ static int cmd_run(int argc, char **argv) {
       in->file = eq ? eq + 1 : value;
       if (eq) {
         if (eq == value || !eq[1]) {
-          fail("bad --input '%s': expected NAME=FILE.npy or FILE.npy", value);
+          cli_fail("bad --input '%s': expected NAME=FILE.npy or FILE.npy", value);
           goto done;
         }
         in->name = malloc((size_t)(eq - value) + 1);
         if (!in->name) {
-          fail("out of memory");
+          cli_fail("out of memory");
           goto done;
         }
         memcpy(in->name, value, (size_t)(eq - value));
@@ -820,23 +803,23 @@ static int cmd_run(int argc, char **argv) {
     } else if (strcmp(a, "--out") == 0) {
       if (option_value(argc, argv, &i, &out_dir)) goto done;
     } else if (a[0] == '-' && a[1]) {
-      fail("run: unknown option '%s' (krt run --help)", a);
+      cli_fail("run: unknown option '%s' (krt run --help)", a);
       goto done;
     } else if (target) {
-      fail("run: one engine or model at a time ('%s' and '%s')", target, a);
+      cli_fail("run: one engine or model at a time ('%s' and '%s')", target, a);
       goto done;
     } else {
       target = a;
     }
   }
   if (!target) {
-    fail("run: no engine or model given (krt run ENGINE --input FILE.npy)");
+    cli_fail("run: no engine or model given (krt run ENGINE --input FILE.npy)");
     goto done;
   }
   for (int i = 0; i < n_inputs; i++) {
     char err[512];
     if (npy_read(inputs[i].file, &inputs[i].array, err, sizeof err)) {
-      fail("%s", err);
+      cli_fail("%s", err);
       goto done;
     }
     inputs[i].loaded = 1;
@@ -844,7 +827,7 @@ static int cmd_run(int argc, char **argv) {
   int is_engine;
   if (detect_engine(target, &is_engine)) goto done;
   if (is_engine) {
-    if (failed(krt_engine_load(target, &engine))) goto done;
+    if (cli_failed(krt_engine_load(target, &engine))) goto done;
     warn_other_gpu(engine);
     if (resolve_inputs(inputs, n_inputs, krt_engine_input_count(engine), engine_input_name, engine))
       goto done;
@@ -869,11 +852,11 @@ static int cmd_dump(int argc, char **argv) {
     fputs(dump_help, stdout);
     return 0;
   }
-  if (argc != 1) return fail("dump: expected one model (krt dump MODEL)");
+  if (argc != 1) return cli_fail("dump: expected one model (krt dump MODEL)");
   krt_model *model = NULL;
   char *text = NULL;
-  if (failed(krt_model_import(argv[0], &model))) return 1;
-  int rc = failed(krt_model_dump(model, &text));
+  if (cli_failed(krt_model_import(argv[0], &model))) return 1;
+  int rc = cli_failed(krt_model_dump(model, &text));
   if (!rc) fputs(text, stdout);
   krt_free(text);
   krt_model_release(model);
@@ -882,7 +865,7 @@ static int cmd_dump(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fail("no command given (krt --help lists them)");
+    cli_fail("no command given (krt --help lists them)");
     return EXIT_USAGE;
   }
   const char *cmd = argv[1];
@@ -899,6 +882,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
   if (strcmp(cmd, "dump") == 0) return cmd_dump(argc - 2, argv + 2);
   if (strcmp(cmd, "bench") == 0) return krt_cmd_bench(argc - 2, argv + 2);
-  fail("unknown command '%s' (krt --help lists them)", cmd);
+  cli_fail("unknown command '%s' (krt --help lists them)", cmd);
   return EXIT_USAGE;
 }

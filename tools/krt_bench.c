@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_errors.h"
+
 #include "bench_stats.h"
 #include "krt.h"
 
@@ -85,23 +87,6 @@ typedef struct bench_result {
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
-static int bench_fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("krt: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return 1;
-}
-
-static int bench_failed(krt_status *s) {
-  if (!s) return 0;
-  fprintf(stderr, "krt: %s\n", krt_status_message(s));
-  krt_status_release(s);
-  return 1;
-}
-
 static double now_seconds(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -123,7 +108,7 @@ static int parse_count(const char *option, const char *text, int64_t *out) {
   errno = 0;
   long long v = strtoll(text, &end, 10);
   if (errno || end == text || *end || v < 1)
-    return bench_fail("bench: %s '%s': expected a positive integer", option, text);
+    return cli_fail("bench: %s '%s': expected a positive integer", option, text);
   *out = v;
   return 0;
 }
@@ -133,7 +118,7 @@ static int parse_nonnegative(const char *option, const char *text, double *out) 
   errno = 0;
   double v = strtod(text, &end);
   if (errno || end == text || *end || !isfinite(v) || v < 0)
-    return bench_fail("bench: %s '%s': expected a number >= 0", option, text);
+    return cli_fail("bench: %s '%s': expected a number >= 0", option, text);
   *out = v;
   return 0;
 }
@@ -149,7 +134,7 @@ static int parse_options(int argc, char **argv, bench_options *o) {
     } else if (strcmp(a, "--batch") == 0 || strcmp(a, "--iterations") == 0 ||
                strcmp(a, "--duration") == 0 || strcmp(a, "--warmup") == 0 ||
                strcmp(a, "--json") == 0) {
-      if (!has_value) return bench_fail("bench: %s needs a value", a);
+      if (!has_value) return cli_fail("bench: %s needs a value", a);
       const char *v = argv[++i];
       if (strcmp(a, "--batch") == 0) {
         if (parse_count(a, v, &o->batch)) return 1;
@@ -165,14 +150,14 @@ static int parse_options(int argc, char **argv, bench_options *o) {
         o->json_path = v;
       }
     } else if (a[0] == '-' && a[1]) {
-      return bench_fail("bench: unknown option '%s' (krt bench --help)", a);
+      return cli_fail("bench: unknown option '%s' (krt bench --help)", a);
     } else if (o->engine_path) {
-      return bench_fail("bench: one engine at a time ('%s' and '%s')", o->engine_path, a);
+      return cli_fail("bench: one engine at a time ('%s' and '%s')", o->engine_path, a);
     } else {
       o->engine_path = a;
     }
   }
-  if (!o->engine_path) return bench_fail("bench: no engine given (krt bench ENGINE.krt)");
+  if (!o->engine_path) return cli_fail("bench: no engine given (krt bench ENGINE.krt)");
   if (!iterations_given) o->min_iterations = 10;
   if (!duration_given) o->min_seconds = iterations_given ? 0.0 : 3.0;
   return 0;
@@ -196,18 +181,18 @@ static int bind_random_inputs(const krt_engine *engine, krt_context *ctx, int64_
                               bench_inputs *in) {
   size_t count = krt_engine_input_count(engine);
   in->data = calloc(count ? count : 1, sizeof *in->data);
-  if (!in->data) return bench_fail("out of memory");
+  if (!in->data) return cli_fail("out of memory");
   in->count = count;
   uint64_t state = 0x9E3779B97F4A7C15ULL;
   for (size_t i = 0; i < in->count; i++) {
     krt_tensor_info t;
-    if (bench_failed(krt_engine_input_info(engine, i, &t))) return 1;
+    if (cli_failed(krt_engine_input_info(engine, i, &t))) return 1;
     int64_t dims[KRT_MAX_RANK];
     int64_t elements = 1;
     for (int d = 0; d < t.rank; d++) {
       dims[d] = d == t.batch_axis ? batch : t.dims[d];
       if (dims[d] < 0)
-        return bench_fail(
+        return cli_fail(
             "bench: input '%s' has dimension %d unknown; rebuild the engine with "
             "krt build --input %s:D1xD2x...",
             t.name, d, t.name);
@@ -215,14 +200,14 @@ static int bind_random_inputs(const krt_engine *engine, krt_context *ctx, int64_
     }
     float *buf = malloc((size_t)(elements ? elements : 1) * sizeof *buf);
     if (!buf)
-      return bench_fail("out of memory for input '%s' (%lld values)", t.name, (long long)elements);
+      return cli_fail("out of memory for input '%s' (%lld values)", t.name, (long long)elements);
     in->data[i] = buf;
     int integer = t.dtype == KRT_INT32 || t.dtype == KRT_INT64 || t.dtype == KRT_UINT8;
     for (int64_t k = 0; k < elements; k++) {
       uint64_t r = next_random(&state);
       buf[k] = integer ? (float)(r >> 63) : (float)((double)(r >> 11) * 0x1.0p-52 - 1.0);
     }
-    if (bench_failed(krt_context_set_input(ctx, i, KRT_FLOAT32, dims, t.rank, buf,
+    if (cli_failed(krt_context_set_input(ctx, i, KRT_FLOAT32, dims, t.rank, buf,
                                            (size_t)elements * sizeof *buf)))
       return 1;
   }
@@ -250,7 +235,7 @@ static void add_timing(const krt_context *ctx, timing_sums *sums) {
 static int timed_runs(krt_context *ctx, const bench_options *o, bench_result *r) {
   double start = now_seconds(), t = start;
   do {
-    if (bench_failed(krt_context_run(ctx))) return 1;
+    if (cli_failed(krt_context_run(ctx))) return 1;
     r->warmup_runs++;
     t = now_seconds();
   } while ((t - start) * 1e3 < o->warmup_ms);
@@ -258,16 +243,16 @@ static int timed_runs(krt_context *ctx, const bench_options *o, bench_result *r)
 
   size_t capacity = (size_t)o->min_iterations > 1024 ? (size_t)o->min_iterations : 1024;
   r->samples_ms = malloc(capacity * sizeof *r->samples_ms);
-  if (!r->samples_ms) return bench_fail("out of memory");
+  if (!r->samples_ms) return cli_fail("out of memory");
   start = now_seconds();
   for (;;) {
     double before = now_seconds();
-    if (bench_failed(krt_context_run(ctx))) return 1;
+    if (cli_failed(krt_context_run(ctx))) return 1;
     double after = now_seconds();
     add_timing(ctx, &r->timing);
     if (r->n_samples == capacity) {
       double *grown = realloc(r->samples_ms, 2 * capacity * sizeof *grown);
-      if (!grown) return bench_fail("out of memory after %zu runs", r->n_samples);
+      if (!grown) return cli_fail("out of memory after %zu runs", r->n_samples);
       r->samples_ms = grown;
       capacity *= 2;
     }
@@ -277,7 +262,7 @@ static int timed_runs(krt_context *ctx, const bench_options *o, bench_result *r)
   r->timed_s = now_seconds() - start;
 
   double *sorted = malloc(r->n_samples * sizeof *sorted);
-  if (!sorted) return bench_fail("out of memory");
+  if (!sorted) return cli_fail("out of memory");
   memcpy(sorted, r->samples_ms, r->n_samples * sizeof *sorted);
   bench_stats_compute(sorted, r->n_samples, &r->stats);
   free(sorted);
@@ -303,26 +288,26 @@ static int profile_runs(const krt_engine *engine, krt_context *ctx, bench_result
   if (s) {
     r->profile_note = copy_message(s);
     krt_status_release(s);
-    return r->profile_note ? 0 : bench_fail("out of memory");
+    return r->profile_note ? 0 : cli_fail("out of memory");
   }
   int rc = 1;
   r->n_nodes = krt_engine_node_count(engine);
   r->nodes = calloc(r->n_nodes ? r->n_nodes : 1, sizeof *r->nodes);
   if (!r->nodes) {
-    bench_fail("out of memory");
+    cli_fail("out of memory");
     goto done;
   }
   for (size_t i = 0; i < r->n_nodes; i++) r->nodes[i].index = i;
   /* One untimed run first: a backend may switch execution paths when profiling starts. */
-  if (bench_failed(krt_context_run(ctx))) goto done;
+  if (cli_failed(krt_context_run(ctx))) goto done;
   double start = now_seconds();
   do {
-    if (bench_failed(krt_context_run(ctx))) goto done;
+    if (cli_failed(krt_context_run(ctx))) goto done;
     r->profile_runs++;
     add_timing(ctx, &r->profile_timing);
     for (size_t i = 0; i < r->n_nodes; i++) {
       double ms = 0;
-      if (bench_failed(krt_context_node_time(ctx, i, &ms))) goto done;
+      if (cli_failed(krt_context_node_time(ctx, i, &ms))) goto done;
       r->nodes[i].ms += ms;
     }
   } while (r->profile_runs < PROFILE_MAX_RUNS && now_seconds() - start < PROFILE_MAX_SECONDS);
@@ -490,7 +475,7 @@ static int write_json(FILE *f, const char *path, const krt_engine *engine, const
     fprintf(f, "%s%.6f", i ? (i % 8 ? ", " : ",\n    ") : "\n    ", r->samples_ms[i]);
   fputs("\n  ]\n}\n", f);
   int bad = ferror(f);
-  if (fclose(f) != 0 || bad) return bench_fail("--json %s: write failed", path);
+  if (fclose(f) != 0 || bad) return cli_fail("--json %s: write failed", path);
   return 0;
 }
 
@@ -504,14 +489,14 @@ static int run_bench(const bench_options *o) {
   FILE *json = NULL;
   int rc = 1;
   if (o->json_path && !(json = fopen(o->json_path, "w"))) {
-    bench_fail("--json %s: cannot open for writing: %s", o->json_path, strerror(errno));
+    cli_fail("--json %s: cannot open for writing: %s", o->json_path, strerror(errno));
     goto done;
   }
-  if (bench_failed(krt_engine_load(o->engine_path, &engine))) goto done;
+  if (cli_failed(krt_engine_load(o->engine_path, &engine))) goto done;
   int64_t max_batch = krt_engine_max_batch(engine);
   r.batch = o->batch ? o->batch : max_batch;
   if (r.batch > max_batch) {
-    bench_fail("bench: --batch %lld is larger than the engine's max batch %lld (krt build --batch)",
+    cli_fail("bench: --batch %lld is larger than the engine's max batch %lld (krt build --batch)",
                (long long)r.batch, (long long)max_batch);
     goto done;
   }
@@ -520,7 +505,7 @@ static int run_bench(const bench_options *o) {
          device_name(krt_engine_device(engine)), dev && dev[0] ? ": " : "", dev ? dev : "",
          precision_name(krt_engine_precision(engine)), (long long)max_batch,
          krt_engine_node_count(engine));
-  if (bench_failed(krt_context_create(engine, &ctx))) goto done;
+  if (cli_failed(krt_context_create(engine, &ctx))) goto done;
   if (bind_random_inputs(engine, ctx, r.batch, &inputs)) goto done;
   printf("Batch %lld, %zu input%s of random float32 data\n", (long long)r.batch, inputs.count,
          inputs.count == 1 ? "" : "s");

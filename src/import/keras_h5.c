@@ -178,33 +178,21 @@ static krt_status *import_open_h5(const char *path, hid_t file, const import_opt
     reader.weights = H5Gopen2(file, "model_weights", H5P_DEFAULT);
   char *version = read_meta(file, reader.weights, "keras_version");
   char *backend = read_meta(file, reader.weights, "backend");
-  ir_graph *g = ir_graph_create();
-  if (!g || !(g->source = malloc(strlen(path) + 1)))
-    s = krt_error_oom("graph");
-  else
-    strcpy(g->source, path);
-  if (!s) {
-    keras_model_source src;
-    memset(&src, 0, sizeof src);
-    src.file = path;
-    src.model = model;
-    src.keras_major = keras_major_from_version(version, 2);
-    src.backend = backend;
-    src.options = options;
-    src.weights.self = &reader;
-    src.weights.read = h5_read_weights;
-    s = keras_build_graph(&src, g);
-  }
+  keras_model_source src;
+  memset(&src, 0, sizeof src);
+  src.file = path;
+  src.model = model;
+  src.keras_major = keras_major_from_version(version, 2);
+  src.backend = backend;
+  src.options = options;
+  src.weights.self = &reader;
+  src.weights.read = h5_read_weights;
+  s = keras_import_graph(&src, out);
   if (reader.weights >= 0) H5Gclose(reader.weights);
   free(version);
   free(backend);
   cJSON_Delete(model);
-  if (s) {
-    ir_graph_free(g);
-    return s;
-  }
-  *out = g;
-  return NULL;
+  return s;
 }
 
 krt_status *import_keras_h5(const char *path, const import_options *options, ir_graph **out) {

@@ -358,3 +358,20 @@ krt_status *keras_build_graph(const keras_model_source *src, ir_graph *g) {
   kw_free_model(top);
   return s;
 }
+
+krt_status *keras_import_graph(const keras_model_source *src, ir_graph **out) {
+  ir_graph *g = ir_graph_create();
+  size_t len = strlen(src->file) + 1;
+  if (!g || !(g->source = malloc(len))) {
+    ir_graph_free(g);
+    return krt_error_oom("graph");
+  }
+  memcpy(g->source, src->file, len);
+  krt_status *s = keras_build_graph(src, g);
+  if (s) {
+    ir_graph_free(g);
+    return s;
+  }
+  *out = g;
+  return NULL;
+}

@@ -41,6 +41,8 @@ typedef struct keras_model_source {
 
 /* Fills g (fresh from ir_graph_create) with the model's inputs, nodes, layers and outputs. */
 krt_status *keras_build_graph(const keras_model_source *src, ir_graph *g);
+/* A new graph for the model, its source set to src->file; *out is the caller's on success. */
+krt_status *keras_import_graph(const keras_model_source *src, ir_graph **out);
 
 /* The layer entries of a model config object ({"class_name", "config"}): Keras 1/2.0 Sequential
  * configs are a bare list, later ones {"name", "layers"}. NULL when there are none. */

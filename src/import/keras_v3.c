@@ -416,7 +416,6 @@ static krt_status *import_archive(const char *path, zip_t *zip, const import_opt
   size_t size = 0, image_size = 0;
   cJSON *model = NULL;
   v3_reader reader = {-1};
-  ir_graph *g = NULL;
   krt_status *s = read_member(path, zip, "config.json", &text, &size);
   if (s && krt_status_code(s) == KRT_ERR_NOT_FOUND) {
     krt_status_release(s);
@@ -438,13 +437,6 @@ static krt_status *import_archive(const char *path, zip_t *zip, const import_opt
   if (!s) s = open_weights_image(path, image, image_size, &reader.file);
   free(image); /* HDF5 copied the image */
   if (!s) {
-    g = ir_graph_create();
-    if (!g || !(g->source = malloc(strlen(path) + 1)))
-      s = krt_error_oom("graph");
-    else
-      strcpy(g->source, path);
-  }
-  if (!s) {
     keras_model_source src;
     memset(&src, 0, sizeof src);
     src.file = path;
@@ -454,19 +446,14 @@ static krt_status *import_archive(const char *path, zip_t *zip, const import_opt
     src.options = options;
     src.weights.self = &reader;
     src.weights.read = v3_read_weights;
-    s = keras_build_graph(&src, g);
+    s = keras_import_graph(&src, out);
   }
   if (reader.file >= 0) H5Fclose(reader.file);
   free(text);
   free(version);
   free(backend);
   cJSON_Delete(model);
-  if (s) {
-    ir_graph_free(g);
-    return s;
-  }
-  *out = g;
-  return NULL;
+  return s;
 }
 
 krt_status *import_keras_v3(const char *path, const import_options *options, ir_graph **out) {
