@@ -32,7 +32,7 @@ variants=${BENCH_TORCH_VARIANTS:-graph,compile_frozen}
 deadline=${BENCH_DEADLINE_S:-570}
 profile=${BENCH_PROFILE:-0}
 cudnn_lib=${CUDNN_LIB:-/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib}
-work=$(mktemp -d /tmp/krt-bench.XXXXXX)
+work=$(mktemp -d -t krt-bench.XXXXXX)
 site=$work/site
 mkdir -p "$out" "$work/krt"
 export PYTHONUNBUFFERED=1
