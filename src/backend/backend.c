@@ -106,6 +106,7 @@ static void load_cuda_backend(void) {
     static const char *const subdirs[] = {"", "/../lib"};
     for (size_t i = 0; i < 2 && !done; i++) {
       snprintf(path, sizeof path, "%s%s/%s", dir, subdirs[i], KRT_CUDA_MODULE_NAME);
+      if (strstr(log, path)) continue; /* libkrt's own folder, already tried */
       done = try_module(path, 0, log);
       if (!done) log_append(log, "%s: %s; ", path, "not found");
     }
