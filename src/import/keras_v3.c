@@ -152,19 +152,26 @@ static char *recorded_name(hid_t file, const char *group) {
   return name;
 }
 
-/* The group under `container` whose recorded name is `name`; 0 when there is none. */
-static int find_by_recorded_name(hid_t file, const char *container, const char *name, char *out,
-                                 size_t size) {
-  hid_t g = H5Gopen2(file, container, H5P_DEFAULT);
+/* The children of group `path` (malloc'd names; the caller frees them with h5u_free_strings);
+ * 0 when the group cannot be opened or listed, which callers treat as "not here". */
+static int list_group(hid_t file, const char *path, char ***children, int *n) {
+  hid_t g = H5Gopen2(file, path, H5P_DEFAULT);
   if (g < 0) return 0;
-  char **children = NULL;
-  int n = 0, found = 0;
-  krt_status *s = h5u_list_children(g, &children, &n);
+  krt_status *s = h5u_list_children(g, children, n);
   H5Gclose(g);
   if (s) {
     krt_status_release(s);
     return 0;
   }
+  return 1;
+}
+
+/* The group under `container` whose recorded name is `name`; 0 when there is none. */
+static int find_by_recorded_name(hid_t file, const char *container, const char *name, char *out,
+                                 size_t size) {
+  char **children = NULL;
+  int n = 0, found = 0;
+  if (!list_group(file, container, &children, &n)) return 0;
   for (int i = 0; i < n && !found; i++) {
     char path[MAX_PATH];
     if (!set_path(path, sizeof path, "%s/%s", container, children[i])) continue;
@@ -309,16 +316,9 @@ static krt_status *collect_vars(hid_t file, const char *group, const char *rel, 
 static int find_model_anywhere(hid_t file, const char *root, const char *name, int depth, char *out,
                                size_t size) {
   if (depth > MAX_DEPTH) return 0;
-  hid_t g = H5Gopen2(file, root[0] ? root : "/", H5P_DEFAULT);
-  if (g < 0) return 0;
   char **children = NULL;
   int n = 0, found = 0;
-  krt_status *s = h5u_list_children(g, &children, &n);
-  H5Gclose(g);
-  if (s) {
-    krt_status_release(s);
-    return 0;
-  }
+  if (!list_group(file, root[0] ? root : "/", &children, &n)) return 0;
   for (int i = 0; i < n && !found; i++) {
     char path[MAX_PATH], layers[MAX_PATH];
     if (strcmp(children[i], "vars") == 0 ||
