@@ -265,8 +265,9 @@ KRT_API size_t krt_engine_node_count(const krt_engine *engine);
 KRT_API krt_status *krt_engine_node(const krt_engine *engine, size_t index, krt_layer_info *out);
 KRT_API size_t krt_engine_layer_count(const krt_engine *engine);
 KRT_API krt_status *krt_engine_layer(const krt_engine *engine, size_t index, krt_layer_info *out);
-/* Bytes of activation memory one context needs at max batch (the planner's peak), and of
- * weights the engine holds. */
+/* Bytes of activation memory one context needs at max batch (the planner's peak, counted in
+ * float32), and of weights the engine holds on its device (CUDA: in the engine's precision and
+ * in each layout its kernels read, alignment included; CPU: float32 constants). */
 KRT_API int64_t krt_engine_activation_bytes(const krt_engine *engine);
 KRT_API int64_t krt_engine_weight_bytes(const krt_engine *engine);
 

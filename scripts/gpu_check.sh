@@ -8,6 +8,8 @@
 # CARRY holds bin/ and lib/ (libkrt_cuda.so among them). cuDNN is looked for in CUDNN_LIB (default:
 # the pip package's folder on the lent machine) and the CUDA toolkit in CUDA_HOME (/usr/local/cuda).
 # Logs go to LOG_DIR (default $OUT when set, else a new temporary folder).
+# A quicker check while working on one thing: GPU_CHECK_TESTS="test_cuda_backend ..." runs only
+# those GPU tests, GPU_CHECK_ONLY=SUBSTR only the fixtures whose names contain it.
 # Exit status: 0 when every step passed (or skipped), 1 otherwise.
 set -u
 carry=${1:?usage: scripts/gpu_check.sh CARRY [LOG_DIR]}
@@ -46,10 +48,13 @@ step() {
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -2
 
 for t in "$carry"/bin/test_cuda_*; do
+  case " ${GPU_CHECK_TESTS:-$(basename "$t")} " in *" $(basename "$t") "*) ;; *) continue ;; esac
   [ -x "$t" ] && step "$(basename "$t")" "$t"
 done
-step fixtures_fp32 "$carry/bin/run_cases" --device cuda tests/fixtures
-step fixtures_fp16 "$carry/bin/run_cases" --device cuda --fp16 tests/fixtures
+only=()
+[ -n "${GPU_CHECK_ONLY:-}" ] && only=(--only "$GPU_CHECK_ONLY")
+step fixtures_fp32 "$carry/bin/run_cases" --device cuda "${only[@]}" tests/fixtures
+step fixtures_fp16 "$carry/bin/run_cases" --device cuda --fp16 "${only[@]}" tests/fixtures
 
 # The command line: a cuda build with a timing cache (twice: the second reads it), inspect, run.
 cli() {

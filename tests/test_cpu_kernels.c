@@ -849,7 +849,7 @@ static void test_backend(void) {
   krt_plan plan;
   memset(&plan, 0, sizeof plan);
   void *engine = NULL, *ctx = NULL;
-  CHECK_OK(plan_memory(g, 4, &plan));
+  CHECK_OK(plan_memory(g, 4, NULL, &plan));
   CHECK_OK(be->engine_prepare(g, &plan, &engine));
   if (engine) CHECK_OK(be->context_create(engine, &ctx));
   if (ctx) {

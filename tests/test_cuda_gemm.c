@@ -327,7 +327,7 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, int fp16, int64_t
   for (int i = 0; i < g->n_values; i++) value_dtype[i] = fp16 ? KRT_FLOAT16 : KRT_FLOAT32;
   if ((s = cuda_tuning_create(env->device, &tuning))) goto done;
   char key[1024];
-  cuda_node_key(g, n, max_batch, prec, key, sizeof key);
+  cuda_node_key(g, n, max_batch, prec, 0, key, sizeof key);
   if (spec->mode == MODE_FORCE && spec->force.kind != 0 &&
       (s = cuda_tuning_put(tuning, key, &spec->force)))
     goto done;
@@ -725,7 +725,7 @@ static void check_engine_sharing(const gpu_env *env, int fp16) {
   krt_plan plan;
   memset(&plan, 0, sizeof plan);
   krt_status *s = build_share_graph(fp16, &sg);
-  if (!s) s = plan_memory(sg.g, SHARE_BATCH, &plan);
+  if (!s) s = plan_memory(sg.g, SHARE_BATCH, NULL, &plan);
   const krt_backend *cuda = s ? NULL : krt_cuda_backend_entry(KRT_BACKEND_ABI, &s);
   const krt_backend *cpu = krt_backend_cpu();
   void *engine = NULL, *ctx[3] = {NULL, NULL, NULL}, *cpu_engine = NULL, *cpu_ctx = NULL;
@@ -756,7 +756,7 @@ static void check_engine_sharing(const gpu_env *env, int fp16) {
     c.kind = CUDA_IMPL_KRT_KERNEL;
     s = cuda_tuning_create(env->device, &forced_dw);
     for (int64_t batch = SHARE_BATCH; !s && batch >= 1; batch -= SHARE_BATCH - 1) {
-      cuda_node_key(g, &g->nodes[sg.dw_node], batch, KRT_PRECISION_FP16, key, sizeof key);
+      cuda_node_key(g, &g->nodes[sg.dw_node], batch, KRT_PRECISION_FP16, 0, key, sizeof key);
       s = cuda_tuning_put(forced_dw, key, &c);
     }
     if (!s) s = cuda_tuning_save(forced_dw, &table, &table_size);

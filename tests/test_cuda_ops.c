@@ -678,7 +678,7 @@ static void test_reshape_identity(void) {
   memset(&n, 0, sizeof n);
   n.op = IR_OP_RESHAPE;
   n.name = "alias";
-  cuda_tensor x = {d, KRT_FLOAT32, 2, {7, 11}}, y = {d, KRT_FLOAT32, 2, {1, 77}};
+  cuda_tensor x = {d, KRT_FLOAT32, 2, {7, 11}, 0}, y = {d, KRT_FLOAT32, 2, {1, 77}, 0};
   cuda_launch l = {stream, NULL, 0, error_flag, NULL};
   CHECK_OK(cuda_launch_reshape(&n, &x, 1, &y, &l));
   CUDA_OK(cudaStreamSynchronize(stream));
@@ -793,8 +793,8 @@ static void test_gather(void) {
   memset(&n, 0, sizeof n);
   n.op = IR_OP_GATHER;
   n.name = "bad_index";
-  cuda_tensor in[2] = {{di, KRT_FLOAT32, 1, {3}}, {dt, KRT_FLOAT32, 2, {4, 3}}};
-  cuda_tensor y = {dy, KRT_FLOAT32, 2, {3, 3}};
+  cuda_tensor in[2] = {{di, KRT_FLOAT32, 1, {3}, 0}, {dt, KRT_FLOAT32, 2, {4, 3}, 0}};
+  cuda_tensor y = {dy, KRT_FLOAT32, 2, {3, 3}, 0};
   cuda_launch l = {stream, NULL, 0, error_flag, NULL};
   CUDA_OK(cudaMemset(error_flag, 0, sizeof(int)));
   CHECK_OK(cuda_launch_gather(&n, in, 2, &y, &l));

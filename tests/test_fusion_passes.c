@@ -144,7 +144,7 @@ static void run_graph(const ir_graph *g, uint32_t seed, run_result *r) {
   krt_plan plan;
   memset(&plan, 0, sizeof plan);
   void *engine = NULL, *ctx = NULL;
-  CHECK_OK(plan_memory(g, BATCH, &plan));
+  CHECK_OK(plan_memory(g, BATCH, NULL, &plan));
   CHECK_OK(be->engine_prepare(g, &plan, &engine));
   if (engine) CHECK_OK(be->context_create(engine, &ctx));
   if (ctx) {

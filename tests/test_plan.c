@@ -1,5 +1,7 @@
-/* Memory planner: reuse along chains, liveness of branches and outputs, aliasing, batch scaling,
- * errors, and the invariant "values live at the same time never share bytes" on random DAGs. */
+/* Memory planner: reuse along chains, liveness of branches and outputs, aliasing, Concat inputs
+ * written in place (views), batch scaling, errors, and on random DAGs the invariant "values live
+ * at the same time never share bytes", checked twice: pairwise, and by replaying the plan on an
+ * arena of tags where every read must find what its producer wrote. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -81,7 +83,7 @@ static int dense(ir_graph *g, const char *name, int x, int64_t k, int64_t m) {
 /* ---- the invariant -------------------------------------------------------------------------- */
 
 /* The value whose bytes v uses: follows Reshape/Identity chains back to a non-alias. */
-static int alias_root(const ir_graph *g, int v) {
+static int reshape_root(const ir_graph *g, int v) {
   for (;;) {
     int p = g->values[v].producer;
     if (p < 0 || !plan_op_aliases_input(g->nodes[p].op)) return v;
@@ -89,6 +91,13 @@ static int alias_root(const ir_graph *g, int v) {
     if (g->values[in].data) return v;
     v = in;
   }
+}
+
+/* The group owning v's bytes: a view's is its Concat output's. */
+static int alias_root(const ir_graph *g, const krt_plan *p, int v) {
+  v = reshape_root(g, v);
+  if (p->view_of && p->view_of[v] >= 0) v = reshape_root(g, p->view_of[v]);
+  return v;
 }
 
 /* Checks every property the planner promises; returns the number of violations. Liveness is
@@ -116,7 +125,9 @@ static int check_plan(const ir_graph *g, const krt_plan *p, int64_t max_batch) {
       if (p->offset[v] != -1) bad++;
       continue;
     }
-    int64_t need = ir_value_elements(val, max_batch) * 4;
+    /* A view spans its Concat output's bytes. */
+    int sized = p->view_of && p->view_of[v] >= 0 ? p->view_of[v] : v;
+    int64_t need = ir_value_elements(&g->values[sized], max_batch) * 4;
     if (p->offset[v] < 0 || p->offset[v] % KRT_PLAN_ALIGNMENT || p->bytes[v] < need ||
         p->bytes[v] % KRT_PLAN_ALIGNMENT || p->bytes[v] >= need + KRT_PLAN_ALIGNMENT ||
         p->offset[v] + p->bytes[v] > p->arena_bytes) {
@@ -125,13 +136,13 @@ static int check_plan(const ir_graph *g, const krt_plan *p, int64_t max_batch) {
               (long long)p->arena_bytes);
       bad++;
     }
-    int r = alias_root(g, v);
+    int r = alias_root(g, p, v);
     if (r != v && p->offset[v] != p->offset[r]) bad++;
   }
   for (int u = 0; u < nv; u++) {
     if (p->offset[u] < 0) continue;
     for (int v = u + 1; v < nv; v++) {
-      if (p->offset[v] < 0 || alias_root(g, u) == alias_root(g, v)) continue;
+      if (p->offset[v] < 0 || alias_root(g, p, u) == alias_root(g, p, v)) continue;
       int live_together = first[u] <= last[v] && first[v] <= last[u];
       int share = p->offset[u] < p->offset[v] + p->bytes[v] &&
                   p->offset[v] < p->offset[u] + p->bytes[u];
@@ -147,9 +158,9 @@ static int check_plan(const ir_graph *g, const krt_plan *p, int64_t max_batch) {
   for (int u = 0; u < nv; u++) {
     if (p->offset[u] < 0) continue;
     for (int v = 0; v < nv; v++) {
-      if (p->offset[v] < 0 || alias_root(g, u) != alias_root(g, v) || u == v) continue;
+      if (p->offset[v] < 0 || alias_root(g, p, u) != alias_root(g, p, v) || u == v) continue;
       for (int w = 0; w < nv; w++) {
-        if (p->offset[w] < 0 || alias_root(g, w) == alias_root(g, u)) continue;
+        if (p->offset[w] < 0 || alias_root(g, p, w) == alias_root(g, p, u)) continue;
         int live_together = first[v] <= last[w] && first[w] <= last[v];
         int share = p->offset[u] < p->offset[w] + p->bytes[w] &&
                     p->offset[w] < p->offset[u] + p->bytes[u];
@@ -159,6 +170,76 @@ static int check_plan(const ir_graph *g, const krt_plan *p, int64_t max_batch) {
   }
   free(first);
   free(last);
+  return bad;
+}
+
+/* Element positions (in floats from the arena's start) of value v at max batch: a view's rows
+ * inside its Concat output, else a dense run from its offset. Returns the count written. */
+static int64_t positions(const ir_graph *g, const krt_plan *p, int v, int64_t *out) {
+  int64_t n = ir_value_elements(&g->values[v], p->max_batch);
+  if (p->view_of[v] < 0) {
+    for (int64_t e = 0; e < n; e++) out[e] = p->offset[v] / 4 + e;
+    return n;
+  }
+  const ir_value *x = &g->values[v];
+  int64_t width = x->dims[x->rank - 1], base = p->offset[p->view_of[v]] / 4;
+  for (int64_t e = 0; e < n; e++)
+    out[e] = base + (e / width) * p->view_pitch[v] + p->view_at[v] + e % width;
+  return n;
+}
+
+/* Replays the plan: graph inputs are written first, then each node checks that every input's
+ * elements still hold what its producer wrote (tag = the value's Reshape root) and writes its
+ * output's; aliasing ops write nothing. Graph outputs are checked at the end. Returns the number
+ * of clobbered reads (0 when the plan is sound). */
+static int replay_plan(const ir_graph *g, const krt_plan *p) {
+  int64_t cells = p->arena_bytes / 4, most = 1;
+  for (int v = 0; v < g->n_values; v++) {
+    int64_t n = ir_value_elements(&g->values[v], p->max_batch);
+    if (n > most) most = n;
+  }
+  int *tag = malloc((size_t)(cells ? cells : 1) * sizeof *tag);
+  int64_t *pos = malloc((size_t)most * sizeof *pos);
+  int bad = 0;
+  for (int64_t i = 0; i < cells; i++) tag[i] = -1;
+#define WRITE(v)                             \
+  do {                                       \
+    int64_t n_ = positions(g, p, (v), pos);  \
+    for (int64_t e_ = 0; e_ < n_; e_++) {    \
+      if (pos[e_] < 0 || pos[e_] >= cells) { \
+        bad++;                               \
+        break;                               \
+      }                                      \
+      tag[pos[e_]] = (v);                    \
+    }                                        \
+  } while (0)
+#define READ(v, when)                                                             \
+  do {                                                                            \
+    int r_ = reshape_root(g, (v));                                                \
+    int64_t n_ = positions(g, p, r_, pos);                                        \
+    for (int64_t e_ = 0; e_ < n_; e_++)                                           \
+      if (pos[e_] < 0 || pos[e_] >= cells || tag[pos[e_]] != r_) {                \
+        fprintf(stderr, "%s reads '%s': clobbered\n", (when), g->values[v].name); \
+        bad++;                                                                    \
+        break;                                                                    \
+      }                                                                           \
+  } while (0)
+  for (int i = 0; i < g->n_inputs; i++)
+    if (p->offset[g->inputs[i]] >= 0) WRITE(g->inputs[i]);
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    for (int k = 0; k < n->n_inputs; k++)
+      if (!g->values[n->inputs[k]].data) READ(n->inputs[k], n->name);
+    int in0 = n->n_inputs > 0 ? n->inputs[0] : -1;
+    int aliases = plan_op_aliases_input(n->op) && in0 >= 0 && !g->values[in0].data;
+    if (!aliases) WRITE(n->output);
+  }
+  for (int i = 0; i < g->n_outputs; i++)
+    if (!g->values[g->outputs[i]].data) READ(g->outputs[i], "the caller");
+#undef WRITE
+#undef READ
+  free(tag);
+  free(pos);
   return bad;
 }
 
@@ -176,7 +257,7 @@ static void test_chain_reuses_memory(void) {
   int a = relu(g, "a", x), b = relu(g, "b", a), c = relu(g, "c", b), d = relu(g, "d", c);
   CHECK_OK(ir_add_output(g, d, "d"));
   krt_plan p;
-  CHECK_OK(plan_memory(g, 1, &p));
+  CHECK_OK(plan_memory(g, 1, NULL, &p));
   CHECK(check_plan(g, &p, 1) == 0);
   CHECK(p.arena_bytes < sum_of_slots(&p));
   CHECK(p.arena_bytes == 2 * 1024); /* ping-pong between two slots */
@@ -191,7 +272,7 @@ static void test_diamond_keeps_branches(void) {
   int a = relu(g, "a", x), b = relu(g, "b", a), c = relu(g, "c", a), d = add2(g, "d", b, c);
   CHECK_OK(ir_add_output(g, d, "d"));
   krt_plan p;
-  CHECK_OK(plan_memory(g, 2, &p));
+  CHECK_OK(plan_memory(g, 2, NULL, &p));
   CHECK(check_plan(g, &p, 2) == 0);
   CHECK(p.offset[b] != p.offset[c]);  /* both alive when d runs */
   CHECK(p.offset[a] != p.offset[b] && p.offset[a] != p.offset[c]); /* c reads a after b exists */
@@ -215,7 +296,7 @@ static void test_reshape_aliases(void) {
   int e = relu(g, "e", d);
   CHECK_OK(ir_add_output(g, e, "e"));
   krt_plan p;
-  CHECK_OK(plan_memory(g, 1, &p));
+  CHECK_OK(plan_memory(g, 1, NULL, &p));
   CHECK(check_plan(g, &p, 1) == 0);
   CHECK(p.offset[r] == p.offset[a] && p.offset[i] == p.offset[a]);
   CHECK(p.bytes[r] == p.bytes[a]);
@@ -225,7 +306,7 @@ static void test_reshape_aliases(void) {
 
   /* An alias that is a graph output keeps its root alive to the end. */
   CHECK_OK(ir_add_output(g, i, "i"));
-  CHECK_OK(plan_memory(g, 1, &p));
+  CHECK_OK(plan_memory(g, 1, NULL, &p));
   CHECK(check_plan(g, &p, 1) == 0);
   CHECK(p.offset[e] != p.offset[a] && p.offset[d] != p.offset[a]);
   plan_free(&p);
@@ -246,7 +327,7 @@ static void test_reshape_of_constant_gets_bytes(void) {
   CHECK_OK(ir_add_output(g, y, "y"));
   CHECK_OK(ir_add_output(g, i, "i"));
   krt_plan p;
-  CHECK_OK(plan_memory(g, 3, &p));
+  CHECK_OK(plan_memory(g, 3, NULL, &p));
   CHECK(check_plan(g, &p, 3) == 0);
   CHECK(p.offset[c] == -1 && p.bytes[c] == 0);
   CHECK(p.offset[i] >= 0 && p.bytes[i] == 64);
@@ -269,7 +350,7 @@ static void test_outputs_alive_at_end(void) {
   CHECK_OK(ir_add_output(g, early, "early"));
   CHECK_OK(ir_add_output(g, v, "last"));
   krt_plan p;
-  CHECK_OK(plan_memory(g, 1, &p));
+  CHECK_OK(plan_memory(g, 1, NULL, &p));
   CHECK(check_plan(g, &p, 1) == 0);
   for (int k = 0; k < 6; k++) CHECK(p.offset[chain[k]] != p.offset[early]);
   plan_free(&p);
@@ -284,7 +365,7 @@ static void test_unused_values(void) {
   int y = relu(g, "y", x);
   CHECK_OK(ir_add_output(g, y, "y"));
   krt_plan p;
-  CHECK_OK(plan_memory(g, 1, &p));
+  CHECK_OK(plan_memory(g, 1, NULL, &p));
   CHECK(check_plan(g, &p, 1) == 0);
   CHECK(p.offset[dead] >= 0 && p.bytes[dead] == 64);
   CHECK(p.offset[unused] >= 0); /* the caller still binds and copies it */
@@ -306,8 +387,8 @@ static void test_batch_scaling(void) {
   CHECK_OK(ir_add_output(g, o, "o"));
   CHECK_OK(ir_add_output(g, u, "u"));
   krt_plan p1, p8;
-  CHECK_OK(plan_memory(g, 1, &p1));
-  CHECK_OK(plan_memory(g, 8, &p8));
+  CHECK_OK(plan_memory(g, 1, NULL, &p1));
+  CHECK_OK(plan_memory(g, 8, NULL, &p8));
   CHECK(check_plan(g, &p1, 1) == 0);
   CHECK(check_plan(g, &p8, 8) == 0);
   CHECK(p1.bytes[x] == 192 && p8.bytes[x] == 8 * 192);
@@ -317,7 +398,7 @@ static void test_batch_scaling(void) {
   CHECK(p8.arena_bytes > p1.arena_bytes);
   plan_free(&p1);
   plan_free(&p8);
-  CHECK_ERR(plan_memory(g, 0, &p1), KRT_ERR_INVALID_ARGUMENT, "max batch");
+  CHECK_ERR(plan_memory(g, 0, NULL, &p1), KRT_ERR_INVALID_ARGUMENT, "max batch");
   ir_graph_free(g);
 }
 
@@ -328,15 +409,117 @@ static void test_errors(void) {
   CHECK_OK(ir_add_input(g, "ragged", KRT_FLOAT32, 3, dims, 1, IR_LAYOUT_PLAIN, &x));
   CHECK_OK(ir_add_output(g, x, "ragged"));
   krt_plan p;
-  CHECK_ERR(plan_memory(g, 1, &p), KRT_ERR_SHAPE, "'ragged'");
+  CHECK_ERR(plan_memory(g, 1, NULL, &p), KRT_ERR_SHAPE, "'ragged'");
   ir_graph_free(g);
 
   g = ir_graph_create();
   int64_t huge[3] = {-1, (int64_t)1 << 41, (int64_t)1 << 20};
   CHECK_OK(ir_add_input(g, "huge", KRT_FLOAT32, 3, huge, 1, IR_LAYOUT_PLAIN, &x));
   CHECK_OK(ir_add_output(g, x, "huge"));
-  CHECK_ERR(plan_memory(g, 1, &p), KRT_ERR_SHAPE, "'huge'");
-  CHECK_ERR(plan_memory(g, INT64_MAX, &p), KRT_ERR_SHAPE, "'huge'");
+  CHECK_ERR(plan_memory(g, 1, NULL, &p), KRT_ERR_SHAPE, "'huge'");
+  CHECK_ERR(plan_memory(g, INT64_MAX, NULL, &p), KRT_ERR_SHAPE, "'huge'");
+  ir_graph_free(g);
+}
+
+/* ---- Concat inputs written in place ---------------------------------------------------------- */
+
+/* A backend that writes Dense outputs at any 8-aligned offset and pitch (as CUDA's does). */
+static int dense_writes_rows(const ir_graph *g, const ir_node *n, int64_t at, int64_t pitch) {
+  (void)g;
+  return n->op == IR_OP_DENSE && at % 8 == 0 && pitch % 8 == 0;
+}
+
+/* Any node but a Concat, at any offset: the random DAGs' backend. */
+static int all_write_rows(const ir_graph *g, const ir_node *n, int64_t at, int64_t pitch) {
+  (void)g;
+  (void)at;
+  (void)pitch;
+  return n->op != IR_OP_CONCAT;
+}
+
+static int concat_n(ir_graph *g, const char *name, const int *inputs, int n, int axis) {
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  a.act = ir_act_none();
+  a.axis = axis;
+  return emit(g, IR_OP_CONCAT, name, inputs, n, &a);
+}
+
+static void test_concat_in_place(void) {
+  ir_graph *g = ir_graph_create();
+  int x = add_input(g, "x", 16);
+  int a = dense(g, "a", x, 16, 8); /* at 0: in place */
+  int b = dense(g, "b", x, 16, 4); /* at 8: in place (a 4-wide row at an aligned offset) */
+  int c = dense(g, "c", x, 16, 4); /* at 12: not 8-aligned, copied */
+  int d = relu(g, "d", x);         /* at 16: not a Dense, copied */
+  int e = dense(g, "e", x, 16, 8); /* at 32: also read by f, copied */
+  int f = relu(g, "f", e);
+  int parts[5] = {a, b, c, d, e};
+  int y = concat_n(g, "y", parts, 5, 1); /* [N, 40] */
+  int out = dense(g, "out", y, 40, 3);
+  CHECK_OK(ir_add_output(g, out, "out"));
+  CHECK_OK(ir_add_output(g, f, "f"));
+  plan_options opts = {dense_writes_rows};
+  krt_plan p;
+  CHECK_OK(plan_memory(g, 4, &opts, &p));
+  CHECK(p.n_views == 2);
+  CHECK(p.view_of[a] == y && p.view_at[a] == 0 && p.view_pitch[a] == 40);
+  CHECK(p.view_of[b] == y && p.view_at[b] == 8 && p.view_pitch[b] == 40);
+  CHECK(p.view_of[c] < 0 && p.view_of[d] < 0 && p.view_of[e] < 0 && p.view_of[y] < 0);
+  CHECK(p.offset[a] == p.offset[y] && p.offset[b] == p.offset[y]);
+  CHECK(check_plan(g, &p, 4) == 0);
+  CHECK(replay_plan(g, &p) == 0);
+  /* Without the option nothing is a view, and the plan is as before. */
+  krt_plan plain;
+  CHECK_OK(plan_memory(g, 4, NULL, &plain));
+  CHECK(plain.n_views == 0 && plain.view_of[a] < 0);
+  CHECK(check_plan(g, &plain, 4) == 0 && replay_plan(g, &plain) == 0);
+  plan_free(&plain);
+  plan_free(&p);
+  ir_graph_free(g);
+}
+
+/* Inputs that must not be views: a graph input, a graph output, one listed twice, a Reshape's
+ * output, a Concat's output (nested), a Concat along another axis. */
+static void test_concat_views_refused(void) {
+  ir_graph *g = ir_graph_create();
+  int x = add_input(g, "x", 8);
+  int a = dense(g, "a", x, 8, 8);
+  int twice[2] = {a, a};
+  int y1 = concat_n(g, "twice", twice, 2, 1);
+  int b = dense(g, "b", x, 8, 8);
+  int64_t shape[1] = {8};
+  int r = reshape(g, "r", dense(g, "rd", x, 8, 8), 1, shape);
+  int o = dense(g, "o", x, 8, 8);
+  int mixed[4] = {x, b, r, o};
+  int y2 = concat_n(g, "mixed", mixed, 4, 1); /* x: input, r: reshape, o: output; b in place */
+  int nested[2] = {y2, dense(g, "n", x, 8, 8)};
+  int y3 = concat_n(g, "nested", nested, 2, 1);
+  CHECK_OK(ir_add_output(g, y1, "y1"));
+  CHECK_OK(ir_add_output(g, y3, "y3"));
+  CHECK_OK(ir_add_output(g, o, "o"));
+  plan_options opts = {all_write_rows};
+  krt_plan p;
+  CHECK_OK(plan_memory(g, 2, &opts, &p));
+  CHECK(p.view_of[a] < 0 && p.view_of[x] < 0 && p.view_of[r] < 0 && p.view_of[o] < 0);
+  CHECK(p.view_of[b] == y2 && p.view_at[b] == 8);
+  CHECK(p.view_of[y2] < 0); /* a Concat output is never written into another in place */
+  CHECK(p.view_of[nested[1]] == y3 && p.view_at[nested[1]] == 32 && p.view_pitch[nested[1]] == 40);
+  CHECK(check_plan(g, &p, 2) == 0 && replay_plan(g, &p) == 0);
+  plan_free(&p);
+  ir_graph_free(g);
+
+  /* Along axis 1 of a rank-3 value (not the last axis): no views. */
+  g = ir_graph_create();
+  int64_t dims[3] = {-1, 2, 8};
+  int in = -1;
+  CHECK_OK(ir_add_input(g, "x3", KRT_FLOAT32, 3, dims, 1, IR_LAYOUT_PLAIN, &in));
+  int u = relu(g, "u", in), v = relu(g, "v", in);
+  int both[2] = {u, v};
+  CHECK_OK(ir_add_output(g, concat_n(g, "axis1", both, 2, 1), "y"));
+  CHECK_OK(plan_memory(g, 2, &opts, &p));
+  CHECK(p.n_views == 0);
+  plan_free(&p);
   ir_graph_free(g);
 }
 
@@ -397,13 +580,19 @@ static void test_random_dags(void) {
   for (uint32_t seed = 1; seed <= 12; seed++) {
     ir_graph *g = random_dag(200, seed);
     for (int64_t batch = 1; batch <= 5; batch += 4) {
-      krt_plan p;
-      CHECK_OK(plan_memory(g, batch, &p));
-      int bad = check_plan(g, &p, batch);
-      CHECK(bad == 0);
-      if (bad) fprintf(stderr, "seed %u batch %lld: %d violations\n", seed, (long long)batch, bad);
-      CHECK(p.arena_bytes < sum_of_slots(&p));
-      plan_free(&p);
+      for (int views = 0; views < 2; views++) {
+        plan_options opts = {all_write_rows};
+        krt_plan p;
+        CHECK_OK(plan_memory(g, batch, views ? &opts : NULL, &p));
+        int bad = check_plan(g, &p, batch) + replay_plan(g, &p);
+        CHECK(bad == 0);
+        if (bad)
+          fprintf(stderr, "seed %u batch %lld views %d: %d violations\n", seed, (long long)batch,
+                  views, bad);
+        CHECK(p.arena_bytes < sum_of_slots(&p));
+        CHECK(views ? p.n_views > 0 : p.n_views == 0);
+        plan_free(&p);
+      }
     }
     ir_graph_free(g);
   }
@@ -418,6 +607,8 @@ int main(void) {
   test_unused_values();
   test_batch_scaling();
   test_errors();
+  test_concat_in_place();
+  test_concat_views_refused();
   test_random_dags();
   return test_summary("test_plan");
 }

@@ -29,19 +29,49 @@ static char *node_detail(const ir_graph *g, const ir_node *n) {
   return text;
 }
 
+/* Appends " [note]" to node i's detail string. */
+static krt_status *append_note(krt_engine *e, int i, const char *note) {
+  size_t size = strlen(e->node_details[i]) + strlen(note) + 8;
+  char *text = malloc(size);
+  if (!text) return krt_error_oom("engine node details");
+  snprintf(text, size, "%s%s[%s]", e->node_details[i], e->node_details[i][0] ? " " : "", note);
+  free(e->node_details[i]);
+  e->node_details[i] = text;
+  return NULL;
+}
+
+/* Names, on each Concat, the inputs the plan has their producers write in place. */
+static krt_status *note_concats_in_place(krt_engine *e) {
+  const ir_graph *g = e->graph;
+  if (!e->plan.n_views) return NULL;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->op != IR_OP_CONCAT) continue;
+    char note[256];
+    int used = snprintf(note, sizeof note, "written in place:"), count = 0;
+    for (int k = 0; k < n->n_inputs && used < (int)sizeof note; k++) {
+      int x = n->inputs[k];
+      if (e->plan.view_of[x] != n->output) continue;
+      int p = g->values[x].producer;
+      used += snprintf(note + used, sizeof note - (size_t)used, "%s%s", count ? ", " : " ",
+                       p >= 0 && g->nodes[p].name ? g->nodes[p].name : g->values[x].name);
+      count++;
+    }
+    if (!count) continue;
+    if (used < (int)sizeof note && count < n->n_inputs)
+      snprintf(note + used, sizeof note - (size_t)used, " (%d of %d inputs)", count, n->n_inputs);
+    KRT_TRY(append_note(e, i, note));
+  }
+  return NULL;
+}
+
 /* Appends the backend's note on node i (its tuned choice) to the node's detail string. */
 static krt_status *add_backend_notes(krt_engine *e) {
   if (!e->backend->engine_node_note) return NULL;
   for (int i = 0; i < e->graph->n_nodes; i++) {
     char note[256] = "";
     e->backend->engine_node_note(e->backend_state, i, note, sizeof note);
-    if (!note[0]) continue;
-    size_t size = strlen(e->node_details[i]) + strlen(note) + 8;
-    char *text = malloc(size);
-    if (!text) return krt_error_oom("engine node details");
-    snprintf(text, size, "%s%s[%s]", e->node_details[i], e->node_details[i][0] ? " " : "", note);
-    free(e->node_details[i]);
-    e->node_details[i] = text;
+    if (note[0]) KRT_TRY(append_note(e, i, note));
   }
   return NULL;
 }
@@ -100,8 +130,12 @@ static krt_status *finish(krt_engine *e, const krt_build_options *o, int buildin
   for (int v = 0; v < g->n_values; v++)
     if (g->values[v].data) e->weight_bytes += ir_value_elements(&g->values[v], 1) * 4;
 
-  KRT_TRY(plan_memory(g, e->meta.max_batch, &e->plan));
+  plan_options plan_opts = {e->backend->writes_rows};
+  KRT_TRY(plan_memory(g, e->meta.max_batch, &plan_opts, &e->plan));
+  KRT_TRY(note_concats_in_place(e));
   KRT_TRY(prepare_backend(e, o, building));
+  if (e->backend->engine_weight_bytes)
+    e->weight_bytes = (int64_t)e->backend->engine_weight_bytes(e->backend_state);
   return add_backend_notes(e);
 }
 

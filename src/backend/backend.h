@@ -13,7 +13,7 @@
 
 /* Bumped whenever krt_backend or anything it passes (the structs below, ir_graph, krt_plan,
  * krt_status) changes layout: a plugin built against another layout must not be used. */
-#define KRT_BACKEND_ABI 1u
+#define KRT_BACKEND_ABI 2u
 
 /* What an engine's preparation gets beyond the graph and plan (engine_prepare_ex). */
 typedef struct backend_engine_args {
@@ -90,6 +90,11 @@ typedef struct krt_backend {
   krt_status *(*set_profiling)(void *context_state, int enable);
   krt_status *(*node_time)(const void *context_state, int node, double *ms);
   krt_status *(*last_timing)(const void *context_state, krt_run_timing *out);
+  /* Whether node n can write its output rows `pitch` elements apart, `at` elements into each row
+   * of a Concat's output (plan_options.writes_rows: Concat inputs written in place). */
+  int (*writes_rows)(const ir_graph *g, const ir_node *n, int64_t at, int64_t pitch);
+  /* Device bytes the engine's weights take (in its precision and layouts). */
+  size_t (*engine_weight_bytes)(const void *engine_state);
 } krt_backend;
 
 /* The plugin entry point libkrt_cuda.so exports (KRT_CUDA_ENTRY_SYMBOL). abi_version is

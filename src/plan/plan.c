@@ -12,6 +12,9 @@
  * Aliases: Reshape and Identity outputs share their first input's slot. Values are grouped by
  * their root (the first value of an alias chain that owns bytes); the group's interval spans
  * every member's reads, and a group containing a graph output lives to the end.
+ *
+ * Views (Concat inputs written in place, plan.h) join their Concat output's group too: the group
+ * starts at the earliest write of any member, which for a view is before the Concat runs.
  */
 #include "plan/plan.h"
 
@@ -26,6 +29,9 @@ void plan_free(krt_plan *plan) {
   if (!plan) return;
   free(plan->offset);
   free(plan->bytes);
+  free(plan->view_of);
+  free(plan->view_at);
+  free(plan->view_pitch);
   memset(plan, 0, sizeof *plan);
 }
 
@@ -79,9 +85,50 @@ overflow:
                    (long long)max_batch);
 }
 
+/* Marks the Concat inputs written in place (plan.h says which qualify). uses[v]: how many node
+ * inputs name v, counted here; is_io[v]: a graph input or output. */
+static void choose_views(const ir_graph *g, const plan_options *opts, krt_plan *plan, int *uses,
+                         unsigned char *is_io) {
+  for (int v = 0; v < g->n_values; v++) {
+    plan->view_of[v] = -1;
+    uses[v] = 0;
+    is_io[v] = 0;
+  }
+  if (!opts || !opts->writes_rows) return;
+  for (int i = 0; i < g->n_inputs; i++) is_io[g->inputs[i]] = 1;
+  for (int i = 0; i < g->n_outputs; i++) is_io[g->outputs[i]] = 1;
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int k = 0; k < g->nodes[i].n_inputs; k++) uses[g->nodes[i].inputs[k]]++;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *c = &g->nodes[i];
+    const ir_value *y = &g->values[c->output];
+    if (c->op != IR_OP_CONCAT || y->rank < 1 || c->attrs.axis != y->rank - 1 || is_constant(y))
+      continue;
+    int64_t pitch = y->dims[y->rank - 1], at = 0;
+    for (int k = 0; k < c->n_inputs; k++) {
+      int x = c->inputs[k];
+      const ir_value *xv = &g->values[x];
+      int64_t width = xv->rank == y->rank ? xv->dims[xv->rank - 1] : -1;
+      if (width < 0) break; /* malformed: leave the rest to the Concat (shape checks report it) */
+      int p = xv->producer;
+      if (width > 0 && pitch > 0 && !is_constant(xv) && !is_io[x] && uses[x] == 1 && p >= 0 &&
+          p < i && xv->batched == y->batched && !plan_op_aliases_input(g->nodes[p].op) &&
+          g->nodes[p].op != IR_OP_CONCAT && plan->view_of[x] < 0 &&
+          opts->writes_rows(g, &g->nodes[p], at, pitch)) {
+        plan->view_of[x] = c->output;
+        plan->view_at[x] = at;
+        plan->view_pitch[x] = pitch;
+        plan->n_views++;
+      }
+      at += width;
+    }
+  }
+}
+
 /* root[v] and the live interval [start, end] of each root; start = n_nodes + 1 marks a value no
- * node reads or writes. */
-static krt_status *compute_liveness(const ir_graph *g, int *root, int *start, int *end) {
+ * node reads or writes. view_of: plan->view_of (views join their Concat output's group). */
+static krt_status *compute_liveness(const ir_graph *g, const int *view_of, int *root, int *start,
+                                    int *end) {
   const int never = g->n_nodes + 1;
   for (int v = 0; v < g->n_values; v++) {
     root[v] = v;
@@ -117,8 +164,12 @@ static krt_status *compute_liveness(const ir_graph *g, int *root, int *start, in
       root[out] = root[in0];
       if (end[root[out]] < i) end[root[out]] = i;
     } else {
-      start[out] = i;
-      if (end[out] < i) end[out] = i;
+      /* A view is written now, into the bytes of the Concat output (its own root: a Concat
+       * never aliases), which is written later. */
+      int r = view_of[out] >= 0 ? view_of[out] : out;
+      root[out] = r;
+      if (start[r] > i) start[r] = i;
+      if (end[r] < i) end[r] = i;
     }
   }
   for (int i = 0; i < g->n_outputs; i++) {
@@ -169,26 +220,37 @@ static void place_slot(plan_slot *slots, int i, plan_slot **scratch) {
   s->offset = best >= 0 ? best : cursor;
 }
 
-krt_status *plan_memory(const ir_graph *g, int64_t max_batch, krt_plan *out) {
+krt_status *plan_memory(const ir_graph *g, int64_t max_batch, const plan_options *opts,
+                        krt_plan *out) {
   if (!g || !out) return krt_error(KRT_ERR_INVALID_ARGUMENT, "plan_memory: NULL argument");
   if (max_batch < 1)
     return krt_error(KRT_ERR_INVALID_ARGUMENT, "max batch %lld: must be at least 1",
                      (long long)max_batch);
   size_t nv = (size_t)(g->n_values > 0 ? g->n_values : 1);
-  krt_plan plan = {max_batch, 0, g->n_values, malloc(nv * sizeof(int64_t)),
-                   calloc(nv, sizeof(int64_t))};
+  krt_plan plan;
+  memset(&plan, 0, sizeof plan);
+  plan.max_batch = max_batch;
+  plan.n_values = g->n_values;
+  plan.offset = malloc(nv * sizeof *plan.offset);
+  plan.bytes = calloc(nv, sizeof *plan.bytes);
+  plan.view_of = malloc(nv * sizeof *plan.view_of);
+  plan.view_at = calloc(nv, sizeof *plan.view_at);
+  plan.view_pitch = calloc(nv, sizeof *plan.view_pitch);
+  unsigned char *is_io = malloc(nv);
+  int *uses = malloc(nv * sizeof *uses);
   int *root = malloc(nv * sizeof *root), *start = malloc(nv * sizeof *start);
   int *end = malloc(nv * sizeof *end);
   plan_slot *slots = malloc(nv * sizeof *slots);
   plan_slot **scratch = malloc(nv * sizeof *scratch);
   int *slot_of_root = malloc(nv * sizeof *slot_of_root);
   krt_status *s = NULL;
-  if (!plan.offset || !plan.bytes || !root || !start || !end || !slots || !scratch ||
-      !slot_of_root) {
+  if (!plan.offset || !plan.bytes || !plan.view_of || !plan.view_at || !plan.view_pitch || !is_io ||
+      !uses || !root || !start || !end || !slots || !scratch || !slot_of_root) {
     s = krt_error_oom("memory plan");
     goto done;
   }
-  s = compute_liveness(g, root, start, end);
+  choose_views(g, opts, &plan, uses, is_io);
+  s = compute_liveness(g, plan.view_of, root, start, end);
   if (s) goto done;
 
   /* One slot per root that something writes; its size covers every alias in its group. */
@@ -201,7 +263,7 @@ krt_status *plan_memory(const ir_graph *g, int64_t max_batch, krt_plan *out) {
   }
   for (int v = 0; v < g->n_values; v++) {
     int slot = slot_of_root[root[v]];
-    if (slot < 0 || is_constant(&g->values[v])) continue;
+    if (slot < 0 || is_constant(&g->values[v]) || plan.view_of[v] >= 0) continue;
     int64_t bytes;
     s = value_bytes(&g->values[v], max_batch, &bytes);
     if (s) goto done;
@@ -227,16 +289,18 @@ krt_status *plan_memory(const ir_graph *g, int64_t max_batch, krt_plan *out) {
       plan.bytes[v] = 0;
     } else {
       plan.offset[v] = slots[slot].offset;
-      s = value_bytes(&g->values[v], max_batch, &plan.bytes[v]);
+      /* a view spans its Concat output's rows */
+      int sized = plan.view_of[v] >= 0 ? plan.view_of[v] : v;
+      s = value_bytes(&g->values[sized], max_batch, &plan.bytes[v]);
       if (s) goto done;
     }
   }
   *out = plan;
-  plan.offset = NULL;
-  plan.bytes = NULL;
+  memset(&plan, 0, sizeof plan);
 done:
-  free(plan.offset);
-  free(plan.bytes);
+  plan_free(&plan);
+  free(is_io);
+  free(uses);
   free(root);
   free(start);
   free(end);

@@ -57,6 +57,7 @@ static krt_status *tune_engine(cuda_engine *e, const backend_engine_args *args,
   cuda_prepare_ctx p;
   memset(&p, 0, sizeof p);
   p.graph = g;
+  p.plan = e->plan;
   p.precision = e->precision;
   p.max_batch = e->plan->max_batch;
   p.device = e->device;
@@ -174,6 +175,16 @@ static const char *cuda_engine_device_name(const void *state) {
   return ((const cuda_engine *)state)->device_name;
 }
 
+static size_t cuda_engine_weight_bytes(const void *state) {
+  return ((const cuda_engine *)state)->weight_bytes;
+}
+
+int cuda_writes_rows(const ir_graph *g, const ir_node *n, int64_t at, int64_t pitch) {
+  (void)g;
+  int library = n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE || n->op == IR_OP_DENSE;
+  return library && at >= 0 && pitch > 0 && at % 8 == 0 && pitch % 8 == 0;
+}
+
 static const char *impl_name(int kind) {
   switch (kind) {
     case CUDA_IMPL_CUDNN_GRAPH: return "cudnn graph engine";
@@ -190,7 +201,12 @@ static void cuda_engine_node_note(const void *state, int node, char *buf, size_t
   buf[0] = '\0';
   if (!cuda_node_is_tunable(n)) return;
   char key[1024];
-  cuda_node_key(e->g, n, e->plan->max_batch, e->precision, key, sizeof key);
+  cuda_prepare_ctx p;
+  memset(&p, 0, sizeof p);
+  p.graph = e->g;
+  p.plan = e->plan;
+  p.precision = e->precision;
+  cuda_node_key_ctx(&p, n, e->plan->max_batch, key, sizeof key);
   const cuda_choice *c = e->tuned_here ? cuda_tuning_find(e->tuning, key) : NULL;
   if (c)
     snprintf(buf, size, "%s %lld, %.3f ms", impl_name(c->kind), (long long)c->id, c->ms);
@@ -220,6 +236,8 @@ static const krt_backend cuda_backend = {
     .set_profiling = cuda_set_profiling,
     .node_time = cuda_node_time,
     .last_timing = cuda_last_timing,
+    .writes_rows = cuda_writes_rows,
+    .engine_weight_bytes = cuda_engine_weight_bytes,
 };
 
 __attribute__((visibility("default"))) const krt_backend *krt_cuda_backend_entry(

@@ -84,6 +84,7 @@ static krt_status *prepare_nodes(cuda_context *c) {
   cuda_prepare_ctx p;
   memset(&p, 0, sizeof p);
   p.graph = e->g;
+  p.plan = e->plan;
   p.precision = e->precision;
   p.max_batch = e->plan->max_batch;
   p.device = e->device;
@@ -185,7 +186,8 @@ krt_status *cuda_context_create(void *engine_state, void **state) {
 /* ---- launching nodes ----------------------------------------------------------------------- */
 
 /* A tensor for value `id` at this batch: constants from the engine's weights, others in the
- * arena. */
+ * arena (or the caller's bound buffer); a Concat input written in place lies inside its Concat
+ * output, wherever that is. */
 static krt_status *value_tensor(cuda_context *c, int id, int64_t batch, cuda_tensor *t) {
   const cuda_engine *e = c->engine;
   const ir_value *v = &e->g->values[id];
@@ -193,6 +195,18 @@ static krt_status *value_tensor(cuda_context *c, int id, int64_t batch, cuda_ten
   t->rank = v->rank;
   memcpy(t->dims, v->dims, sizeof t->dims);
   if (v->batched && v->rank > 0) t->dims[0] = batch;
+  t->row_pitch = 0;
+  int whole = e->plan->view_of[id];
+  if (whole >= 0) {
+    cuda_tensor concat;
+    KRT_TRY(value_tensor(c, whole, batch, &concat)); /* a Concat output is never a view */
+    if (concat.dtype != t->dtype)
+      return krt_error(KRT_ERR_INTERNAL, "value '%s' is %s but its Concat output is %s", v->name,
+                       krt_dtype_name(t->dtype), krt_dtype_name(concat.dtype));
+    t->data = (unsigned char *)concat.data + e->plan->view_at[id] * krt_dtype_size(t->dtype);
+    t->row_pitch = e->plan->view_pitch[id];
+    return NULL;
+  }
   if (v->data) {
     t->data = (void *)(uintptr_t)e->weight_ptr[id];
     return NULL;
@@ -225,6 +239,9 @@ krt_status *cuda_launch_nodes(cuda_context *c, int64_t batch, int profile) {
     for (int k = 0; k < n->n_inputs; k++) KRT_TRY(value_tensor(c, n->inputs[k], batch, &c->views[k]));
     cuda_tensor y;
     KRT_TRY(value_tensor(c, n->output, batch, &y));
+    if (y.row_pitch && !cuda_writes_rows(g, n, 0, y.row_pitch))
+      return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s) cannot write into its Concat in place",
+                       n->name, ir_op_name(n->op));
     launch.error_flag = c->error_flags + i;
     launch.op_state = c->op_state[i];
     KRT_TRY(fn(n, c->views, n->n_inputs, &y, &launch));

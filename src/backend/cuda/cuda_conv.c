@@ -29,6 +29,13 @@
  * Plans depend on the batch: each context builds them for max_batch and 1 at prepare and any
  * other batch at its first launch (host work only: cuDNN finalizes a plan, nothing is allocated
  * on the device), within the workspace reserved at prepare.
+ *
+ * Writing into a Concat in place (the output's positions `pitch` elements apart, plan.h): a
+ * cuDNN graph whose last tensor is y takes the pitch as y's strides. Every other case (the
+ * legacy API, krt's kernels, ConvTranspose, an epilogue left to cuda_launch_epilogue, an engine
+ * that rejects the strides) is "staged": it writes a dense result into the workspace, after the
+ * library's own part, and one cudaMemcpy2DAsync moves it into place: the copy the Concat would
+ * have made.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -54,7 +61,9 @@ typedef struct conv_exec {
   cudnnFilterDescriptor_t wd;
   cudnnConvolutionDescriptor_t cd;
   cudnnConvolutionFwdAlgo_t algo;
-  size_t workspace;
+  size_t workspace;    /* the library's */
+  int staged;          /* pitched output written dense into the workspace first */
+  size_t staged_bytes; /* that dense result, after the library's workspace */
 } conv_exec;
 
 typedef struct conv_state {
@@ -72,6 +81,7 @@ typedef struct conv_state {
   const void *bias;               /* borrowed; NULL when the node has none */
   int64_t out_channels;           /* the node's output channels (epilogue) */
   int64_t out_positions;          /* output positions per sample (epilogue rows / batch) */
+  int64_t pitch;                  /* elements between output positions; 0: dense (out_channels) */
   cuda_choice max_choice;         /* recorded choice at max batch, tried first for others */
   int has_max_choice;
   conv_exec execs[CONV_MAX_EXECS];
@@ -160,6 +170,7 @@ static krt_status *state_create(const cuda_prepare_ctx *ctx, const ir_node *n, c
   if (!st) return krt_error_oom("convolution state");
   st->node = n;
   st->handle = ctx->cudnn;
+  st->pitch = cuda_output_pitch(ctx, n);
   krt_status *s = geometry(ctx->graph, n, ctx->precision, st);
   if (!s && n->n_inputs > 2) {
     st->bias = ctx->weights ? ctx->weights[n->inputs[2]] : NULL;
@@ -212,9 +223,44 @@ static cg_epilogue fused_epilogue(const conv_state *st) {
 
 static int has_fusable_work(const cg_epilogue *e) { return e->bias || e->residual || e->act; }
 
+/* Whether the cuDNN graph (fused or plain) writes the pitched output itself: only when nothing
+ * runs after it (cuda_launch_epilogue writes dense rows). */
+static int graph_writes_pitch(const conv_state *st, int fused) {
+  if (!st->pitch || st->transpose) return 0;
+  cg_epilogue epi = fused_epilogue(st);
+  int act = st->node->attrs.act.kind != IR_ACT_NONE;
+  if (fused) return !act || epi.act;
+  return !epi.bias && !epi.residual && !act;
+}
+
+#define STAGE_ALIGNMENT 256
+
+static size_t align_up(size_t n) {
+  return (n + STAGE_ALIGNMENT - 1) / STAGE_ALIGNMENT * STAGE_ALIGNMENT;
+}
+
+/* The dense output at this batch, when an implementation stages it. */
+static size_t staged_bytes(const conv_state *st, int64_t batch) {
+  if (!st->pitch) return 0;
+  size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
+  return align_up((size_t)(batch * st->out_positions * st->out_channels) * esize);
+}
+
+/* Sets e->staged for the implementation chosen in e (graph: whether its output is pitched). */
+static void set_staging(const conv_state *st, int64_t batch, conv_exec *e) {
+  e->staged = st->pitch && !(e->impl == CUDA_IMPL_CUDNN_GRAPH && graph_writes_pitch(st, e->fused));
+  e->staged_bytes = e->staged ? staged_bytes(st, batch) : 0;
+}
+
+/* All the workspace an exec uses: the library's, then the staged output. */
+static size_t exec_workspace(const conv_exec *e) {
+  return e->staged ? align_up(e->workspace) + e->staged_bytes : e->workspace;
+}
+
 static krt_status *graph_for(const conv_state *st, int64_t batch, int fused, cg_graph *g) {
   cg_conv c = st->geom;
   c.batch = batch;
+  c.y_pitch = graph_writes_pitch(st, fused) ? st->pitch : 0;
   cg_epilogue epi = fused_epilogue(st);
   return cg_graph_build(node_name(st->node), st->handle, &c, st->transpose ? CG_DGRAD : CG_FPROP,
                         fused ? &epi : NULL, g);
@@ -280,6 +326,7 @@ static krt_status *legacy_build(const conv_state *st, int64_t batch, int64_t alg
   if (e->workspace > limit)
     return krt_error(KRT_ERR_UNSUPPORTED, "node '%s': legacy algorithm %d needs %zu workspace bytes",
                      node_name(st->node), (int)algo, e->workspace);
+  set_staging(st, batch, e);
   return NULL;
 }
 
@@ -322,14 +369,19 @@ static krt_status *graph_build_exec(const conv_state *st, int64_t batch, int fus
   if (e->workspace > limit)
     return krt_error(KRT_ERR_UNSUPPORTED, "node '%s': engine needs %zu workspace bytes", name,
                      e->workspace);
+  set_staging(st, batch, e);
   return NULL;
 }
 
 /* Builds an implementation for this batch: the recorded choice when it still works, else the
- * heuristics (fused graph, plain graph, legacy API, in that order). */
+ * heuristics (fused graph, plain graph, legacy API, in that order). `limit` bounds everything
+ * the exec uses of the workspace, a staged output included. */
 static krt_status *exec_build(const conv_state *st, int64_t batch, const cuda_choice *choice,
                               size_t limit, conv_exec *e) {
   memset(e, 0, sizeof *e);
+  /* What the library may use, leaving room for a staged output (rounded as exec_workspace). */
+  size_t stage = staged_bytes(st, batch);
+  if (stage) limit = limit > stage ? (limit - stage) / STAGE_ALIGNMENT * STAGE_ALIGNMENT : 0;
   if (!st->weights && !(choice && choice->kind == CUDA_IMPL_KRT_KERNEL && st->depthwise))
     return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): the engine holds no filters in cuDNN's "
                      "layout for it", node_name(st->node), ir_op_name(st->node->op));
@@ -353,6 +405,7 @@ static krt_status *exec_build(const conv_state *st, int64_t batch, const cuda_ch
     e->impl = CUDA_IMPL_KRT_KERNEL;
     e->batch = batch;
     e->variant = (int)choice->id;
+    set_staging(st, batch, e);
     return NULL;
   } else if (choice && choice->kind == CUDA_IMPL_CUDNN_LEGACY) {
     krt_status *s = legacy_build(st, batch, choice->id, limit, e);
@@ -384,13 +437,35 @@ static krt_status *exec_build(const conv_state *st, int64_t batch, const cuda_ch
 
 /* ---- running --------------------------------------------------------------------------------- */
 
+static krt_status *exec_compute(const conv_state *st, const conv_exec *e, const void *x, void *y,
+                                const void *residual, void *workspace, cudaStream_t stream);
+
+/* Runs e: y is the node's output (pitched when st->pitch), workspace holds exec_workspace(e). */
 static krt_status *exec_run(const conv_state *st, const conv_exec *e, const void *x, void *y,
                             const void *residual, void *workspace, cudaStream_t stream) {
+  if (!e->staged) return exec_compute(st, e, x, y, residual, workspace, stream);
+  void *dense = (unsigned char *)workspace + align_up(e->workspace);
+  KRT_TRY(exec_compute(st, e, x, dense, residual, workspace, stream));
+  size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
+  size_t row = (size_t)st->out_channels * esize;
+  cudaError_t ce =
+      cudaMemcpy2DAsync(y, (size_t)st->pitch * esize, dense, row, row,
+                        (size_t)(e->batch * st->out_positions), cudaMemcpyDeviceToDevice, stream);
+  if (ce != cudaSuccess) return cuda_runtime_error(st->node, "cudaMemcpy2DAsync", ce);
+  return NULL;
+}
+
+/* The convolution and its epilogue, writing y as the exec's graph describes it (pitched only for
+ * a graph that writes the pitch itself). */
+static krt_status *exec_compute(const conv_state *st, const conv_exec *e, const void *x, void *y,
+                                const void *residual, void *workspace, cudaStream_t stream) {
   const ir_node *n = st->node;
   const char *name = node_name(n);
   int64_t batch = e->batch;
   if (e->impl == CUDA_IMPL_KRT_KERNEL) {
     cuda_tensor xt, yt;
+    memset(&xt, 0, sizeof xt);
+    memset(&yt, 0, sizeof yt);
     xt.data = (void *)x;
     yt.data = y;
     xt.dtype = yt.dtype = st->dtype;
@@ -466,9 +541,12 @@ static krt_status *launch(const ir_node *n, const cuda_tensor *in, int n_in, cud
     st->n_execs++;
     e = slot;
   }
-  if (e->workspace > l->workspace_bytes)
+  if (exec_workspace(e) > l->workspace_bytes)
     return krt_error(KRT_ERR_INTERNAL, "node '%s': %zu workspace bytes, %zu needed", node_name(n),
-                     l->workspace_bytes, e->workspace);
+                     l->workspace_bytes, exec_workspace(e));
+  if (y->row_pitch != st->pitch)
+    return krt_error(KRT_ERR_INTERNAL, "node '%s': output pitch %lld, prepared for %lld",
+                     node_name(n), (long long)y->row_pitch, (long long)st->pitch);
   return exec_run(st, e, in[0].data, y->data, n->attrs.residual ? in[3].data : NULL, l->workspace,
                   l->stream);
 }
@@ -499,7 +577,7 @@ krt_status *cuda_conv_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, voi
   conv_state *st;
   KRT_TRY(state_create(ctx, n, &st));
   char key[1024];
-  cuda_node_key(ctx->graph, n, ctx->max_batch, ctx->precision, key, sizeof key);
+  cuda_node_key_ctx(ctx, n, ctx->max_batch, key, sizeof key);
   const cuda_choice *max_choice = cuda_tuning_find(ctx->tuning, key);
   if (max_choice) {
     st->max_choice = *max_choice;
@@ -509,7 +587,7 @@ krt_status *cuda_conv_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, voi
   int n_batches = ctx->max_batch > 1 ? 2 : 1;
   size_t workspace = 0;
   for (int i = 0; i < n_batches; i++) {
-    cuda_node_key(ctx->graph, n, batches[i], ctx->precision, key, sizeof key);
+    cuda_node_key_ctx(ctx, n, batches[i], key, sizeof key);
     const cuda_choice *choice = cuda_tuning_find(ctx->tuning, key);
     if (!choice) choice = max_choice;
     krt_status *s = exec_build(st, batches[i], choice, CONV_TUNE_MAX_WORKSPACE,
@@ -522,6 +600,8 @@ krt_status *cuda_conv_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, voi
       workspace = st->execs[st->n_execs].workspace;
     st->n_execs++;
   }
+  /* Any batch built later may stage its output: room for the largest one, after the library's. */
+  if (st->pitch) workspace = align_up(workspace) + staged_bytes(st, ctx->max_batch);
   *op_state = st;
   *workspace_bytes = workspace;
   return NULL;
@@ -544,11 +624,11 @@ int cuda_conv_filter_layouts(const cuda_prepare_ctx *ctx, const ir_node *n, int 
   if (!depthwise) return CUDA_LAYOUT_FILTER;
   if (for_tuning) return CUDA_LAYOUT_FILTER | CUDA_LAYOUT_IR;
   char key[1024];
-  cuda_node_key(ctx->graph, n, ctx->max_batch, ctx->precision, key, sizeof key);
+  cuda_node_key_ctx(ctx, n, ctx->max_batch, key, sizeof key);
   const cuda_choice *max_choice = cuda_tuning_find(ctx->tuning, key);
   int mask = reads_ir(max_choice) ? CUDA_LAYOUT_IR : CUDA_LAYOUT_FILTER;
   if (ctx->max_batch > 1) {
-    cuda_node_key(ctx->graph, n, 1, ctx->precision, key, sizeof key);
+    cuda_node_key_ctx(ctx, n, 1, key, sizeof key);
     const cuda_choice *one = cuda_tuning_find(ctx->tuning, key);
     mask |= reads_ir(one ? one : max_choice) ? CUDA_LAYOUT_IR : CUDA_LAYOUT_FILTER;
   }
@@ -571,7 +651,8 @@ static krt_status *run_trial(void *arg) {
 }
 
 /* A borrowed copy of a candidate list entry as an exec (the graph stays owned by the list). */
-static conv_exec borrowed_exec(const cg_graph *g, const cg_config *cfg, int64_t batch, int fused) {
+static conv_exec borrowed_exec(const conv_state *st, const cg_graph *g, const cg_config *cfg,
+                               int64_t batch, int fused) {
   conv_exec e;
   memset(&e, 0, sizeof e);
   e.impl = CUDA_IMPL_CUDNN_GRAPH;
@@ -581,6 +662,7 @@ static conv_exec borrowed_exec(const cg_graph *g, const cg_config *cfg, int64_t 
   e.graph.n_owned = 0;
   e.cfg = *cfg;
   e.workspace = (size_t)cfg->workspace;
+  set_staging(st, batch, &e);
   return e;
 }
 
@@ -596,17 +678,21 @@ static void buffers_free(conv_buffers *b) {
   cudaFree(b->ws);
 }
 
-static krt_status *buffers_alloc(const cuda_prepare_ctx *ctx, const ir_node *n, int64_t batch,
+/* Candidate buffers at this batch: x, y (pitched like the node's output), the residual, and a
+ * workspace of ws_bytes. */
+static krt_status *buffers_alloc(const cuda_prepare_ctx *ctx, const conv_state *st, int64_t batch,
                                  size_t ws_bytes, conv_buffers *b) {
+  const ir_node *n = st->node;
   size_t esize = ctx->precision == KRT_PRECISION_FP16 ? 2 : 4;
   int64_t xe = ir_value_elements(&ctx->graph->values[n->inputs[0]], batch);
   int64_t ye = ir_value_elements(&ctx->graph->values[n->output], batch);
   if (xe <= 0 || ye <= 0)
     return krt_error(KRT_ERR_SHAPE, "node '%s': unknown sizes at batch %lld", node_name(n),
                      (long long)batch);
+  int64_t y_alloc = st->pitch ? batch * st->out_positions * st->pitch : ye;
   cudaError_t e = cudaMalloc(&b->x, (size_t)xe * esize);
   if (e == cudaSuccess) e = cudaMemsetAsync(b->x, 0, (size_t)xe * esize, ctx->stream);
-  if (e == cudaSuccess) e = cudaMalloc(&b->y, (size_t)ye * esize);
+  if (e == cudaSuccess) e = cudaMalloc(&b->y, (size_t)y_alloc * esize);
   if (e == cudaSuccess && n->attrs.residual) e = cudaMalloc(&b->r, (size_t)ye * esize);
   if (e == cudaSuccess && b->r) e = cudaMemsetAsync(b->r, 0, (size_t)ye * esize, ctx->stream);
   if (e == cudaSuccess && ws_bytes) e = cudaMalloc(&b->ws, ws_bytes);
@@ -617,7 +703,7 @@ static krt_status *buffers_alloc(const cuda_prepare_ctx *ctx, const ir_node *n, 
 
 krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_t batch) {
   char key[1024];
-  cuda_node_key(ctx->graph, n, batch, ctx->precision, key, sizeof key);
+  cuda_node_key_ctx(ctx, n, batch, key, sizeof key);
   if (cuda_tuning_find(ctx->tuning, key)) return NULL; /* timing cache or earlier tuning */
   conv_state *st;
   KRT_TRY(state_create(ctx, n, &st));
@@ -658,10 +744,12 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
     for (int i = 0; i < n_cfgs[f]; i++)
       if ((size_t)cfgs[f][i].workspace > ws && (size_t)cfgs[f][i].workspace <= CONV_TUNE_MAX_WORKSPACE)
         ws = (size_t)cfgs[f][i].workspace;
+  size_t library_ws = ws;
+  if (st->pitch) ws = align_up(ws) + staged_bytes(st, batch); /* staged candidates' output */
   if (!s && total == 0)
     s = krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): cuDNN offers no engine for %s", name,
                   ir_op_name(n->op), key);
-  if (!s) s = buffers_alloc(ctx, n, batch, ws, &buf);
+  if (!s) s = buffers_alloc(ctx, st, batch, ws, &buf);
 
   cuda_choice best;
   memset(&best, 0, sizeof best);
@@ -669,8 +757,8 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
   int done = 0;
   for (int f = 1; f >= 0 && !s; f--)
     for (int i = 0; i < n_cfgs[f] && !s; i++) {
-      if ((size_t)cfgs[f][i].workspace > buf.ws_bytes) continue;
-      conv_exec e = borrowed_exec(&graphs[f], &cfgs[f][i], batch, f);
+      if ((size_t)cfgs[f][i].workspace > library_ws) continue;
+      conv_exec e = borrowed_exec(st, &graphs[f], &cfgs[f][i], batch, f);
       conv_trial t = {st, &e, buf.x, buf.r, buf.y, buf.ws, ctx->stream};
       double ms;
       krt_status *err = cuda_time_candidate(ctx->stream, run_trial, &t, &ms);
@@ -709,6 +797,7 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
     e.impl = CUDA_IMPL_KRT_KERNEL;
     e.batch = batch;
     e.variant = v;
+    set_staging(st, batch, &e);
     conv_trial t = {st, &e, buf.x, buf.r, buf.y, buf.ws, ctx->stream};
     double ms;
     krt_status *err = cuda_time_candidate(ctx->stream, run_trial, &t, &ms);

@@ -46,9 +46,9 @@ static krt_status *create(const char *node, cg_graph *g, cudnnBackendDescriptorT
 }
 
 /* A tensor with logical dims [N, C, spatial...] stored channels-last over alloc_sp (the spatial
- * sizes of its buffer; dims <= alloc). */
+ * sizes of its buffer; dims <= alloc), positions `pitch` elements apart (0: c, dense). */
 static krt_status *make_tensor(const char *node, cg_graph *g, int64_t uid, cudnnDataType_t type,
-                               int nsp, int64_t n, int64_t c, const int64_t *sp,
+                               int nsp, int64_t n, int64_t c, int64_t pitch, const int64_t *sp,
                                const int64_t *alloc_sp, int is_virtual,
                                cudnnBackendDescriptor_t *out) {
   int64_t dims[5], strides[5];
@@ -56,7 +56,7 @@ static krt_status *make_tensor(const char *node, cg_graph *g, int64_t uid, cudnn
   dims[0] = n;
   dims[1] = c;
   strides[1] = 1;
-  int64_t stride = c;
+  int64_t stride = pitch > 0 ? pitch : c;
   for (int i = nsp - 1; i >= 0; i--) {
     dims[2 + i] = sp[i];
     strides[2 + i] = stride;
@@ -166,18 +166,20 @@ static krt_status *build(const char *node, cudnnHandle_t handle, const cg_conv *
   int fuse_bias = epi && epi->bias, fuse_res = epi && epi->residual;
   int fuse_act = epi && epi->act && epi->activation.kind != IR_ACT_NONE;
   int steps = fuse_bias + fuse_res + fuse_act;
-  if (dir == CG_DGRAD && steps)
-    return krt_error(KRT_ERR_INTERNAL, "node '%s': fused data-gradient graphs are not built", node);
+  if (dir == CG_DGRAD && (steps || c->y_pitch))
+    return krt_error(KRT_ERR_INTERNAL, "node '%s': no fused or pitched dgrad graphs", node);
+  const int64_t y_pitch = c->y_pitch;
 
   /* Real tensors. The conv result is virtual when an epilogue step follows. */
   cudnnBackendDescriptor_t x, w, y, conv_out, ops[4];
   int n_ops = 0;
   int64_t k_sp[3];
   for (int i = 0; i < nsp; i++) k_sp[i] = c->kernel[i];
-  KRT_TRY(make_tensor(node, g, CG_UID_X, io, nsp, c->batch, c->ci, c->x_sp, c->x_alloc_sp, 0, &x));
-  KRT_TRY(make_tensor(node, g, CG_UID_W, io, nsp, c->co, c->ci / c->groups, k_sp, k_sp, 0, &w));
+  KRT_TRY(
+      make_tensor(node, g, CG_UID_X, io, nsp, c->batch, c->ci, 0, c->x_sp, c->x_alloc_sp, 0, &x));
+  KRT_TRY(make_tensor(node, g, CG_UID_W, io, nsp, c->co, c->ci / c->groups, 0, k_sp, k_sp, 0, &w));
   KRT_TRY(make_tensor(node, g, steps ? 100 : CG_UID_Y, steps ? f32 : io, nsp, c->batch, c->co,
-                      c->y_sp, c->y_sp, steps > 0, &conv_out));
+                      steps ? 0 : y_pitch, c->y_sp, c->y_sp, steps > 0, &conv_out));
   y = conv_out;
   g->uids[g->n_uids++] = CG_UID_X;
   g->uids[g->n_uids++] = CG_UID_W;
@@ -242,9 +244,10 @@ static krt_status *build(const char *node, cudnnHandle_t handle, const cg_conv *
   if (fuse_bias) {
     cudnnBackendDescriptor_t b, out;
     done++;
-    KRT_TRY(make_tensor(node, g, CG_UID_BIAS, io, nsp, 1, c->co, ones, ones, 0, &b));
+    KRT_TRY(make_tensor(node, g, CG_UID_BIAS, io, nsp, 1, c->co, 0, ones, ones, 0, &b));
     KRT_TRY(make_tensor(node, g, done == steps ? CG_UID_Y : 100 + done, done == steps ? io : f32,
-                        nsp, c->batch, c->co, c->y_sp, c->y_sp, done < steps, &out));
+                        nsp, c->batch, c->co, done == steps ? y_pitch : 0, c->y_sp, c->y_sp,
+                        done < steps, &out));
     KRT_TRY(pointwise(node, g, CUDNN_POINTWISE_ADD, NULL, y, b, out, &ops[n_ops++]));
     y = out;
     g->uids[g->n_uids++] = CG_UID_BIAS;
@@ -252,10 +255,11 @@ static krt_status *build(const char *node, cudnnHandle_t handle, const cg_conv *
   if (fuse_res) {
     cudnnBackendDescriptor_t r, out;
     done++;
-    KRT_TRY(make_tensor(node, g, CG_UID_RESIDUAL, io, nsp, c->batch, c->co, c->y_sp, c->y_sp, 0,
+    KRT_TRY(make_tensor(node, g, CG_UID_RESIDUAL, io, nsp, c->batch, c->co, 0, c->y_sp, c->y_sp, 0,
                         &r));
     KRT_TRY(make_tensor(node, g, done == steps ? CG_UID_Y : 100 + done, done == steps ? io : f32,
-                        nsp, c->batch, c->co, c->y_sp, c->y_sp, done < steps, &out));
+                        nsp, c->batch, c->co, done == steps ? y_pitch : 0, c->y_sp, c->y_sp,
+                        done < steps, &out));
     KRT_TRY(pointwise(node, g, CUDNN_POINTWISE_ADD, NULL, y, r, out, &ops[n_ops++]));
     y = out;
     g->uids[g->n_uids++] = CG_UID_RESIDUAL;
@@ -263,7 +267,8 @@ static krt_status *build(const char *node, cudnnHandle_t handle, const cg_conv *
   if (fuse_act) {
     cudnnBackendDescriptor_t out;
     done++;
-    KRT_TRY(make_tensor(node, g, CG_UID_Y, io, nsp, c->batch, c->co, c->y_sp, c->y_sp, 0, &out));
+    KRT_TRY(make_tensor(node, g, CG_UID_Y, io, nsp, c->batch, c->co, y_pitch, c->y_sp, c->y_sp, 0,
+                        &out));
     KRT_TRY(pointwise(node, g, act_mode(epi->activation.kind), &epi->activation, y, NULL, out,
                       &ops[n_ops++]));
   }

@@ -30,6 +30,8 @@ typedef struct cg_conv {
   int64_t x_alloc_sp[3];              /* spatial sizes x's buffer is laid out with (>= x_sp; only
                                        * DGRAD writes a sub-block of a larger output) */
   int64_t kernel[3], stride[3], dilation[3], pre[3], post[3];
+  int64_t y_pitch;                    /* FPROP: elements between y's positions, 0 = co (dense);
+                                       * larger when y is written into a Concat in place */
   cudnnDataType_t io_type;            /* CUDNN_DATA_FLOAT or CUDNN_DATA_HALF; compute is float */
 } cg_conv;
 

@@ -10,6 +10,12 @@
  * max(x, 0) only) and GELU (cuBLASLt's GELU is the tanh approximation, so only gelu_tanh); any
  * other activation runs in cuda_launch_epilogue after the matmul.
  *
+ * Writing into a Concat in place (y's rows `pitch` elements apart, plan.h): D's leading dimension
+ * is the pitch, C (the residual) keeps its own. When cuBLASLt offers nothing for that, or an
+ * activation runs after the matmul (cuda_launch_epilogue writes dense rows), the result is
+ * "staged": written dense into the workspace after cuBLASLt's part, then moved into place by one
+ * cudaMemcpy2DAsync (the copy the Concat would have made).
+ *
  * Tuning records the fastest heuristic algorithm: CUDA_IMPL_CUBLASLT, knobs = the 64-byte
  * cublasLtMatmulAlgo_t (serialisable for the same cuBLASLt version, which the table's context
  * names), id = its config id (for reading). Prepare re-validates it with cublasLtMatmulAlgoCheck.
@@ -28,9 +34,12 @@
 
 typedef struct dense_exec {
   int64_t batch;
-  cublasLtMatrixLayout_t b, d; /* x and y at this batch */
+  cublasLtMatrixLayout_t b, d; /* x and y at this batch (d: ld = the pitch unless staged) */
+  cublasLtMatrixLayout_t c;    /* the residual (ld n) when the node has one, else NULL (C = D) */
   cublasLtMatmulAlgo_t algo;
-  size_t workspace;
+  size_t workspace; /* cuBLASLt's */
+  int staged;       /* pitched output written dense into the workspace first */
+  size_t staged_bytes;
 } dense_exec;
 
 typedef struct dense_state {
@@ -39,6 +48,7 @@ typedef struct dense_state {
   krt_dtype dtype;
   int64_t k, n;                 /* features in, out */
   int64_t rows_per_sample;      /* rows of x per batch element */
+  int64_t pitch;                /* elements between rows of y; 0: dense (n) */
   int x_batched;                /* 0: x has no batch axis, M is fixed */
   const void *w, *bias;         /* the runtime's uploads */
   cublasLtMatmulDesc_t desc;
@@ -81,13 +91,12 @@ static cublasLtEpilogue_t choose_epilogue(const ir_node *n, int has_bias, int *a
   return has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
 }
 
+static void exec_free(dense_exec *e);
+
 void cuda_dense_release(void *op_state) {
   dense_state *st = op_state;
   if (!st) return;
-  for (int i = 0; i < st->n_execs; i++) {
-    cublasLtMatrixLayoutDestroy(st->execs[i].b);
-    cublasLtMatrixLayoutDestroy(st->execs[i].d);
-  }
+  for (int i = 0; i < st->n_execs; i++) exec_free(&st->execs[i]);
   if (st->a) cublasLtMatrixLayoutDestroy(st->a);
   if (st->desc) cublasLtMatmulDescDestroy(st->desc);
   free(st);
@@ -103,6 +112,7 @@ static krt_status *state_init(const cuda_prepare_ctx *ctx, const ir_node *n, den
                      node_name(n), x->rank, w->rank);
   st->node = n;
   st->lt = ctx->cublaslt;
+  st->pitch = cuda_output_pitch(ctx, n);
   st->dtype = ctx->precision == KRT_PRECISION_FP16 ? KRT_FLOAT16 : KRT_FLOAT32;
   st->k = w->dims[0];
   st->n = w->dims[1];
@@ -147,14 +157,36 @@ static krt_status *preference(const ir_node *n, size_t limit, cublasLtMatmulPref
   return NULL;
 }
 
-/* Layouts for this batch, and the heuristic algorithms (up to max) whose workspace fits. */
-static krt_status *exec_layouts(const dense_state *st, int64_t batch, dense_exec *e) {
+#define STAGE_ALIGNMENT 256
+
+static size_t align_up(size_t n) {
+  return (n + STAGE_ALIGNMENT - 1) / STAGE_ALIGNMENT * STAGE_ALIGNMENT;
+}
+
+/* All the workspace an exec uses: cuBLASLt's, then the staged output. */
+static size_t exec_workspace(const dense_exec *e) {
+  return e->staged ? align_up(e->workspace) + e->staged_bytes : e->workspace;
+}
+
+/* Layouts for this batch; `staged`: D dense (the output goes through the workspace), else D at
+ * the node's pitch. */
+static krt_status *exec_layouts(const dense_state *st, int64_t batch, int staged, dense_exec *e) {
   cudaDataType_t type = st->dtype == KRT_FLOAT16 ? CUDA_R_16F : CUDA_R_32F;
   uint64_t m = (uint64_t)(batch * st->rows_per_sample);
+  int64_t ldd = st->pitch && !staged ? st->pitch : st->n;
   e->batch = batch;
+  e->staged = st->pitch && staged;
+  size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
+  e->staged_bytes = e->staged ? align_up((size_t)m * (size_t)st->n * esize) : 0;
   LT_CHECK(st->node, cublasLtMatrixLayoutCreate(&e->b, type, (uint64_t)st->k, m, st->k));
-  LT_CHECK(st->node, cublasLtMatrixLayoutCreate(&e->d, type, (uint64_t)st->n, m, st->n));
+  LT_CHECK(st->node, cublasLtMatrixLayoutCreate(&e->d, type, (uint64_t)st->n, m, ldd));
+  if (st->node->attrs.residual)
+    LT_CHECK(st->node, cublasLtMatrixLayoutCreate(&e->c, type, (uint64_t)st->n, m, st->n));
   return NULL;
+}
+
+static cublasLtMatrixLayout_t c_layout(const dense_exec *e) {
+  return e->c ? e->c : e->d;
 }
 
 static krt_status *heuristics(const dense_state *st, const dense_exec *e, size_t limit,
@@ -162,8 +194,8 @@ static krt_status *heuristics(const dense_state *st, const dense_exec *e, size_t
   cublasLtMatmulPreference_t pref;
   *n = 0;
   KRT_TRY(preference(st->node, limit, &pref));
-  cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(st->lt, st->desc, st->a, e->b, e->d, e->d,
-                                                    pref, max, out, n);
+  cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(st->lt, st->desc, st->a, e->b, c_layout(e),
+                                                    e->d, pref, max, out, n);
   cublasLtMatmulPreferenceDestroy(pref);
   if (s != CUBLAS_STATUS_SUCCESS && s != CUBLAS_STATUS_NOT_SUPPORTED)
     return lt_error(st->node, "cublasLtMatmulAlgoGetHeuristic", s);
@@ -177,25 +209,47 @@ static krt_status *heuristics(const dense_state *st, const dense_exec *e, size_t
 
 static void exec_free(dense_exec *e) {
   if (e->b) cublasLtMatrixLayoutDestroy(e->b);
+  if (e->c) cublasLtMatrixLayoutDestroy(e->c);
   if (e->d) cublasLtMatrixLayoutDestroy(e->d);
   memset(e, 0, sizeof *e);
 }
 
-/* The recorded algorithm when cuBLASLt still accepts it for this batch, else the first
- * heuristic one whose workspace fits. */
+static krt_status *exec_build_layout(const dense_state *st, int64_t batch,
+                                     const cuda_choice *choice, size_t limit, int staged,
+                                     dense_exec *e);
+
+/* A pitched output is written by cuBLASLt directly when it can (nothing runs after it, an
+ * algorithm takes the leading dimension), else staged. `limit` bounds everything the exec uses
+ * of the workspace, a staged output included. */
 static krt_status *exec_build(const dense_state *st, int64_t batch, const cuda_choice *choice,
                               size_t limit, dense_exec *e) {
+  if (st->pitch && st->act_fused) {
+    krt_status *s = exec_build_layout(st, batch, choice, limit, 0, e);
+    if (!s || krt_status_code(s) != KRT_ERR_UNSUPPORTED) return s;
+    krt_status_release(s);
+  }
+  return exec_build_layout(st, batch, choice, limit, st->pitch != 0, e);
+}
+
+/* The recorded algorithm when cuBLASLt still accepts it for this batch, else the first
+ * heuristic one whose workspace fits. */
+static krt_status *exec_build_layout(const dense_state *st, int64_t batch,
+                                     const cuda_choice *choice, size_t limit, int staged,
+                                     dense_exec *e) {
   memset(e, 0, sizeof *e);
-  krt_status *s = exec_layouts(st, batch, e);
+  krt_status *s = exec_layouts(st, batch, staged, e);
   if (s) {
     exec_free(e);
     return s;
   }
+  if (e->staged)
+    limit =
+        limit > e->staged_bytes ? (limit - e->staged_bytes) / STAGE_ALIGNMENT * STAGE_ALIGNMENT : 0;
   if (choice && choice->kind == CUDA_IMPL_CUBLASLT && choice->n_knobs == (int)sizeof e->algo) {
     cublasLtMatmulHeuristicResult_t check;
     memcpy(&e->algo, choice->knobs, sizeof e->algo);
-    if (cublasLtMatmulAlgoCheck(st->lt, st->desc, st->a, e->b, e->d, e->d, &e->algo, &check) ==
-            CUBLAS_STATUS_SUCCESS &&
+    if (cublasLtMatmulAlgoCheck(st->lt, st->desc, st->a, e->b, c_layout(e), e->d, &e->algo,
+                                &check) == CUBLAS_STATUS_SUCCESS &&
         check.workspaceSize <= limit) {
       e->workspace = check.workspaceSize;
       return NULL;
@@ -217,16 +271,25 @@ static krt_status *exec_build(const dense_state *st, int64_t batch, const cuda_c
   return NULL;
 }
 
+/* Runs e: y is the node's output (pitched when st->pitch), workspace holds exec_workspace(e). */
 static krt_status *exec_run(const dense_state *st, const dense_exec *e, const void *x, void *y,
                             const void *residual, void *workspace, cudaStream_t stream) {
   const ir_node *n = st->node;
+  void *out = e->staged ? (unsigned char *)workspace + align_up(e->workspace) : y;
   float alpha = 1.0f, beta = residual ? 1.0f : 0.0f;
-  const void *c = residual ? residual : y;
-  LT_CHECK(n, cublasLtMatmul(st->lt, st->desc, &alpha, st->w, st->a, x, e->b, &beta, c, e->d, y,
-                             e->d, &e->algo, workspace, e->workspace, stream));
-  if (st->act_fused) return NULL;
-  return cuda_launch_epilogue(node_name(n), y, st->dtype, e->batch * st->rows_per_sample, st->n,
-                              NULL, NULL, &n->attrs.act, stream);
+  const void *c = residual ? residual : out;
+  int64_t rows = e->batch * st->rows_per_sample;
+  LT_CHECK(n, cublasLtMatmul(st->lt, st->desc, &alpha, st->w, st->a, x, e->b, &beta, c, c_layout(e),
+                             out, e->d, &e->algo, workspace, e->workspace, stream));
+  if (!st->act_fused)
+    KRT_TRY(cuda_launch_epilogue(node_name(n), out, st->dtype, rows, st->n, NULL, NULL,
+                                 &n->attrs.act, stream));
+  if (!e->staged) return NULL;
+  size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4, row = (size_t)st->n * esize;
+  cudaError_t ce = cudaMemcpy2DAsync(y, (size_t)st->pitch * esize, out, row, row, (size_t)rows,
+                                     cudaMemcpyDeviceToDevice, stream);
+  if (ce != cudaSuccess) return cuda_runtime_error(n, "cudaMemcpy2DAsync", ce);
+  return NULL;
 }
 
 krt_status *cuda_launch_dense(const ir_node *n, const cuda_tensor *in, int n_in, cuda_tensor *y,
@@ -251,6 +314,12 @@ krt_status *cuda_launch_dense(const ir_node *n, const cuda_tensor *in, int n_in,
        (uintptr_t)(n->attrs.residual ? in[3].data : NULL)) % DENSE_ALIGNMENT)
     return krt_error(KRT_ERR_INTERNAL, "node '%s' (Dense): tensors are not %u-byte aligned",
                      node_name(n), DENSE_ALIGNMENT);
+  if (y->row_pitch != st->pitch || exec_workspace(e) > l->workspace_bytes)
+    return krt_error(KRT_ERR_INTERNAL,
+                     "node '%s' (Dense): output pitch %lld and %zu workspace "
+                     "bytes; prepared for %lld and %zu",
+                     node_name(n), (long long)y->row_pitch, l->workspace_bytes,
+                     (long long)st->pitch, exec_workspace(e));
   return exec_run(st, e, in[0].data, y->data, n->attrs.residual ? in[3].data : NULL,
                   l->workspace, l->stream);
 }
@@ -263,7 +332,7 @@ krt_status *cuda_dense_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, vo
   if (!st) return krt_error_oom("Dense state");
   krt_status *s = state_init(ctx, n, st);
   char key[1024];
-  cuda_node_key(ctx->graph, n, ctx->max_batch, ctx->precision, key, sizeof key);
+  cuda_node_key_ctx(ctx, n, ctx->max_batch, key, sizeof key);
   const cuda_choice *max_choice = cuda_tuning_find(ctx->tuning, key);
   if (max_choice) {
     st->max_choice = *max_choice;
@@ -273,13 +342,19 @@ krt_status *cuda_dense_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, vo
   int n_batches = batches[0] > 1 ? 2 : 1;
   size_t workspace = 0;
   for (int i = 0; i < n_batches && !s; i++) {
-    cuda_node_key(ctx->graph, n, batches[i], ctx->precision, key, sizeof key);
+    cuda_node_key_ctx(ctx, n, batches[i], key, sizeof key);
     const cuda_choice *choice = cuda_tuning_find(ctx->tuning, key);
     s = exec_build(st, batches[i], choice ? choice : max_choice, DENSE_MAX_WORKSPACE,
                    &st->execs[st->n_execs]);
     if (!s && st->execs[st->n_execs].workspace > workspace)
       workspace = st->execs[st->n_execs].workspace;
     if (!s) st->n_execs++;
+  }
+  /* Any batch built later may stage its output: room for the largest one, after cuBLASLt's. */
+  if (!s && st->pitch) {
+    size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
+    workspace =
+        align_up(workspace) + align_up((size_t)(batches[0] * st->rows_per_sample * st->n) * esize);
   }
   if (s) {
     cuda_dense_release(st);
@@ -305,7 +380,7 @@ static krt_status *run_trial(void *arg) {
 
 krt_status *cuda_dense_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_t batch) {
   char key[1024];
-  cuda_node_key(ctx->graph, n, batch, ctx->precision, key, sizeof key);
+  cuda_node_key_ctx(ctx, n, batch, key, sizeof key);
   if (cuda_tuning_find(ctx->tuning, key)) return NULL;
   dense_state *st = calloc(1, sizeof *st);
   if (!st) return krt_error_oom("Dense state");
@@ -315,8 +390,16 @@ krt_status *cuda_dense_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64
   cublasLtMatmulHeuristicResult_t results[DENSE_TUNE_ALGOS];
   int n_results = 0;
   krt_status *s = state_init(ctx, n, st);
-  if (!s) s = exec_layouts(st, st->x_batched ? batch : 1, &e);
+  /* A pitched output: cuBLASLt's algorithms for the pitched D when it writes it directly, else
+   * (as exec_build falls back) for the dense one, staged. */
+  int staged = st->pitch && !st->act_fused;
+  if (!s) s = exec_layouts(st, st->x_batched ? batch : 1, staged, &e);
   if (!s) s = heuristics(st, &e, DENSE_MAX_WORKSPACE, results, DENSE_TUNE_ALGOS, &n_results);
+  if (!s && n_results == 0 && st->pitch && !staged) {
+    exec_free(&e);
+    s = exec_layouts(st, st->x_batched ? batch : 1, 1, &e);
+    if (!s) s = heuristics(st, &e, DENSE_MAX_WORKSPACE, results, DENSE_TUNE_ALGOS, &n_results);
+  }
   if (!s && n_results == 0)
     s = krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (Dense): cuBLASLt has no algorithm for %s",
                   node_name(n), key);
@@ -325,9 +408,11 @@ krt_status *cuda_dense_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64
     int64_t m = e.batch * st->rows_per_sample;
     for (int i = 0; i < n_results; i++)
       if (results[i].workspaceSize > ws_max) ws_max = results[i].workspaceSize;
+    if (e.staged) ws_max = align_up(ws_max) + e.staged_bytes;
+    int64_t y_row = st->pitch ? st->pitch : st->n;
     cudaError_t ce = cudaMalloc(&x, (size_t)(m * st->k) * esize);
     if (ce == cudaSuccess) ce = cudaMemsetAsync(x, 0, (size_t)(m * st->k) * esize, ctx->stream);
-    if (ce == cudaSuccess) ce = cudaMalloc(&y, (size_t)(m * st->n) * esize);
+    if (ce == cudaSuccess) ce = cudaMalloc(&y, (size_t)(m * y_row) * esize);
     if (ce == cudaSuccess && n->attrs.residual) ce = cudaMalloc(&r, (size_t)(m * st->n) * esize);
     if (ce == cudaSuccess && r) ce = cudaMemsetAsync(r, 0, (size_t)(m * st->n) * esize, ctx->stream);
     if (ce == cudaSuccess && ws_max) ce = cudaMalloc(&ws, ws_max);

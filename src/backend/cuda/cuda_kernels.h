@@ -23,6 +23,10 @@ typedef struct cuda_tensor {
   krt_dtype dtype;  /* KRT_FLOAT32 or KRT_FLOAT16 */
   int rank;
   int64_t dims[KRT_MAX_RANK];
+  int64_t row_pitch; /* 0: dense. Else a Concat input written in place (src/plan/plan.h): row r
+                      * of the last axis starts at data + r * row_pitch elements. Only the ops
+                      * cuda_writes_rows accepts get such an output, and only their Concat reads
+                      * such an input (and skips it: the data is already in place). */
 } cuda_tensor;
 
 /* What every launcher gets besides its tensors. */
@@ -75,5 +79,11 @@ krt_status *cuda_convert(void *dst, krt_dtype dst_type, const void *src, krt_dty
 
 /* The launcher for an op; NULL when the CUDA backend has none. */
 cuda_launch_fn cuda_launcher_for(ir_op op);
+
+/* plan_row_writer_fn for the CUDA backend: Conv, ConvTranspose and Dense write their output at a
+ * row pitch (cuDNN output strides, cuBLASLt's ldd, or a dense result in the workspace moved by
+ * one 2-D copy where the chosen implementation cannot). `at` and `pitch` must keep rows 16-byte
+ * aligned in float16 (multiples of 8 elements), as the libraries are told. */
+int cuda_writes_rows(const ir_graph *g, const ir_node *n, int64_t at, int64_t pitch);
 
 #endif

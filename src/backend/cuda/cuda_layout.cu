@@ -88,26 +88,48 @@ extern "C" krt_status *cuda_launch_concat(const ir_node *n, const cuda_tensor *i
     return cuda_node_error(n, KRT_ERR_INTERNAL, "inputs give %lld along axis %d, output has %lld",
                            (long long)total, axis, (long long)y->dims[axis]);
   if (outer * inner * total == 0) return NULL;
-  /* The widest word that divides every chunk, offset and pointer (in bytes). */
+  /* Inputs written in place by their producers (row_pitch set: the plan made them views of y)
+   * are already there: check that they are where this Concat expects them, and skip them. */
   size_t es = cuda_elem_size(y->dtype);
+  int64_t at_elems = 0;
+  int copied = 0;
+  for (int i = 0; i < n_in; i++) {
+    if (in[i].row_pitch) {
+      if (axis != y->rank - 1 || in[i].row_pitch != y->dims[axis] ||
+          (const unsigned char *)in[i].data != (const unsigned char *)y->data + at_elems * es)
+        return cuda_node_error(n, KRT_ERR_INTERNAL, "input %d is not where it was placed", i);
+    } else {
+      copied++;
+    }
+    at_elems += in[i].dims[axis] * inner;
+  }
+  if (!copied) return NULL;
+  /* The widest word that divides every chunk, offset and pointer (in bytes). */
   uintptr_t bits = (uintptr_t)y->data | (uintptr_t)(total * inner * es);
   for (int i = 0; i < n_in; i++)
-    bits |= (uintptr_t)in[i].data | (uintptr_t)(in[i].dims[axis] * inner * es);
+    bits |= (uintptr_t)(in[i].row_pitch ? NULL : in[i].data) |
+            (uintptr_t)(in[i].dims[axis] * inner * es);
   int word = (bits & 15) == 0 ? 16 : (bits & 7) == 0 ? 8 : (bits & 3) == 0 ? 4 : 2;
   int64_t at = 0;
-  for (int first = 0; first < n_in; first += CONCAT_MAX_PER_LAUNCH) {
+  int next = 0; /* the next input to consider */
+  while (next < n_in) {
     concat_args a;
     memset(&a, 0, sizeof a);
-    int count = n_in - first < CONCAT_MAX_PER_LAUNCH ? n_in - first : CONCAT_MAX_PER_LAUNCH;
+    int count = 0;
     int64_t biggest = 0;
-    for (int i = 0; i < count; i++) {
-      const cuda_tensor *t = &in[first + i];
-      a.src[i] = t->data;
-      a.chunk[i] = t->dims[axis] * inner * (int64_t)es / word;
-      a.at[i] = at;
-      at += a.chunk[i];
-      if (a.chunk[i] > biggest) biggest = a.chunk[i];
+    for (; next < n_in && count < CONCAT_MAX_PER_LAUNCH; next++) {
+      const cuda_tensor *t = &in[next];
+      int64_t chunk = t->dims[axis] * inner * (int64_t)es / word;
+      if (!t->row_pitch) {
+        a.src[count] = t->data;
+        a.chunk[count] = chunk;
+        a.at[count] = at;
+        if (chunk > biggest) biggest = chunk;
+        count++;
+      }
+      at += chunk;
     }
+    if (!count || !biggest) continue;
     a.outer = outer;
     a.y_chunk = total * inner * (int64_t)es / word;
     dim3 grid(cuda_blocks_for(outer * biggest, CUDA_THREADS), (unsigned)count, 1);

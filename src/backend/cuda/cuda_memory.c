@@ -227,6 +227,7 @@ krt_status *cuda_engine_upload_weights(cuda_engine *e, cudaStream_t stream) {
   cuda_prepare_ctx p;
   memset(&p, 0, sizeof p);
   p.graph = e->g;
+  p.plan = e->plan;
   p.precision = e->precision;
   p.max_batch = e->plan->max_batch;
   p.device = e->device;

@@ -21,6 +21,7 @@
 #include <cuda_runtime.h>
 
 #include "backend/cuda/cuda_kernels.h"
+#include "plan/plan.h"
 
 /* The tuning table: choices keyed by a node signature (op, shapes, dtype, attributes) and the GPU
  * name. Serialised into the engine's TUNING section and into the timing cache file. */
@@ -53,13 +54,14 @@ void cuda_tuning_free(cuda_tuning *t);
 /* NULL when absent. The key is built by cuda_node_key. */
 const cuda_choice *cuda_tuning_find(const cuda_tuning *t, const char *key);
 krt_status *cuda_tuning_put(cuda_tuning *t, const char *key, const cuda_choice *choice);
-/* A stable text key for a node's signature at this batch and precision. */
+/* A stable text key for a node's signature at this batch and precision, and its output pitch. */
 void cuda_node_key(const ir_graph *g, const ir_node *n, int64_t batch, krt_precision precision,
-                   char *key, size_t size);
+                   int64_t out_pitch, char *key, size_t size);
 
 /* What tune/prepare get. The runtime owns every handle and buffer here. */
 typedef struct cuda_prepare_ctx {
   const ir_graph *graph;
+  const krt_plan *plan; /* may be NULL: every output dense */
   krt_precision precision;
   int64_t max_batch;
   int device;                      /* CUDA device ordinal */
@@ -83,6 +85,13 @@ typedef struct cuda_prepare_ctx {
   krt_progress_fn progress;        /* tune only; may be NULL */
   void *progress_user;
 } cuda_prepare_ctx;
+
+/* The row pitch node n writes its output at: the Concat output's last dim when the plan writes
+ * n's output in place (src/plan/plan.h), else 0 (dense). */
+int64_t cuda_output_pitch(const cuda_prepare_ctx *ctx, const ir_node *n);
+/* cuda_node_key for ctx's graph, precision and n's output pitch. */
+void cuda_node_key_ctx(const cuda_prepare_ctx *ctx, const ir_node *n, int64_t batch, char *key,
+                       size_t size);
 
 /* Tune node n (Conv, ConvTranspose or Dense) and record its choice. */
 krt_status *cuda_tune_node(const cuda_prepare_ctx *ctx, const ir_node *n);

@@ -402,7 +402,7 @@ static size_t append_ints(const int *a, int n, char *key, size_t size, size_t at
  * Everything that changes which implementation is fastest or valid is in it; the weights' values
  * are not. */
 void cuda_node_key(const ir_graph *g, const ir_node *n, int64_t batch, krt_precision precision,
-                   char *key, size_t size) {
+                   int64_t out_pitch, char *key, size_t size) {
   if (!size) return;
   key[0] = '\0';
   size_t at = append(key, size, 0, "%s x", ir_op_name(n->op));
@@ -431,5 +431,18 @@ void cuda_node_key(const ir_graph *g, const ir_node *n, int64_t batch, krt_preci
   const ir_activation *a = &n->attrs.act;
   at = append(key, size, at, " %s(%g,%g,%g,%g) %s", ir_act_name(a->kind), a->alpha, a->beta,
               a->max_value, a->threshold, precision == KRT_PRECISION_FP16 ? "fp16" : "fp32");
+  /* Writing into a Concat's output: other engines apply (or none does), other times. */
+  if (out_pitch) at = append(key, size, at, " pitch%lld", (long long)out_pitch);
   (void)at;
+}
+
+int64_t cuda_output_pitch(const cuda_prepare_ctx *ctx, const ir_node *n) {
+  const krt_plan *p = ctx->plan;
+  if (!p || !p->view_of || n->output < 0 || n->output >= p->n_values) return 0;
+  return p->view_of[n->output] >= 0 ? p->view_pitch[n->output] : 0;
+}
+
+void cuda_node_key_ctx(const cuda_prepare_ctx *ctx, const ir_node *n, int64_t batch, char *key,
+                       size_t size) {
+  cuda_node_key(ctx->graph, n, batch, ctx->precision, cuda_output_pitch(ctx, n), key, size);
 }
