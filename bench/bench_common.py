@@ -15,12 +15,18 @@ import time
 import numpy as np
 
 INPUT_HW = (224, 224, 3)
+INPUT_HW_OF = {"inceptionv3": (299, 299, 3)}  # the size InceptionV3 was designed for
 
 
-def random_input(batch, seed=0):
+def input_hw(model):
+    """The model's input (H, W, C) in the benchmark."""
+    return INPUT_HW_OF.get(model, INPUT_HW)
+
+
+def random_input(batch, seed=0, model=None):
     """Uniform [-1, 1) float32, NHWC: never zeros (they can run faster than real data)."""
     rng = np.random.default_rng(seed)
-    return rng.uniform(-1.0, 1.0, (batch,) + INPUT_HW).astype(np.float32)
+    return rng.uniform(-1.0, 1.0, (batch,) + input_hw(model)).astype(np.float32)
 
 
 def time_runs(run_once, runs, warmup_runs, warmup_seconds=0.2):

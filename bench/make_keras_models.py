@@ -1,8 +1,13 @@
 """Builds the benchmark models with real Keras and saves them as .keras files.
 
-Keras Applications with random weights (weights=None: no download), input 224x224x3, 1000 classes:
+Keras Applications with random weights (weights=None: no download), 1000 classes, input 224x224x3
+(InceptionV3: 299x299x3, bench_common.input_hw):
     OUT_DIR/resnet50.keras     keras.applications.ResNet50
     OUT_DIR/mobilenetv2.keras  keras.applications.MobileNetV2
+    OUT_DIR/inceptionv3.keras  keras.applications.InceptionV3   (concatenations of conv branches)
+    OUT_DIR/densenet121.keras  keras.applications.DenseNet121   (a growing concatenation)
+The first two are the issue's comparison; the last two are optional (BENCH_MODELS) and show
+concatenation written in place.
 
 Usage: KERAS_BACKEND=jax python3 bench/make_keras_models.py OUT_DIR [--models resnet50,mobilenetv2]
 The backend only matters for building; the saved files are the same for every backend. On the GPU
@@ -17,11 +22,14 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402  (the backend must be chosen before the import)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import input_hw  # noqa: E402
+
 MODELS = {
-    "resnet50": lambda: keras.applications.ResNet50(
-        weights=None, input_shape=(224, 224, 3), classes=1000),
-    "mobilenetv2": lambda: keras.applications.MobileNetV2(
-        weights=None, input_shape=(224, 224, 3), classes=1000),
+    "resnet50": keras.applications.ResNet50,
+    "mobilenetv2": keras.applications.MobileNetV2,
+    "inceptionv3": keras.applications.InceptionV3,
+    "densenet121": keras.applications.DenseNet121,
 }
 
 
@@ -40,7 +48,7 @@ def main():
     for name in names:
         start = time.perf_counter()
         keras.utils.set_random_seed(0)
-        model = MODELS[name]()
+        model = MODELS[name](weights=None, input_shape=input_hw(name), classes=1000)
         path = os.path.join(args.out_dir, f"{name}.keras")
         model.save(path)
         size = os.path.getsize(path) / 2**20

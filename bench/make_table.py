@@ -53,7 +53,7 @@ def main():
 
     krt = {}
     for path in sorted(glob.glob(os.path.join(work, "krt", "*.json"))):
-        m = re.match(r"(.+)_(fp32|fp16)_b(\d+)\.json$", os.path.basename(path))
+        m = re.match(r"(.+)_(fp32|fp16|tf32)_b(\d+)\.json$", os.path.basename(path))
         data = load(path)
         if m and data:
             krt[(m.group(1), m.group(2), int(m.group(3)))] = data

@@ -2,7 +2,8 @@
 
 For each model file the predict function is the model's stateless call with the variables passed
 as arguments (as Keras's own jitted predict_step does), jitted with XLA, float32 input and float32
-output. FP16 is the same model cloned with the "float16" dtype policy on every layer and the
+output. TF32 is the float32 model lowered under jax.default_matmul_precision("tensorfloat32").
+FP16 is the same model cloned with the "float16" dtype policy on every layer and the
 file's weights copied in (Keras keeps BatchNormalization's arithmetic in float32 itself).
 Each (model, precision, batch) is compiled ahead of time (XLA autotunes its convolutions on the
 GPU then), and timed right after, one at a time.
@@ -11,6 +12,7 @@ Usage: XLA_PYTHON_CLIENT_PREALLOCATE=false KERAS_BACKEND=jax \
          python3 bench/peers_keras_jax.py --models-dir DIR [--json FILE] [--runs 200]
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -75,7 +77,7 @@ def main():
 
     devices = jax.devices()
     print(f"keras {keras.__version__}, jax {jax.__version__}, devices {devices}", flush=True)
-    policies = {"fp32": "float32", "fp16": "float16"}
+    policies = {"fp32": "float32", "fp16": "float16", "tf32": "float32"}
     start = time.perf_counter()
 
     def stamp():
@@ -94,7 +96,10 @@ def main():
             predict = make_predict(model)
             for batch in batches:
                 spec = jax.ShapeDtypeStruct((batch,) + bc.INPUT_HW, jnp.float32)
-                lowered = predict.lower(trainable, non_trainable, spec)
+                # The matmul precision is fixed when tracing, so it is set around the lowering.
+                with (jax.default_matmul_precision("tensorfloat32") if precision == "tf32"
+                      else contextlib.nullcontext()):
+                    lowered = predict.lower(trainable, non_trainable, spec)
                 jobs.append({"model": name, "precision": precision, "batch": batch,
                              "state": (trainable, non_trainable), "lowered": lowered})
         print(f"{stamp()} lowered {name}", flush=True)

@@ -10,7 +10,10 @@ Variants (--variants, comma-separated):
 
 Same contract as krt: float32 NHWC input, float32 output. The model takes x.permute(0, 3, 1, 2)
 (already channels_last in memory, so no copy) cast to the model's dtype inside the timed function.
-cuDNN and TF32 settings are PyTorch's defaults unless --tf32 (recorded in the JSON).
+cuDNN and TF32 settings are PyTorch's defaults unless --tf32 (recorded in the JSON). Precision
+"tf32" is the float32 model with torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.
+allow_tf32 = True (TF32 tensor cores in convolutions, PyTorch's default, and in matmuls), the
+peer of krt build --tf32.
 
 Compiling is the slow part, so each (model, precision) runs in its own process: all compile and
 warm up in parallel, wait at a barrier, then time one at a time (a lock), the GPU otherwise idle.
@@ -92,10 +95,10 @@ def worker(job, args, barrier, lock, results):
     import torch._inductor.config as inductor_config
 
     torch.backends.cudnn.benchmark = True
-    if args.tf32:
+    name, precision = job
+    if args.tf32 or precision == "tf32":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    name, precision = job
     out = {"job": f"{name}/{precision}", "records": [], "errors": [], "compile_s": {}}
     prepared = {}  # (variant, batch) -> (run, x_dev)
     try:
@@ -210,6 +213,7 @@ def main():
                 "settings": {"cudnn.benchmark": True, "channels_last": True,
                              "tf32_matmul": bool(args.tf32),
                              "tf32_cudnn": torch.backends.cudnn.allow_tf32 or bool(args.tf32),
+                             "tf32_precision_jobs": "cudnn.allow_tf32 and matmul.allow_tf32",
                              "compile": 'mode="reduce-overhead", dynamic=False',
                              "inductor_compile_threads": threads},
                 "records": records, "errors": errors})

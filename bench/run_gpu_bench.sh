@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole krt-vs-peers benchmark, in one command on the lent GPU machine (bench/README.md):
 #   1. builds the Keras Applications models there with real Keras (carried wheels, JAX backend)
-#   2. builds krt CUDA engines from them (FP32 and FP16, max batch = the largest batch) and times
-#      them with krt bench at each batch
+#   2. builds krt CUDA engines from them (FP32 and FP16, and TF32 when asked: max batch = the
+#      largest batch) and times them with krt bench at each batch
 #   3. times the PyTorch peers (bench/peers_torch.py) and Keras itself on JAX/XLA
 #      (bench/peers_keras_jax.py)
 #   4. prints one table and writes $OUT/table.md, $OUT/bench.json, $OUT/run.log and
@@ -13,6 +13,9 @@
 #   WHEEL_DIR  the keras wheel and its dependencies missing there (default .whl)
 # Environment (all optional):
 #   BENCH_MODELS="resnet50 mobilenetv2"  BENCH_PRECISIONS="fp32 fp16"  BENCH_BATCHES="1 32"
+#     (BENCH_PRECISIONS may add tf32: krt build --tf32, PyTorch in float32 with
+#     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True, Keras on
+#     JAX with jax.default_matmul_precision("tensorfloat32"))
 #   BENCH_RUNS=200 (timed runs per measurement, at least)  BENCH_SKIP="" (any of: krt torch jax)
 #   BENCH_TORCH_VARIANTS=graph,compile_frozen  BENCH_DEADLINE_S=570 (stages are cut to fit)
 #   BENCH_PROFILE=0 (1: krt bench --profile at every batch; the node tables go to the logs)
@@ -88,6 +91,7 @@ print("python", sys.version.split()[0], "| torch", torch.__version__, "| torchvi
       for precision in $precisions; do
         local engine=$work/krt/${model}_${precision}.krt flag=""
         [[ $precision == fp16 ]] && flag=--fp16
+        [[ $precision == tf32 ]] && flag=--tf32
         local t0=$SECONDS log=$work/krt/build_${model}_${precision}.log
         if ! limited 120 360 "${krt_env[@]}" build "$work/models/$model.keras" \
              -o "$engine" --device cuda $flag --batch "$maxb" >"$log" 2>&1; then

@@ -131,7 +131,16 @@ KRT_API const char *krt_dtype_name(krt_dtype dtype);  /* "float32", ...; static 
 
 typedef enum krt_device { KRT_DEVICE_CPU = 0, KRT_DEVICE_CUDA = 1 } krt_device;
 
-typedef enum krt_precision { KRT_PRECISION_FP32 = 0, KRT_PRECISION_FP16 = 1 } krt_precision;
+/* FP32: strict float32 arithmetic (matches Keras to about 1e-4). FP16: float16 storage with float32
+ * accumulation. TF32: float32 storage and API, but convolutions and matrix products may round
+ * their inputs to TF32 (10-bit mantissa) on tensor cores, accumulating in float32 (TensorRT's TF32
+ * flag, PyTorch's default for cuDNN convolutions); expect relative errors of 1e-4 to 1e-3. FP16
+ * and TF32 are CUDA only. */
+typedef enum krt_precision {
+  KRT_PRECISION_FP32 = 0,
+  KRT_PRECISION_FP16 = 1,
+  KRT_PRECISION_TF32 = 2
+} krt_precision;
 
 /* The declared shape of an engine or model input/output. name is owned by the object queried. */
 typedef struct krt_tensor_info {
@@ -215,7 +224,8 @@ KRT_API krt_status *krt_build_options_set_max_batch(krt_build_options *options, 
  * device is not available in this process. */
 KRT_API krt_status *krt_build_options_set_device(krt_build_options *options, krt_device device);
 
-/* Arithmetic precision (default FP32). The CPU backend supports FP32 only. */
+/* Arithmetic precision (default FP32; see krt_precision). The CPU backend supports FP32 only:
+ * FP16 and TF32 builds for it fail with KRT_ERR_UNSUPPORTED. */
 KRT_API krt_status *krt_build_options_set_precision(krt_build_options *options,
                                                     krt_precision precision);
 
@@ -318,10 +328,11 @@ KRT_API krt_status *krt_context_get_output(const krt_context *context, size_t in
 
 /* Binds a device buffer (cudaMalloc'd by the caller, on the engine's device) to an input. The
  * nodes that read the input read this buffer in place (no copy) when its dtype is the engine's
- * storage dtype (FLOAT32 on an FP32 engine, FLOAT16 on an FP16 engine) and it is 64-byte aligned;
- * otherwise it is converted or copied into the context's memory on the run's stream. Borrowed
- * until the run that uses it has completed on its stream. A run with buffers the context has not
- * seen before captures a new CUDA graph once (about 0.1-0.4 ms); the same buffers again replay. */
+ * storage dtype (FLOAT32 on an FP32 or TF32 engine, FLOAT16 on an FP16 engine) and it is 64-byte
+ * aligned; otherwise it is converted or copied into the context's memory on the run's stream.
+ * Borrowed until the run that uses it has completed on its stream. A run with buffers the context
+ * has not seen before captures a new CUDA graph once (about 0.1-0.4 ms); the same buffers again
+ * replay. */
 KRT_API krt_status *krt_context_set_input_device(krt_context *context, size_t index,
                                                  krt_dtype dtype, const int64_t *dims, int rank,
                                                  const void *device_data);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU check of krt in one go, for the lent GPU machine (see scripts/pack_for_device.sh):
-# the GPU tests (test_cuda_*), every fixture of tests/fixtures on the GPU in FP32 and in FP16, and
-# the command line (build --device cuda with a timing cache, inspect, run). Prints a summary last.
+# the GPU tests (test_cuda_*), every fixture of tests/fixtures on the GPU in FP32, FP16 and TF32,
+# and the command line (build --device cuda with a timing cache, inspect, run). Prints a summary
+# last.
 #
 # Usage, from the repo root on the GPU machine, after scripts/pack_for_device.sh BUILD CARRY here:
 #   scripts/gpu_check.sh CARRY [LOG_DIR]
@@ -9,7 +10,8 @@
 # the pip package's folder on the lent machine) and the CUDA toolkit in CUDA_HOME (/usr/local/cuda).
 # Logs go to LOG_DIR (default $OUT when set, else a new temporary folder).
 # A quicker check while working on one thing: GPU_CHECK_TESTS="test_cuda_backend ..." runs only
-# those GPU tests, GPU_CHECK_ONLY=SUBSTR only the fixtures whose names contain it.
+# those GPU tests, GPU_CHECK_ONLY=SUBSTR only the fixtures whose names contain it,
+# GPU_CHECK_PRECISIONS="tf32" only those of the fixture steps fp32, fp16, tf32 (default all).
 # Exit status: 0 when every step passed (or skipped), 1 otherwise.
 set -u
 carry=${1:?usage: scripts/gpu_check.sh CARRY [LOG_DIR]}
@@ -53,21 +55,36 @@ for t in "$carry"/bin/test_cuda_*; do
 done
 only=()
 [ -n "${GPU_CHECK_ONLY:-}" ] && only=(--only "$GPU_CHECK_ONLY")
-step fixtures_fp32 "$carry/bin/run_cases" --device cuda "${only[@]}" tests/fixtures
-step fixtures_fp16 "$carry/bin/run_cases" --device cuda --fp16 "${only[@]}" tests/fixtures
+precisions=" ${GPU_CHECK_PRECISIONS:-fp32 fp16 tf32} "
+[[ $precisions == *" fp32 "* ]] &&
+  step fixtures_fp32 "$carry/bin/run_cases" --device cuda "${only[@]}" tests/fixtures
+[[ $precisions == *" fp16 "* ]] &&
+  step fixtures_fp16 "$carry/bin/run_cases" --device cuda --fp16 "${only[@]}" tests/fixtures
+[[ $precisions == *" tf32 "* ]] &&
+  step fixtures_tf32 "$carry/bin/run_cases" --device cuda --tf32 "${only[@]}" tests/fixtures
 
-# The command line: a cuda build with a timing cache (twice: the second reads it), inspect, run.
+# The command line: cuda builds with a timing cache (FP32, FP16 and TF32 share it, each under its
+# own keys), inspect, run.
 cli() {
   local krt="$carry/bin/krt" model=tests/fixtures/small_cnn/model.keras
   "$krt" build "$model" -o "$logs/small_cnn.krt" --device cuda --batch 3 \
     --timing-cache "$logs/timing.cache" &&
     "$krt" build "$model" -o "$logs/small_cnn_fp16.krt" --device cuda --fp16 --batch 3 \
       --timing-cache "$logs/timing.cache" &&
+    "$krt" build "$model" -o "$logs/small_cnn_tf32.krt" --device cuda --tf32 --batch 3 \
+      --timing-cache "$logs/timing.cache" &&
     "$krt" inspect "$logs/small_cnn.krt" &&
+    "$krt" inspect "$logs/small_cnn_tf32.krt" >"$logs/small_cnn_tf32.inspect" &&
+    cat "$logs/small_cnn_tf32.inspect" &&
+    grep -q "precision: tf32" "$logs/small_cnn_tf32.inspect" &&
     "$krt" run "$logs/small_cnn.krt" --input tests/fixtures/small_cnn/inputs/0.npy \
       --out "$logs/small_cnn_out" &&
     "$carry/bin/run_cases" --compare "$logs/small_cnn_out/probs.npy" \
-      tests/fixtures/small_cnn/expected/0.npy 1e-3 1e-4
+      tests/fixtures/small_cnn/expected/0.npy 1e-3 1e-4 &&
+    "$krt" run "$logs/small_cnn_tf32.krt" --input tests/fixtures/small_cnn/inputs/0.npy \
+      --out "$logs/small_cnn_tf32_out" &&
+    "$carry/bin/run_cases" --compare "$logs/small_cnn_tf32_out/probs.npy" \
+      tests/fixtures/small_cnn/expected/0.npy 1e-2 1e-2
 }
 step cli cli
 

@@ -376,12 +376,15 @@ static int check_outputs(const case_data *c, case_run *run, case_result *r) {
     }
     int64_t n = element_count(e->rank, e->dims);
     int fp16 = target_precision == KRT_PRECISION_FP16;
-    double rtol = fp16 ? CASE_FP16_TOLERANCE : c->rtol, atol = fp16 ? CASE_FP16_TOLERANCE : c->atol;
-    if (fp16) {
+    int reduced = fp16 || target_precision == KRT_PRECISION_TF32;
+    double loose = fp16 ? CASE_FP16_TOLERANCE : CASE_TF32_TOLERANCE;
+    double rtol = reduced ? loose : c->rtol, atol = reduced ? loose : c->atol;
+    if (reduced) {
+      double bound = fp16 ? CASE_FP16_NORM_TOLERANCE : CASE_TF32_NORM_TOLERANCE;
       double norm = normalised_error(view.dtype, view.data, e->dtype, e->data, n);
-      if (!(norm <= CASE_FP16_NORM_TOLERANCE)) {
-        set_result(r, RESULT_FAIL, "output '%s' %s: normalised error %.3g > %g (fp16)",
-                   c->output_names[j], exp_dims, norm, CASE_FP16_NORM_TOLERANCE);
+      if (!(norm <= bound)) {
+        set_result(r, RESULT_FAIL, "output '%s' %s: normalised error %.3g > %g (%s)",
+                   c->output_names[j], exp_dims, norm, bound, fp16 ? "fp16" : "tf32");
         return -1;
       }
     }

@@ -20,9 +20,13 @@ void case_check(const char *dir, case_result *r);
 
 /* Where the cases' engines are built (default: CPU, FP32). With FP16 every output is compared
  * by its normalised error ||got - expected|| / ||expected|| <= CASE_FP16_NORM_TOLERANCE and
- * elementwise with rtol = atol = CASE_FP16_TOLERANCE, in place of the case's own tolerances. */
+ * elementwise with rtol = atol = CASE_FP16_TOLERANCE, in place of the case's own tolerances;
+ * with TF32 likewise with the CASE_TF32_ bounds (TF32 keeps 10 mantissa bits as FP16 does, but
+ * stores and accumulates in float32, and only convolutions and matrix products round). */
 #define CASE_FP16_NORM_TOLERANCE 1e-2
 #define CASE_FP16_TOLERANCE 5e-2
+#define CASE_TF32_NORM_TOLERANCE 2e-3
+#define CASE_TF32_TOLERANCE 1e-2
 void case_check_set_target(krt_device device, krt_precision precision);
 
 #endif

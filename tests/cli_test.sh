@@ -134,6 +134,13 @@ expect_error "batch above the engine's max" "$KRT" run "$work/batch1.krt" \
   --input "$mlp/inputs/0.npy"
 expect_error "unknown command" "$KRT" frobnicate
 
+# --- krt bench --device-buffers: CUDA engines only; a CPU engine is refused by name --------------
+expect_ok "bench --help" "$KRT" bench --help
+expect_output "bench --help lists --device-buffers" "$work/out" "--device-buffers"
+expect_error "bench --device-buffers on a cpu engine" "$KRT" bench "$work/mlp.krt" \
+  --device-buffers --iterations 1 --duration 0
+expect_output "the error names --device-buffers" "$work/err" "--device-buffers"
+
 # A corrupt engine: bytes overwritten in the middle, then a truncated copy.
 cp "$work/mlp.krt" "$work/corrupt.krt"
 size=$(wc -c <"$work/mlp.krt" | tr -d ' ')

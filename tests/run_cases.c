@@ -2,7 +2,7 @@
  * the references that real Keras (or the source framework) produced.
  *
  *   run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork]
- *             [--device cpu|cuda] [--fp16] DIR
+ *             [--device cpu|cuda] [--fp16|--tf32] DIR
  *   run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]
  *
  * A case is a folder laid out as ../shared/corpus/README.md describes:
@@ -24,7 +24,8 @@
  * --device cuda builds every engine for the GPU (a CUDA backend that cannot load skips the whole
  * run: exit 77); --fp16 builds them in half precision and replaces each case's tolerances: every
  * output must have a normalised error ||got - expected|| / ||expected|| <= 1e-2 and be allclose
- * with rtol = atol = 5e-2.
+ * with rtol = atol = 5e-2. --tf32 builds them in TF32 (float32, convolutions and matrix products
+ * on TF32 tensor cores), with normalised error <= 2e-3 and allclose rtol = atol = 1e-2.
  *
  * Each case runs in a child process (unless --no-fork, for debuggers and valgrind), so a crash
  * or a hang in krt fails that case instead of ending the run.
@@ -319,15 +320,19 @@ static int cuda_unavailable(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr,
-          "usage: run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork]\n"
-          "                 [--device cpu|cuda] [--fp16] DIR\n"
-          "       run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]\n"
-          "  --device cuda  build the engines for the GPU (exit 77 when the CUDA backend cannot load)\n"
-          "  --fp16         half precision; each output must then have a normalised error\n"
-          "                 ||got-exp||/||exp|| <= %g and be allclose with rtol = atol = %g\n"
-          "                 (the case's own rtol/atol are for float32)\n",
-          CASE_FP16_NORM_TOLERANCE, CASE_FP16_TOLERANCE);
+  fprintf(
+      stderr,
+      "usage: run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork]\n"
+      "                 [--device cpu|cuda] [--fp16|--tf32] DIR\n"
+      "       run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]\n"
+      "  --device cuda  build the engines for the GPU (exit 77 when the CUDA backend cannot load)\n"
+      "  --fp16         half precision; each output must then have a normalised error\n"
+      "                 ||got-exp||/||exp|| <= %g and be allclose with rtol = atol = %g\n"
+      "                 (the case's own rtol/atol are for float32)\n"
+      "  --tf32         TF32 tensor cores for convolutions and matrix products (cuda); each\n"
+      "                 output must then have a normalised error <= %g and be allclose with\n"
+      "                 rtol = atol = %g\n",
+      CASE_FP16_NORM_TOLERANCE, CASE_FP16_TOLERANCE, CASE_TF32_NORM_TOLERANCE, CASE_TF32_TOLERANCE);
 }
 
 typedef struct tally {
@@ -382,8 +387,13 @@ int main(int argc, char **argv) {
         usage();
         return 2;
       }
-    } else if (strcmp(argv[i], "--fp16") == 0) {
-      precision = KRT_PRECISION_FP16;
+    } else if (strcmp(argv[i], "--fp16") == 0 || strcmp(argv[i], "--tf32") == 0) {
+      krt_precision p = argv[i][2] == 'f' ? KRT_PRECISION_FP16 : KRT_PRECISION_TF32;
+      if (precision != KRT_PRECISION_FP32 && precision != p) {
+        fprintf(stderr, "run_cases: --fp16 and --tf32 exclude each other\n");
+        return 2;
+      }
+      precision = p;
     } else if (argv[i][0] != '-' && !dir) {
       dir = argv[i];
     } else {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backend/backend.h"
+#include "format/engine_file_layout.h"
 #include "npy.h"
 #include "test.h"
 
@@ -284,9 +285,14 @@ static void test_build_options(const krt_model *m) {
             "precision");
   CHECK_ERR(krt_build_options_add_output(o, ""), KRT_ERR_INVALID_ARGUMENT, "empty");
 
-  /* FP16 on the CPU. */
+  /* FP16 and TF32 on the CPU. */
   CHECK_OK(krt_build_options_set_precision(o, KRT_PRECISION_FP16));
   CHECK_ERR(krt_engine_build(path, o, &e), KRT_ERR_UNSUPPORTED, "FP16");
+  CHECK_OK(krt_build_options_set_precision(o, KRT_PRECISION_TF32));
+  CHECK_ERR(krt_engine_build(path, o, &e), KRT_ERR_UNSUPPORTED,
+            "precision TF32 is not supported on the CPU");
+  CHECK_ERR(krt_engine_build_from_model(m, o, &e), KRT_ERR_UNSUPPORTED, "TF32");
+  CHECK(e == NULL);
   CHECK_OK(krt_build_options_set_precision(o, KRT_PRECISION_FP32));
 
   /* CUDA, when this build has no usable CUDA backend. */
@@ -505,6 +511,40 @@ static void check_case_against_keras(const char *name, const char *model_file) {
 
 /* ---- engine files -------------------------------------------------------------------------- */
 
+/* Sets the META precision of a serialised engine (META: u32 device, u32 precision, ...) and
+ * re-computes the checksum, as a file written with that precision would have. */
+static void patch_precision(unsigned char *file, size_t size, uint32_t precision) {
+  const unsigned char *entry = file + ENGINE_HEADER_SIZE; /* META's table entry comes first */
+  uint64_t meta = 0;
+  for (int i = 7; i >= 0; i--) meta = meta << 8 | entry[8 + i];
+  if (meta + 8 > size) return;
+  for (int i = 0; i < 4; i++) file[meta + 4 + (size_t)i] = (unsigned char)(precision >> (8 * i));
+  uint32_t crc = engine_crc32(file + ENGINE_HEADER_SIZE, size - ENGINE_HEADER_SIZE);
+  for (int i = 0; i < 4; i++) file[ENGINE_OFF_CRC + i] = (unsigned char)(crc >> (8 * i));
+}
+
+/* A CPU engine file that says TF32 or FP16 loads as far as the backend, which refuses it; an
+ * unknown precision is a bad file; the file's own FP32 still loads. */
+static void test_file_precisions(const void *data, size_t size) {
+  unsigned char *copy = malloc(size);
+  if (!copy) return;
+  krt_engine *loaded = NULL;
+  memcpy(copy, data, size);
+  patch_precision(copy, size, KRT_PRECISION_TF32);
+  CHECK_ERR(krt_engine_load_memory(copy, size, &loaded), KRT_ERR_UNSUPPORTED,
+            "precision TF32 is not supported on the CPU");
+  patch_precision(copy, size, KRT_PRECISION_FP16);
+  CHECK_ERR(krt_engine_load_memory(copy, size, &loaded), KRT_ERR_UNSUPPORTED, "FP16");
+  patch_precision(copy, size, 3);
+  CHECK_ERR(krt_engine_load_memory(copy, size, &loaded), KRT_ERR_BAD_FILE, "unknown precision 3");
+  patch_precision(copy, size, KRT_PRECISION_FP32);
+  CHECK(memcmp(copy, data, size) == 0);
+  CHECK_OK(krt_engine_load_memory(copy, size, &loaded));
+  CHECK(loaded && krt_engine_precision(loaded) == KRT_PRECISION_FP32);
+  krt_engine_release(loaded);
+  free(copy);
+}
+
 static void test_save_load(const krt_engine *e) {
   float x[4 * 8], ref[4 * 4], got[4 * 4];
   for (int i = 0; i < 32; i++) x[i] = (float)(i * 37 % 11) / 7.0f - 0.6f;
@@ -559,6 +599,7 @@ static void test_save_load(const krt_engine *e) {
   CHECK_ERR(krt_engine_load(path, &loaded), KRT_ERR_BAD_FILE, path);
   CHECK_ERR(krt_engine_load_memory(data, size - 1, &loaded), KRT_ERR_BAD_FILE, "memory");
   CHECK_ERR(krt_engine_load_memory(data, 0, &loaded), KRT_ERR_BAD_FILE, "empty");
+  test_file_precisions(data, size);
   /* A flipped byte in the weights: the checksum. */
   unsigned char *bytes = data;
   bytes[size - 5] ^= 0x40;

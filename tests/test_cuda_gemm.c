@@ -1,5 +1,5 @@
 /* GPU test of the library-backed ops (cuda_conv.c, cuda_dense.c, cuda_tune.c, cuda_tuning.c):
- * Conv, ConvTranspose and Dense against the CPU reference kernels, FP32 and FP16, on random
+ * Conv, ConvTranspose and Dense against the CPU reference kernels, FP32, FP16 and TF32, on random
  * shapes and ResNet-50 / MobileNetV2 shapes, through every implementation (tuned choice, fused
  * cuDNN graph, plain cuDNN graph + epilogue kernel, legacy cuDNN + epilogue kernel, krt's
  * depthwise kernel variants), at the prepared batches and a lazily prepared one, replayed from a
@@ -11,7 +11,9 @@
  * workspace and staging, and two threads running two contexts at once get the CPU's results.
  *
  * Errors: max |gpu - ref| / max |ref|; FP32 <= 1e-4 (no TF32 anywhere), FP16 <= 5e-3 (the CPU
- * reference then reads the same float16-rounded inputs and weights).
+ * reference then reads the same float16-rounded inputs and weights). TF32 (float32 data, the
+ * libraries may round products' inputs to TF32): ||gpu - ref|| / ||ref|| <= 2e-3, the bound
+ * run_cases --tf32 applies to whole models.
  * Exits 77 (skipped) when there is no usable GPU.
  */
 #include <math.h>
@@ -275,6 +277,24 @@ static double norm_error(const float *got, const float *ref, int64_t n) {
   return max_diff / max_ref;
 }
 
+/* ||got - ref|| / ||ref|| (NaN: infinite): the TF32 measure. */
+static double l2_error(const float *got, const float *ref, int64_t n) {
+  double diff = 0, norm = 1e-30;
+  for (int64_t i = 0; i < n; i++) {
+    double d = (double)got[i] - ref[i];
+    diff += d * d;
+    norm += (double)ref[i] * ref[i];
+  }
+  double e = sqrt(diff / norm);
+  return e == e ? e : INFINITY;
+}
+
+#define TF32_TOLERANCE 2e-3
+
+static const char *precision_label(krt_precision p) {
+  return p == KRT_PRECISION_FP16 ? "fp16" : p == KRT_PRECISION_TF32 ? "tf32" : "fp32";
+}
+
 enum { MODE_TUNE = 0, MODE_FORCE = 1 };
 
 typedef struct run_spec {
@@ -286,7 +306,8 @@ typedef struct run_spec {
 } run_spec;
 
 typedef struct run_result {
-  double err[3];
+  double err[3];        /* norm_error */
+  double l2[3];         /* l2_error */
   double ms;            /* per launch, graph replay */
   cuda_choice chosen;   /* MODE_TUNE */
   double tune_s;
@@ -301,13 +322,13 @@ static krt_status *launch_node(const built *b, const cuda_tensor *in, int n_in, 
   }
 }
 
-static krt_status *run_gpu(const gpu_env *env, const built *b, int fp16, int64_t max_batch,
-                           const float *x, const float *r, const float *ref,
+static krt_status *run_gpu(const gpu_env *env, const built *b, krt_precision prec,
+                           int64_t max_batch, const float *x, const float *r, const float *ref,
                            const run_spec *spec, run_result *res) {
   const ir_graph *g = b->g;
   const ir_node *n = b->n;
   krt_status *s = NULL;
-  krt_precision prec = fp16 ? KRT_PRECISION_FP16 : KRT_PRECISION_FP32;
+  int fp16 = prec == KRT_PRECISION_FP16;
   krt_dtype *value_dtype = malloc((size_t)g->n_values * sizeof *value_dtype);
   cuda_weights w;
   memset(&w, 0, sizeof w);
@@ -369,6 +390,7 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, int fp16, int64_t
     int64_t batch = spec->batches[bi];
     cuda_tensor in[4], y;
     memset(in, 0, sizeof in);
+    memset(&y, 0, sizeof y); /* row_pitch 0: a dense output */
     for (int i = 0; i < n->n_inputs; i++) {
       const ir_value *v = &g->values[n->inputs[i]];
       in[i].dtype = fp16 ? KRT_FLOAT16 : KRT_FLOAT32;
@@ -384,6 +406,7 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, int fp16, int64_t
     int64_t yc = count_at(yv, batch);
     if ((s = download(yd, yc, fp16, got))) goto done;
     res->err[bi] = norm_error(got, ref, yc);
+    res->l2[bi] = l2_error(got, ref, yc);
     if (bi == 0 && spec->time_it) {
       const int per_graph = 20, replays = 10;
       CU(cudaStreamBeginCapture(env->stream, cudaStreamCaptureModeGlobal));
@@ -404,8 +427,9 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, int fp16, int64_t
       res->ms = ms / (per_graph * replays);
       /* the replayed result must still be right */
       if ((s = download(yd, yc, fp16, got))) goto done;
-      double e2 = norm_error(got, ref, yc);
+      double e2 = norm_error(got, ref, yc), l2 = l2_error(got, ref, yc);
       if (e2 > res->err[0]) res->err[0] = e2;
+      if (l2 > res->l2[0]) res->l2[0] = l2;
     }
   }
 done:
@@ -459,7 +483,8 @@ static int is_depthwise(const conv_case *c) {
 }
 
 /* Every implementation of one case at one precision. */
-static void check_case(const gpu_env *env, const conv_case *c, int fp16) {
+static void check_case(const gpu_env *env, const conv_case *c, krt_precision prec) {
+  int fp16 = prec == KRT_PRECISION_FP16, tf32 = prec == KRT_PRECISION_TF32;
   built b;
   krt_status *s = build_case(c, fp16, &b);
   if (s) {
@@ -475,7 +500,7 @@ static void check_case(const gpu_env *env, const conv_case *c, int fp16) {
   float *r = b.r >= 0 ? random_data(count_at(&b.g->values[b.r], B), 1.0f, fp16) : NULL;
   float *ref = malloc((size_t)count_at(yv, B) * sizeof *ref);
   CHECK_OK(cpu_reference(&b, B, x, r, ref));
-  double tol = fp16 ? 5e-3 : 1e-4;
+  double tol = fp16 ? 5e-3 : tf32 ? TF32_TOLERANCE : 1e-4;
 
   run_spec specs[12];
   const char *labels[12];
@@ -513,26 +538,27 @@ static void check_case(const gpu_env *env, const conv_case *c, int fp16) {
   }
   for (int i = 0; i < n_specs; i++) {
     run_result res;
-    s = run_gpu(env, &b, fp16, B, x, r, ref, &specs[i], &res);
+    s = run_gpu(env, &b, prec, B, x, r, ref, &specs[i], &res);
     /* a forced kind cuDNN does not offer falls back to another implementation: still checked */
     if (s) {
       /* depthwise variants that do not apply say so; anything else is a failure */
       int dw_unsupported = specs[i].force.kind == CUDA_IMPL_KRT_KERNEL &&
                            krt_status_code(s) == KRT_ERR_UNSUPPORTED;
-      printf("  %-28s %s %-12s %s: %s\n", c->name, fp16 ? "fp16" : "fp32", labels[i],
+      printf("  %-28s %s %-12s %s: %s\n", c->name, precision_label(prec), labels[i],
              dw_unsupported ? "n/a" : "FAILED", krt_status_message(s));
       if (!dw_unsupported) test_failures++;
       krt_status_release(s);
       continue;
     }
+    const double *err = tf32 ? res.l2 : res.err; /* TF32: the normalised (L2) error */
     double worst = 0;
     for (int k = 0; k < specs[i].n_batches; k++)
-      if (!(res.err[k] <= worst)) worst = res.err[k];
+      if (!(err[k] <= worst)) worst = err[k];
     test_checks++;
     int ok = worst <= tol;
     if (!ok) test_failures++;
-    printf("  %-28s %s %-12s err %.2e (b%lld %.1e, b1 %.1e)%s%s%s\n", c->name,
-           fp16 ? "fp16" : "fp32", labels[i], worst, (long long)B, res.err[0], res.err[1],
+    printf("  %-28s %s %-12s %s %.2e (b%lld %.1e, b1 %.1e)%s%s%s\n", c->name, precision_label(prec),
+           labels[i], tf32 ? "l2err" : "err", worst, (long long)B, err[0], err[1],
            ok ? "" : "  <-- FAIL", i == 0 ? "  chose " : "", i == 0 ? impl_name(&res.chosen) : "");
   }
   free(x);
@@ -549,10 +575,11 @@ typedef struct timing_row {
   double err;
 } timing_row;
 
-static void time_case(const gpu_env *env, const conv_case *c, int fp16, timing_row *row) {
+static void time_case(const gpu_env *env, const conv_case *c, krt_precision prec, timing_row *row) {
+  int fp16 = prec == KRT_PRECISION_FP16, tf32 = prec == KRT_PRECISION_TF32;
   built b;
   memset(row, 0, sizeof *row);
-  snprintf(row->name, sizeof row->name, "%s %s", c->name, fp16 ? "fp16" : "fp32");
+  snprintf(row->name, sizeof row->name, "%s %s", c->name, precision_label(prec));
   krt_status *s = build_case(c, fp16, &b);
   int64_t B = c->batch;
   float *x = NULL, *r = NULL, *ref = NULL;
@@ -568,24 +595,24 @@ static void time_case(const gpu_env *env, const conv_case *c, int fp16, timing_r
   spec.n_batches = 1;
   spec.batches[0] = B;
   spec.time_it = 1;
-  if (!s) s = run_gpu(env, &b, fp16, B, x, r, ref, &spec, &res);
+  if (!s) s = run_gpu(env, &b, prec, B, x, r, ref, &spec, &res);
   if (!s) {
     row->tuned_ms = res.ms;
     row->tune_s = res.tune_s;
-    row->err = res.err[0];
+    row->err = tf32 ? res.l2[0] : res.err[0];
     snprintf(row->chosen, sizeof row->chosen, "%s", impl_name(&res.chosen));
     spec.mode = MODE_FORCE;
     spec.force = forced(0, 0, 0); /* no entry: the untuned heuristic choice */
-    s = run_gpu(env, &b, fp16, B, x, r, ref, &spec, &res);
+    s = run_gpu(env, &b, prec, B, x, r, ref, &spec, &res);
     if (!s) row->heuristic_ms = res.ms;
     if (!s && c->op != IR_OP_DENSE) {
       spec.force = forced(CUDA_IMPL_CUDNN_LEGACY, -1, 0);
-      s = run_gpu(env, &b, fp16, B, x, r, ref, &spec, &res);
+      s = run_gpu(env, &b, prec, B, x, r, ref, &spec, &res);
       if (!s) row->legacy_ms = res.ms;
     }
   }
   test_checks++;
-  if (s || row->err > (fp16 ? 5e-3 : 1e-4)) {
+  if (s || !(row->err <= (fp16 ? 5e-3 : tf32 ? TF32_TOLERANCE : 1e-4))) {
     test_failures++;
     fprintf(stderr, "timing %s: %s (err %.2e)\n", row->name, s ? krt_status_message(s) : "",
             row->err);
@@ -999,15 +1026,21 @@ int main(void) {
   printf("Engine weights shared by contexts:\n");
   check_engine_sharing(&env, 0);
   check_engine_sharing(&env, 1);
-  for (int fp16 = 1; fp16 >= 0; fp16--) {
-    printf("%s correctness:\n", fp16 ? "FP16" : "FP32");
+  /* GEMM_PRECISIONS (e.g. "tf32"): only these of fp16, fp32, tf32 (default all three). */
+  const char *only = getenv("GEMM_PRECISIONS");
+  const krt_precision precs[3] = {KRT_PRECISION_FP16, KRT_PRECISION_FP32, KRT_PRECISION_TF32};
+  const double share[3] = {0.25, 0.45, 0.65}; /* of the budget, by the end of each */
+  for (int p = 0; p < 3; p++) {
+    krt_precision prec = precs[p];
+    if (only && !strstr(only, precision_label(prec))) continue;
+    printf("%s correctness:\n", precision_label(prec));
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-      if (now_s() - t_start > budget * (fp16 ? 0.3 : 0.55)) {
+      if (now_s() - t_start > budget * share[p]) {
         printf("  %s and later: skipped (time budget)\n", cases[i].name);
         break;
       }
       double t0 = now_s();
-      check_case(&env, &cases[i], fp16);
+      check_case(&env, &cases[i], prec);
       printf("  %-28s (%.2f s)\n", cases[i].name, now_s() - t0);
     }
     printf("  (%.1f s so far)\n", now_s() - t_start);
@@ -1035,16 +1068,24 @@ int main(void) {
     cudaStreamDestroy(env.stream);
     return test_summary("test_cuda_gemm");
   }
-  timing_row rows[16];
-  for (size_t i = 0; i < n_shapes; i++) time_case(&env, &shapes[i], 1, &rows[i]);
-  timing_row fp32_row;
-  time_case(&env, &shapes[4], 0, &fp32_row);
+  /* Every shape in FP16, then float32 as Keras computes it and TF32 on the batch-32 3x3 conv
+   * (shapes[4]) and the batch-32 Dense (shapes[10]); GEMM_PRECISIONS narrows these too. */
+  timing_row rows[32];
+  size_t n_rows = 0;
+  for (size_t j = 0; j < n_shapes + 4; j++) {
+    size_t shape = j < n_shapes ? j : j - n_shapes < 2 ? 4 : 10;
+    krt_precision prec = j < n_shapes              ? KRT_PRECISION_FP16
+                         : (j - n_shapes) % 2 == 0 ? KRT_PRECISION_FP32
+                                                   : KRT_PRECISION_TF32;
+    if (!only || strstr(only, precision_label(prec)))
+      time_case(&env, &shapes[shape], prec, &rows[n_rows++]);
+  }
 
   printf("\nTimings (per launch, CUDA graph replay; tuned choice vs legacy cuDNN conv + epilogue kernel):\n");
   printf("%-32s %-22s %9s %9s %9s %7s %7s %9s\n", "shape", "chosen", "tuned ms", "heur ms",
          "legacy ms", "speedup", "tune s", "err");
-  for (size_t i = 0; i <= n_shapes; i++) {
-    const timing_row *t = i < n_shapes ? &rows[i] : &fp32_row;
+  for (size_t i = 0; i < n_rows; i++) {
+    const timing_row *t = &rows[i];
     printf("%-32s %-22s %9.4f %9.4f %9.4f %7.2f %7.2f %9.1e\n", t->name, t->chosen, t->tuned_ms,
            t->heuristic_ms, t->legacy_ms, t->legacy_ms > 0 && t->tuned_ms > 0 ? t->legacy_ms / t->tuned_ms : 0.0,
            t->tune_s, t->err);

@@ -517,6 +517,45 @@ static void test_residual_round_trip(void) {
   ir_graph_free(g);
 }
 
+/* Every precision round-trips through META; a value the format does not know is refused on
+ * reading (patched file) and on writing. */
+static void test_precisions(void) {
+  ir_graph *g = build_graph();
+  krt_precision all[3] = {KRT_PRECISION_FP32, KRT_PRECISION_FP16, KRT_PRECISION_TF32};
+  for (int i = 0; i < 3; i++) {
+    engine_meta meta = sample_meta(NULL, 0);
+    meta.precision = all[i];
+    void *file = NULL;
+    size_t size = 0;
+    CHECK_OK(engine_file_write(g, &meta, &file, &size));
+    if (!file) continue;
+    ir_graph *back = NULL;
+    engine_meta m;
+    CHECK_OK(engine_file_read(file, size, "model.krt", &back, &m));
+    CHECK(back && m.precision == all[i]);
+    ir_graph_free(back);
+    if (all[i] == KRT_PRECISION_TF32) {
+      /* META starts with u32 device, u32 precision. */
+      uint8_t *copy = copy_bytes(file, size);
+      put_le(copy + section_offset(file, ENGINE_SECTION_META) + 4, 3, 4);
+      fix_crc(copy, size);
+      CHECK_ERR(read_copy(copy, size), KRT_ERR_BAD_FILE, "META: unknown precision 3");
+      free(copy);
+    }
+    free(file);
+  }
+  CHECK(strcmp(engine_precision_name(KRT_PRECISION_TF32), "TF32") == 0);
+  CHECK(engine_precision_name((krt_precision)3) == NULL);
+  engine_meta bad = sample_meta(NULL, 0);
+  bad.precision = (krt_precision)3;
+  void *file = NULL;
+  size_t size = 0;
+  CHECK_ERR(engine_file_write(g, &bad, &file, &size), KRT_ERR_INTERNAL, "unknown precision 3");
+  CHECK(file == NULL);
+  free(file);
+  ir_graph_free(g);
+}
+
 /* A stored shape that its inputs do not give is refused. */
 static void test_shape_mismatch(void) {
   ir_graph *g = build_graph();
@@ -551,5 +590,6 @@ int main(void) {
   test_minimal_graph();
   test_shape_mismatch();
   test_residual_round_trip();
+  test_precisions();
   return test_summary("test_format");
 }

@@ -2,7 +2,7 @@
  *
  *   krt inspect MODEL_OR_ENGINE [--input NAME:D1xD2x...]...
  *   krt build MODEL -o ENGINE [--output NAME]... [--input NAME:D1xD2x...]... [--batch N]
- *             [--device cpu|cuda] [--fp16] [--timing-cache FILE]
+ *             [--device cpu|cuda] [--fp16|--tf32] [--timing-cache FILE]
  *   krt run ENGINE_OR_MODEL --input [NAME=]FILE.npy... [--out DIR]
  *   krt bench ENGINE [--batch N] [--iterations N] [--duration S] [--warmup MS] [--json FILE]
  *             [--profile]                                   (tools/krt_bench.c)
@@ -34,7 +34,7 @@ static const char *usage_text =
     "      a model's layers, shapes, parameters and possible outputs; or an engine's nodes,\n"
     "      memory and weights\n"
     "  build MODEL -o ENGINE [--output NAME]... [--input NAME:D1xD2x...]... [--batch N]\n"
-    "        [--device cpu|cuda] [--fp16] [--timing-cache FILE]\n"
+    "        [--device cpu|cuda] [--fp16|--tf32] [--timing-cache FILE]\n"
     "      builds an engine from a Keras model (.keras or .h5) and saves it\n"
     "  run ENGINE_OR_MODEL --input [NAME=]FILE.npy... [--out DIR]\n"
     "      runs an engine (or a model, built in memory) on .npy inputs\n"
@@ -74,6 +74,9 @@ static const char *build_help =
     "  --batch N                 the largest batch the engine accepts (default 1)\n"
     "  --device cpu|cuda         where the engine runs (default cpu)\n"
     "  --fp16                    compute in half precision (cuda only)\n"
+    "  --tf32                    float32, but convolutions and matrix products may use TF32\n"
+    "                            tensor cores (cuda only; relative errors of 1e-4 to 1e-3, as\n"
+    "                            PyTorch's cuDNN convolutions and TensorRT's TF32 flag)\n"
     "  --timing-cache FILE       cuda: reuse the timings of earlier builds on this GPU from FILE\n"
     "                            and add this build's (created if missing)\n"
     "\n"
@@ -102,6 +105,15 @@ static int wants_help(int argc, char **argv) {
 }
 
 /* ---- formatting ----------------------------------------------------------------------------- */
+
+static const char *precision_name(krt_precision precision) {
+  switch (precision) {
+    case KRT_PRECISION_FP32: return "fp32";
+    case KRT_PRECISION_FP16: return "fp16";
+    case KRT_PRECISION_TF32: return "tf32";
+  }
+  return "?";
+}
 
 /* "Nx28x28": N marks the batch axis, ? a dimension still unknown, "scalar" for rank 0. */
 static void format_shape(const int64_t *dims, int rank, int batch_axis, char *buf, size_t size) {
@@ -365,8 +377,7 @@ static int inspect_engine(const char *path) {
   printf("Engine: %s\n", path);
   printf("  device: %s   precision: %s   max batch: %lld\n",
          krt_engine_device(engine) == KRT_DEVICE_CUDA ? "cuda" : "cpu",
-         krt_engine_precision(engine) == KRT_PRECISION_FP16 ? "fp16" : "fp32",
-         (long long)krt_engine_max_batch(engine));
+         precision_name(krt_engine_precision(engine)), (long long)krt_engine_max_batch(engine));
   if (krt_engine_device(engine) == KRT_DEVICE_CUDA) {
     const char *tuned = krt_engine_device_name(engine);
     printf("  tuned on: %s\n", tuned[0] ? tuned : "(no GPU recorded)");
@@ -496,6 +507,7 @@ static int cmd_build(int argc, char **argv) {
   int n_shapes = 0, rc = 1;
   krt_build_options *options = NULL;
   krt_engine *engine = NULL;
+  const char *precision_flag = NULL; /* --fp16 or --tf32: one of them at most */
   if (!shapes) return cli_fail("out of memory");
   if (cli_failed(krt_build_options_create(&options))) goto done;
   for (int i = 0; i < argc; i++) {
@@ -525,8 +537,15 @@ static int cmd_build(int argc, char **argv) {
         goto done;
       }
       if (cli_failed(krt_build_options_set_device(options, device))) goto done;
-    } else if (strcmp(a, "--fp16") == 0) {
-      if (cli_failed(krt_build_options_set_precision(options, KRT_PRECISION_FP16))) goto done;
+    } else if (strcmp(a, "--fp16") == 0 || strcmp(a, "--tf32") == 0) {
+      if (precision_flag && strcmp(precision_flag, a) != 0) {
+        cli_fail("build: %s and %s exclude each other (one precision per engine)", precision_flag,
+                 a);
+        goto done;
+      }
+      precision_flag = a;
+      krt_precision p = strcmp(a, "--fp16") == 0 ? KRT_PRECISION_FP16 : KRT_PRECISION_TF32;
+      if (cli_failed(krt_build_options_set_precision(options, p))) goto done;
     } else if (strcmp(a, "--timing-cache") == 0) {
       if (option_value(argc, argv, &i, &value) ||
           cli_failed(krt_build_options_set_timing_cache(options, value)))
@@ -565,7 +584,7 @@ static int cmd_build(int argc, char **argv) {
          (long long)krt_engine_max_batch(engine), weights);
   if (krt_engine_device(engine) == KRT_DEVICE_CUDA)
     printf("tuned on %s (%s)\n", krt_engine_device_name(engine),
-           krt_engine_precision(engine) == KRT_PRECISION_FP16 ? "fp16" : "fp32");
+           precision_name(krt_engine_precision(engine)));
   rc = 0;
 done:
   krt_engine_release(engine);

@@ -5,8 +5,10 @@
  *
  * Each latency is the host clock (CLOCK_MONOTONIC) around krt_context_run, which is synchronous:
  * on a CUDA engine it includes copying the float32 inputs from host memory and the outputs back.
- * A device-buffer mode (inputs bound with krt_context_set_input_device, no copies) is not offered:
- * the CLI links only libkrt, never the CUDA runtime that would allocate such buffers. */
+ * --device-buffers (trtexec's --noDataTransfers) leaves those copies out: the inputs are uploaded
+ * once into device memory and bound with krt_context_set_input_device, the outputs are bound to
+ * device memory with krt_context_set_output_device. The CLI links only libkrt, never CUDA, so the
+ * CUDA runtime that allocates those buffers is dlopen()ed only then (cudart_loader.h). */
 #include "krt_bench.h"
 
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include "cli_errors.h"
 
 #include "bench_stats.h"
+#include "cudart_loader.h"
 #include "krt.h"
 
 #define BENCH_EXIT_USAGE 2
@@ -40,10 +43,13 @@ static const char *bench_help =
     "  --json FILE      write every number (and each run's latency) to FILE as JSON\n"
     "  --profile        afterwards, time every node (slower runs, no CUDA-graph replay) and\n"
     "                   list the nodes slowest first with their share of the total\n"
+    "  --device-buffers CUDA engines: keep inputs and outputs in device memory (inputs uploaded\n"
+    "                   once), so no host<->device copies are timed (trtexec's\n"
+    "                   --noDataTransfers); loads the CUDA runtime (libcudart) at run time\n"
     "\n"
     "Latency is the host clock around krt_context_run, which is synchronous and, on a CUDA\n"
-    "engine, includes copying the float32 inputs from host memory and the outputs back.\n"
-    "Throughput is batch / mean latency.\n";
+    "engine, includes copying the float32 inputs from host memory and the outputs back\n"
+    "(unless --device-buffers). Throughput is batch / mean latency.\n";
 
 typedef struct bench_options {
   const char *engine_path;
@@ -53,6 +59,7 @@ typedef struct bench_options {
   double min_seconds;
   double warmup_ms;
   int profile;
+  int device_buffers; /* --device-buffers */
 } bench_options;
 
 /* Sums of the backend's per-run timing split; runs counts the runs that reported one. */
@@ -131,6 +138,8 @@ static int parse_options(int argc, char **argv, bench_options *o) {
     int has_value = i + 1 < argc && argv[i + 1][0] != '\0';
     if (strcmp(a, "--profile") == 0) {
       o->profile = 1;
+    } else if (strcmp(a, "--device-buffers") == 0) {
+      o->device_buffers = 1;
     } else if (strcmp(a, "--batch") == 0 || strcmp(a, "--iterations") == 0 ||
                strcmp(a, "--duration") == 0 || strcmp(a, "--warmup") == 0 ||
                strcmp(a, "--json") == 0) {
@@ -165,39 +174,49 @@ static int parse_options(int argc, char **argv, bench_options *o) {
 
 /* ---- inputs -------------------------------------------------------------------------------- */
 
+/* One random float32 buffer per engine input, at the benchmark's batch. */
 typedef struct bench_inputs {
   size_t count;
   float **data;
+  int64_t (*dims)[KRT_MAX_RANK]; /* dims[i]: input i's shape at the batch */
+  int *rank;
+  size_t *bytes;
 } bench_inputs;
 
 static void free_inputs(bench_inputs *in) {
-  for (size_t i = 0; i < in->count; i++) free(in->data[i]);
+  for (size_t i = 0; in->data && i < in->count; i++) free(in->data[i]);
   free(in->data);
+  free(in->dims);
+  free(in->rank);
+  free(in->bytes);
 }
 
-/* Binds one random float32 buffer per input at `batch`: uniform in [-1, 1) for float inputs,
- * 0 or 1 for integer inputs (which usually hold indices). */
-static int bind_random_inputs(const krt_engine *engine, krt_context *ctx, int64_t batch,
-                              bench_inputs *in) {
-  size_t count = krt_engine_input_count(engine);
-  in->data = calloc(count ? count : 1, sizeof *in->data);
-  if (!in->data) return cli_fail("out of memory");
+/* Fills one random float32 buffer per input at `batch`: uniform in [-1, 1) for float inputs,
+ * 0 or 1 for integer inputs (which usually hold indices). The same data in both modes. */
+static int make_random_inputs(const krt_engine *engine, int64_t batch, bench_inputs *in) {
+  size_t count = krt_engine_input_count(engine), slots = count ? count : 1;
+  in->data = calloc(slots, sizeof *in->data);
+  in->dims = calloc(slots, sizeof *in->dims);
+  in->rank = calloc(slots, sizeof *in->rank);
+  in->bytes = calloc(slots, sizeof *in->bytes);
+  if (!in->data || !in->dims || !in->rank || !in->bytes) return cli_fail("out of memory");
   in->count = count;
   uint64_t state = 0x9E3779B97F4A7C15ULL;
   for (size_t i = 0; i < in->count; i++) {
     krt_tensor_info t;
     if (cli_failed(krt_engine_input_info(engine, i, &t))) return 1;
-    int64_t dims[KRT_MAX_RANK];
     int64_t elements = 1;
     for (int d = 0; d < t.rank; d++) {
-      dims[d] = d == t.batch_axis ? batch : t.dims[d];
-      if (dims[d] < 0)
+      in->dims[i][d] = d == t.batch_axis ? batch : t.dims[d];
+      if (in->dims[i][d] < 0)
         return cli_fail(
             "bench: input '%s' has dimension %d unknown; rebuild the engine with "
             "krt build --input %s:D1xD2x...",
             t.name, d, t.name);
-      elements *= dims[d];
+      elements *= in->dims[i][d];
     }
+    in->rank[i] = t.rank;
+    in->bytes[i] = (size_t)elements * sizeof(float);
     float *buf = malloc((size_t)(elements ? elements : 1) * sizeof *buf);
     if (!buf)
       return cli_fail("out of memory for input '%s' (%lld values)", t.name, (long long)elements);
@@ -207,8 +226,99 @@ static int bind_random_inputs(const krt_engine *engine, krt_context *ctx, int64_
       uint64_t r = next_random(&state);
       buf[k] = integer ? (float)(r >> 63) : (float)((double)(r >> 11) * 0x1.0p-52 - 1.0);
     }
-    if (cli_failed(krt_context_set_input(ctx, i, KRT_FLOAT32, dims, t.rank, buf,
-                                           (size_t)elements * sizeof *buf)))
+  }
+  return 0;
+}
+
+static int bind_host_inputs(krt_context *ctx, const bench_inputs *in) {
+  for (size_t i = 0; i < in->count; i++)
+    if (cli_failed(krt_context_set_input(ctx, i, KRT_FLOAT32, in->dims[i], in->rank[i], in->data[i],
+                                         in->bytes[i])))
+      return 1;
+  return 0;
+}
+
+/* ---- --device-buffers ---------------------------------------------------------------------- */
+
+/* Device memory for every input and output, from the dlopen()ed CUDA runtime. */
+typedef struct device_buffers {
+  cudart_api rt;
+  size_t n_inputs, n_outputs;
+  void **inputs, **outputs; /* cudaMalloc'd; NULL where not allocated */
+  size_t total_bytes;
+} device_buffers;
+
+/* Call only after the context's last run has completed (krt_context_run is synchronous). */
+static void free_device_buffers(device_buffers *dev) {
+  for (size_t i = 0; dev->inputs && i < dev->n_inputs; i++)
+    if (dev->inputs[i]) dev->rt.free_device(dev->inputs[i]);
+  for (size_t i = 0; dev->outputs && i < dev->n_outputs; i++)
+    if (dev->outputs[i]) dev->rt.free_device(dev->outputs[i]);
+  free(dev->inputs);
+  free(dev->outputs);
+  cudart_unload(&dev->rt);
+  memset(dev, 0, sizeof *dev);
+}
+
+static int device_alloc(device_buffers *dev, void **ptr, size_t bytes, const char *what,
+                        const char *name) {
+  int err = dev->rt.malloc_device(ptr, bytes ? bytes : 1);
+  if (err) {
+    *ptr = NULL;
+    return cli_fail("--device-buffers: cudaMalloc of %zu bytes for %s '%s' failed: %s", bytes, what,
+                    name, cudart_error_text(&dev->rt, err));
+  }
+  dev->total_bytes += bytes;
+  return 0;
+}
+
+/* Bytes of output `index` at `batch` (float32, as the API returns every output). */
+static int output_bytes(const krt_engine *engine, size_t index, int64_t batch, size_t *bytes,
+                        const char **name) {
+  krt_tensor_info t;
+  if (cli_failed(krt_engine_output_info(engine, index, &t))) return 1;
+  *name = t.name;
+  int64_t elements = 1;
+  for (int d = 0; d < t.rank; d++) {
+    int64_t n = d == t.batch_axis ? batch : t.dims[d];
+    if (n < 0) return cli_fail("--device-buffers: output '%s' has dimension %d unknown", t.name, d);
+    elements *= n;
+  }
+  *bytes = (size_t)elements * sizeof(float);
+  return 0;
+}
+
+/* Loads the CUDA runtime, uploads the inputs once and binds them, and binds device memory to
+ * every output, so that the timed runs copy nothing between host and device. */
+static int bind_device_buffers(const krt_engine *engine, krt_context *ctx, int64_t batch,
+                               const bench_inputs *in, device_buffers *dev) {
+  char why[512];
+  if (cudart_load(&dev->rt, why, sizeof why))
+    return cli_fail("--device-buffers: cannot load the CUDA runtime: %s", why);
+  size_t n_out = krt_engine_output_count(engine);
+  dev->inputs = calloc(in->count ? in->count : 1, sizeof *dev->inputs);
+  dev->outputs = calloc(n_out ? n_out : 1, sizeof *dev->outputs);
+  if (!dev->inputs || !dev->outputs) return cli_fail("out of memory");
+  dev->n_inputs = in->count;
+  dev->n_outputs = n_out;
+  for (size_t i = 0; i < in->count; i++) {
+    krt_tensor_info t;
+    if (cli_failed(krt_engine_input_info(engine, i, &t))) return 1;
+    if (device_alloc(dev, &dev->inputs[i], in->bytes[i], "input", t.name)) return 1;
+    int err = dev->rt.copy(dev->inputs[i], in->data[i], in->bytes[i], CUDART_HOST_TO_DEVICE);
+    if (err)
+      return cli_fail("--device-buffers: uploading input '%s' failed: %s", t.name,
+                      cudart_error_text(&dev->rt, err));
+    if (cli_failed(krt_context_set_input_device(ctx, i, KRT_FLOAT32, in->dims[i], in->rank[i],
+                                                dev->inputs[i])))
+      return 1;
+  }
+  for (size_t i = 0; i < n_out; i++) {
+    size_t bytes = 0;
+    const char *name = "";
+    if (output_bytes(engine, i, batch, &bytes, &name)) return 1;
+    if (device_alloc(dev, &dev->outputs[i], bytes, "output", name)) return 1;
+    if (cli_failed(krt_context_set_output_device(ctx, i, KRT_FLOAT32, dev->outputs[i], bytes)))
       return 1;
   }
   return 0;
@@ -331,10 +441,15 @@ static const char *device_name(krt_device d) {
   return d == KRT_DEVICE_CUDA ? "cuda" : "cpu";
 }
 static const char *precision_name(krt_precision p) {
-  return p == KRT_PRECISION_FP16 ? "fp16" : "fp32";
+  return p == KRT_PRECISION_FP16 ? "fp16" : p == KRT_PRECISION_TF32 ? "tf32" : "fp32";
 }
 
-static void print_split(const char *title, const timing_sums *t, krt_device device) {
+/* With --device-buffers no input or output crosses between host and device, so those two columns
+ * are "n/a"; what the backend still measures before and after compute is its own work around the
+ * network (resetting and reading back its error flags, a dtype conversion or a copy of a buffer it
+ * cannot use in place), shown as "outside compute" when there is any. */
+static void print_split(const char *title, const timing_sums *t, krt_device device,
+                        int device_buffers) {
   if (!t->available || t->runs == 0) {
     const char *why = device == KRT_DEVICE_CPU ? "a cpu engine has no device copies"
                       : t->available           ? "not measured: timed only with --profile"
@@ -343,6 +458,16 @@ static void print_split(const char *title, const timing_sums *t, krt_device devi
     return;
   }
   double n = (double)t->runs;
+  if (device_buffers) {
+    double outside = (t->total.host_to_device_ms + t->total.device_to_host_ms) / n;
+    printf(
+        "%s (ms, mean of %ld runs): host->device n/a  compute %.4f  device->host n/a "
+        "(buffers on the device: no input/output copies",
+        title, t->runs, t->total.compute_ms / n);
+    if (outside >= 0.0005) printf("; outside compute %.4f", outside);
+    printf(")\n");
+    return;
+  }
   printf("%s (ms, mean of %ld runs): host->device %.4f  compute %.4f  device->host %.4f\n", title,
          t->runs, t->total.host_to_device_ms / n, t->total.compute_ms / n,
          t->total.device_to_host_ms / n);
@@ -352,15 +477,15 @@ static void print_report(const krt_engine *engine, const bench_options *o, const
   const bench_stats *st = &r->stats;
   printf("Warm-up: %ld run%s in %.1f ms\n", r->warmup_runs, r->warmup_runs == 1 ? "" : "s",
          r->warmup_s * 1e3);
-  printf("Timed: %zu runs in %.3f s (host clock around krt_context_run)\n", r->n_samples,
-         r->timed_s);
+  printf("Timed: %zu runs in %.3f s (host clock around krt_context_run%s)\n", r->n_samples,
+         r->timed_s, o->device_buffers ? "; device buffers" : "");
   printf(
       "Latency (ms): min %.4f  mean %.4f  median %.4f  p90 %.4f  p95 %.4f  p99 %.4f  "
       "max %.4f  stddev %.4f\n",
       st->min, st->mean, st->median, st->p90, st->p95, st->p99, st->max, st->stddev);
   printf("Throughput: %.1f inferences/s (batch %lld / mean latency)\n",
          (double)r->batch / (st->mean * 1e-3), (long long)r->batch);
-  print_split("Split per run", &r->timing, krt_engine_device(engine));
+  print_split("Split per run", &r->timing, krt_engine_device(engine), o->device_buffers);
   if (!o->profile) return;
   if (!r->profiled) {
     printf("\nProfile: not available: %s\n", r->profile_note ? r->profile_note : "");
@@ -368,7 +493,8 @@ static void print_report(const krt_engine *engine, const bench_options *o, const
   }
   printf("\nProfile: %ld runs with per-node timing (no graph replay: runs are slower than above)\n",
          r->profile_runs);
-  print_split("Split per profiled run", &r->profile_timing, krt_engine_device(engine));
+  print_split("Split per profiled run", &r->profile_timing, krt_engine_device(engine),
+              o->device_buffers);
   int wname = 4;
   for (size_t i = 0; i < r->n_nodes; i++) {
     krt_layer_info node;
@@ -409,17 +535,21 @@ static void json_string(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-static void json_split(FILE *f, const timing_sums *t) {
+/* With device buffers the host<->device times are 0 (no input/output copies); what the backend
+ * measured in those slots is its own work around the network, reported as outside_compute_ms. */
+static void json_split(FILE *f, const timing_sums *t, int device_buffers) {
   if (!t->available || t->runs == 0) {
     fputs("null", f);
     return;
   }
   double n = (double)t->runs;
+  double h2d = t->total.host_to_device_ms / n, d2h = t->total.device_to_host_ms / n;
   fprintf(f,
           "{\"runs\": %ld, \"host_to_device_ms\": %.6f, \"compute_ms\": %.6f, "
-          "\"device_to_host_ms\": %.6f}",
-          t->runs, t->total.host_to_device_ms / n, t->total.compute_ms / n,
-          t->total.device_to_host_ms / n);
+          "\"device_to_host_ms\": %.6f",
+          t->runs, device_buffers ? 0.0 : h2d, t->total.compute_ms / n, device_buffers ? 0.0 : d2h);
+  if (device_buffers) fprintf(f, ", \"outside_compute_ms\": %.6f", h2d + d2h);
+  fputc('}', f);
 }
 
 /* Writes to f, opened before the runs so that a bad path fails early, and closes it. */
@@ -436,6 +566,8 @@ static int write_json(FILE *f, const char *path, const krt_engine *engine, const
           precision_name(krt_engine_precision(engine)), (long long)krt_engine_max_batch(engine),
           (long long)r->batch);
   fprintf(f, "  \"krt_version\": \"%s\",\n", krt_version_string());
+  /* "device": --device-buffers, inputs and outputs in device memory, no host<->device copies. */
+  fprintf(f, "  \"buffers\": \"%s\",\n", o->device_buffers ? "device" : "host");
   fprintf(f, "  \"warmup\": {\"requested_ms\": %.3f, \"runs\": %ld, \"ms\": %.3f},\n", o->warmup_ms,
           r->warmup_runs, r->warmup_s * 1e3);
   fprintf(f,
@@ -448,14 +580,14 @@ static int write_json(FILE *f, const char *path, const krt_engine *engine, const
           st->min, st->mean, st->median, st->p90, st->p95, st->p99, st->max, st->stddev);
   fprintf(f, "  \"throughput_per_s\": %.3f,\n", (double)r->batch / (st->mean * 1e-3));
   fputs("  \"split_ms\": ", f);
-  json_split(f, &r->timing);
+  json_split(f, &r->timing, o->device_buffers);
   fputs(",\n  \"profile\": ", f);
   if (!r->profiled) {
     fputs("null", f);
   } else {
     fprintf(f, "{\n    \"runs\": %ld,\n    \"node_total_ms\": %.6f,\n    \"split_ms\": ",
             r->profile_runs, r->node_total_ms);
-    json_split(f, &r->profile_timing);
+    json_split(f, &r->profile_timing, o->device_buffers);
     fputs(",\n    \"nodes\": [", f);
     for (size_t i = 0; i < r->n_nodes; i++) {
       krt_layer_info node = {.name = "?", .kind = "?"};
@@ -485,6 +617,7 @@ static int run_bench(const bench_options *o) {
   krt_engine *engine = NULL;
   krt_context *ctx = NULL;
   bench_inputs inputs = {0};
+  device_buffers dev = {0};
   bench_result r = {0};
   FILE *json = NULL;
   int rc = 1;
@@ -500,15 +633,31 @@ static int run_bench(const bench_options *o) {
                (long long)r.batch, (long long)max_batch);
     goto done;
   }
-  const char *dev = krt_engine_device_name(engine);
+  if (o->device_buffers && krt_engine_device(engine) != KRT_DEVICE_CUDA) {
+    cli_fail(
+        "bench: --device-buffers needs a CUDA engine; %s runs on the %s (krt build --device "
+        "cuda)",
+        o->engine_path, device_name(krt_engine_device(engine)));
+    rc = BENCH_EXIT_USAGE;
+    goto done;
+  }
+  const char *dev_name = krt_engine_device_name(engine);
   printf("Engine: %s (%s%s%s, %s, max batch %lld, %zu nodes)\n", o->engine_path,
-         device_name(krt_engine_device(engine)), dev && dev[0] ? ": " : "", dev ? dev : "",
-         precision_name(krt_engine_precision(engine)), (long long)max_batch,
-         krt_engine_node_count(engine));
+         device_name(krt_engine_device(engine)), dev_name && dev_name[0] ? ": " : "",
+         dev_name ? dev_name : "", precision_name(krt_engine_precision(engine)),
+         (long long)max_batch, krt_engine_node_count(engine));
   if (cli_failed(krt_context_create(engine, &ctx))) goto done;
-  if (bind_random_inputs(engine, ctx, r.batch, &inputs)) goto done;
+  if (make_random_inputs(engine, r.batch, &inputs)) goto done;
+  if (o->device_buffers ? bind_device_buffers(engine, ctx, r.batch, &inputs, &dev)
+                        : bind_host_inputs(ctx, &inputs))
+    goto done;
   printf("Batch %lld, %zu input%s of random float32 data\n", (long long)r.batch, inputs.count,
          inputs.count == 1 ? "" : "s");
+  if (o->device_buffers)
+    printf(
+        "Buffers: inputs and outputs in device memory (%zu bytes, inputs uploaded once); "
+        "no host<->device copies of inputs or outputs\n",
+        dev.total_bytes);
   if (timed_runs(ctx, o, &r)) goto done;
   if (o->profile && profile_runs(engine, ctx, &r)) goto done;
   print_report(engine, o, &r);
@@ -525,7 +674,10 @@ done:
   free(r.nodes);
   free(r.profile_note);
   free_inputs(&inputs);
+  /* The context first: it borrows the device buffers (every run has completed: runs are
+   * synchronous). */
   krt_context_release(ctx);
+  free_device_buffers(&dev);
   krt_engine_release(engine);
   return rc;
 }

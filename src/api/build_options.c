@@ -124,7 +124,8 @@ krt_status *krt_build_options_set_precision(krt_build_options *options,
   if (!options)
     return krt_error(KRT_ERR_INVALID_ARGUMENT,
                      "krt_build_options_set_precision: options is NULL");
-  if (precision != KRT_PRECISION_FP32 && precision != KRT_PRECISION_FP16)
+  if (precision != KRT_PRECISION_FP32 && precision != KRT_PRECISION_FP16 &&
+      precision != KRT_PRECISION_TF32)
     return krt_error(KRT_ERR_INVALID_ARGUMENT,
                      "krt_build_options_set_precision: unknown precision %d", (int)precision);
   options->precision = precision;

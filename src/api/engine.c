@@ -114,8 +114,9 @@ static krt_status *prepare_backend(krt_engine *e, const krt_build_options *o, in
 static krt_status *finish(krt_engine *e, const krt_build_options *o, int building) {
   ir_graph *g = e->graph;
   KRT_TRY(krt_backend_for_device(e->meta.device, &e->backend));
-  if (e->meta.precision == KRT_PRECISION_FP16 && e->backend->device == KRT_DEVICE_CPU)
-    return krt_error(KRT_ERR_UNSUPPORTED, "precision FP16 is not supported on the CPU");
+  if (e->meta.precision != KRT_PRECISION_FP32 && e->backend->device == KRT_DEVICE_CPU)
+    return krt_error(KRT_ERR_UNSUPPORTED, "precision %s is not supported on the CPU",
+                     engine_precision_name(e->meta.precision));
   if (e->meta.max_batch < 1)
     return krt_error(KRT_ERR_BAD_FILE, "max batch %lld is not positive",
                      (long long)e->meta.max_batch);

@@ -144,10 +144,11 @@ static krt_status *pick_backend(const krt_build_options *o, const krt_backend **
   krt_device device = o ? o->device : KRT_DEVICE_CPU;
   KRT_TRY(krt_error_wrap(krt_backend_for_device(device, backend), "device %s: ",
                          device == KRT_DEVICE_CUDA ? "cuda" : "cpu"));
-  if (o && o->precision == KRT_PRECISION_FP16 && (*backend)->device == KRT_DEVICE_CPU)
+  if (o && o->precision != KRT_PRECISION_FP32 && (*backend)->device == KRT_DEVICE_CPU)
     return krt_error(KRT_ERR_UNSUPPORTED,
-                     "precision FP16 is not supported on the CPU (it computes in FP32); "
-                     "build for device cuda or leave the precision at FP32");
+                     "precision %s is not supported on the CPU (it computes in FP32); "
+                     "build for device cuda or leave the precision at FP32",
+                     engine_precision_name(o->precision));
   return NULL;
 }
 

@@ -17,8 +17,9 @@
  *   each kind in the order META (1), GRAPH (2), WEIGHTS (3), TUNING (4); sizes are exact (padding
  *   between sections is zero and not counted)
  *   sections, each starting at a multiple of 64:
- *     META     u32 device, u32 precision, i64 max_batch, str device_name (the device tuned on, ""
- *              for the CPU; < 128 bytes), str krt_version (the krt that wrote it; < 32 bytes)
+ *     META     u32 device, u32 precision (krt_precision: 0 FP32, 1 FP16, 2 TF32), i64 max_batch,
+ *              str device_name (the device tuned on, "" for the CPU; < 128 bytes),
+ *              str krt_version (the krt that wrote it; < 32 bytes)
  *     GRAPH    u32 n_values, n_nodes, n_layers, n_inputs, n_outputs; str source (nullable); then
  *              values:  str name, u32 dtype, u32 rank, i64 dims[rank], u32 batched, u32 layout,
  *                       i32 producer (node index or -1), i64 data_offset (constants: byte offset
@@ -63,6 +64,10 @@ typedef struct engine_meta {
   const void *tuning;     /* backend tuning blob: write: borrowed; read: points into the buffer */
   size_t tuning_size;
 } engine_meta;
+
+/* "FP32", "FP16", "TF32" (static storage); NULL for a value the format does not know, which a
+ * reader refuses. */
+const char *engine_precision_name(krt_precision precision);
 
 /* Serialises g and meta into one malloc'd buffer (*data, freed with free()). An empty
  * meta->krt_version is written as this krt's version. */

@@ -149,6 +149,15 @@ static int read_fixed_string(byte_reader *r, char *dst, size_t cap) {
   return 1;
 }
 
+const char *engine_precision_name(krt_precision precision) {
+  switch (precision) {
+    case KRT_PRECISION_FP32: return "FP32";
+    case KRT_PRECISION_FP16: return "FP16";
+    case KRT_PRECISION_TF32: return "TF32";
+  }
+  return NULL;
+}
+
 static krt_status *read_meta(const engine_reader *er, engine_meta *meta) {
   byte_reader r = section_reader(er, ENGINE_SECTION_META);
   memset(meta, 0, sizeof *meta);
@@ -156,7 +165,7 @@ static krt_status *read_meta(const engine_reader *er, engine_meta *meta) {
   int64_t max_batch = br_i64(&r);
   if (r.failed) return bad_file(er, "META section is too short");
   if (device > KRT_DEVICE_CUDA) return bad_file(er, "META: unknown device %u", device);
-  if (precision > KRT_PRECISION_FP16) return bad_file(er, "META: unknown precision %u", precision);
+  if (precision > KRT_PRECISION_TF32) return bad_file(er, "META: unknown precision %u", precision);
   if (max_batch < 1) return bad_file(er, "META: max batch %lld", (long long)max_batch);
   if (!read_fixed_string(&r, meta->device_name, sizeof meta->device_name))
     return bad_file(er, "META: bad device name");

@@ -147,6 +147,9 @@ static krt_status *check_writable(const ir_graph *g, const engine_meta *meta) {
   if (!fixed_string_ok(meta->device_name, sizeof meta->device_name) ||
       !fixed_string_ok(meta->krt_version, sizeof meta->krt_version))
     return krt_error(KRT_ERR_INTERNAL, "writing engine: unterminated device name or version");
+  if (!engine_precision_name(meta->precision))
+    return krt_error(KRT_ERR_INTERNAL, "writing engine: unknown precision %d",
+                     (int)meta->precision);
   if (meta->tuning_size && !meta->tuning)
     return krt_error(KRT_ERR_INVALID_ARGUMENT, "writing engine: tuning size without data");
   return NULL;

@@ -140,6 +140,10 @@ static krt_status *prepare_engine(cuda_engine *e, const backend_engine_args *arg
 }
 
 static krt_status *cuda_engine_prepare_ex(const backend_engine_args *args, void **state) {
+  /* TF32 stores float32 like FP32; only the library calls differ (cuda_conv.c, cuda_dense.c). */
+  if (args->precision != KRT_PRECISION_FP32 && args->precision != KRT_PRECISION_FP16 &&
+      args->precision != KRT_PRECISION_TF32)
+    return krt_error(KRT_ERR_UNSUPPORTED, "cuda: unknown precision %d", (int)args->precision);
   cuda_engine *e = calloc(1, sizeof *e);
   if (!e) return krt_error_oom("cuda engine");
   e->g = args->graph;

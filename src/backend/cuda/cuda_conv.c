@@ -1,4 +1,7 @@
 /* Conv and ConvTranspose on cuDNN, NHWC, float32 or float16 storage with float32 accumulation.
+ * FP32 engines use no engine that rounds float32 (no TF32 tensor cores, FFT or Winograd); TF32
+ * engines (float32 storage) may use those, never one that down-converts inputs to half
+ * (cg_numerics).
  *
  *   Conv           x[N, S..., Ci], W[k..., Ci/g, Co], b[Co]?, r? -> y = act(conv(x, W) + b + r)
  *   ConvTranspose  the data gradient (dgrad) of the forward convolution that maps y's shape to
@@ -71,6 +74,7 @@ typedef struct conv_state {
   cudnnHandle_t handle;
   int transpose;
   krt_dtype dtype;
+  cg_numerics numerics;           /* which cuDNN engines the precision accepts */
   cg_conv geom;                   /* batch set per exec */
   int zero_fill;                  /* ConvTranspose longer than cuDNN writes: clear y first */
   const void *weights;            /* the engine's KRSC upload (cuDNN), or NULL */
@@ -111,6 +115,9 @@ static krt_status *geometry(const ir_graph *g, const ir_node *n, krt_precision p
   c->batch = 1;
   c->io_type = precision == KRT_PRECISION_FP16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
   st->dtype = precision == KRT_PRECISION_FP16 ? KRT_FLOAT16 : KRT_FLOAT32;
+  st->numerics = precision == KRT_PRECISION_FP16   ? CG_NUMERICS_HALF
+                 : precision == KRT_PRECISION_TF32 ? CG_NUMERICS_TF32
+                                                   : CG_NUMERICS_STRICT_FP32;
   st->transpose = n->op == IR_OP_CONV_TRANSPOSE;
   st->out_channels = y->dims[sp + 1];
   st->out_positions = 1;
@@ -298,8 +305,13 @@ static krt_status *legacy_build(const conv_state *st, int64_t batch, int64_t alg
                                                (int)c->dilation[0], (int)c->dilation[1],
                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   LEGACY_CHECK(cudnnSetConvolutionGroupCount(e->cd, (int)c->groups));
-  /* float32: plain FMA math, never TF32 (krt's float32 must match Keras to 1e-4) */
-  cudnnMathType_t math = io == CUDNN_DATA_HALF ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+  /* FP32: plain FMA math, never TF32 (krt's float32 must match Keras to 1e-4). TF32: the default
+   * math, which lets Ampere and newer round float32 to TF32 on tensor cores but never down-
+   * converts to half (PyTorch's setting when it allows TF32). */
+  int tf32 = st->numerics == CG_NUMERICS_TF32;
+  cudnnMathType_t math = io == CUDNN_DATA_HALF ? CUDNN_TENSOR_OP_MATH
+                         : tf32                ? CUDNN_DEFAULT_MATH
+                                               : CUDNN_FMA_MATH;
   LEGACY_CHECK(cudnnSetConvolutionMathType(e->cd, math));
   if (algo < 0) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -312,9 +324,10 @@ static krt_status *legacy_build(const conv_state *st, int64_t batch, int64_t alg
       int exact = a != CUDNN_CONVOLUTION_FWD_ALGO_FFT && a != CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING &&
                   a != CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD &&
                   a != CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit &&
-          (io == CUDNN_DATA_HALF || (exact && perf[i].mathType == CUDNN_FMA_MATH)))
-        algo = a;
+      int allowed = io == CUDNN_DATA_HALF ||
+                    (tf32 && perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) ||
+                    (exact && perf[i].mathType == CUDNN_FMA_MATH);
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= limit && allowed) algo = a;
     }
     if (algo < 0)
       return krt_error(KRT_ERR_UNSUPPORTED, "node '%s': no legacy cuDNN algorithm fits",
@@ -349,11 +362,10 @@ static krt_status *graph_build_exec(const conv_state *st, int64_t batch, int fus
     cg_config cfgs[4];
     int n = 0, pick = -1;
     /* Usually the first engine fits; finalizing more plans costs time (runtime compilation). */
-    KRT_TRY(cg_list_configs(name, st->handle, &e->graph, st->dtype == KRT_FLOAT32, 1, cfgs, 1, &n));
+    KRT_TRY(cg_list_configs(name, st->handle, &e->graph, st->numerics, 1, cfgs, 1, &n));
     if (n == 1 && (size_t)cfgs[0].workspace > limit) {
       cg_config_free(&cfgs[0]);
-      KRT_TRY(cg_list_configs(name, st->handle, &e->graph, st->dtype == KRT_FLOAT32, 1, cfgs, 4,
-                              &n));
+      KRT_TRY(cg_list_configs(name, st->handle, &e->graph, st->numerics, 1, cfgs, 4, &n));
     }
     for (int i = 0; i < n; i++)
       if (pick < 0 && (size_t)cfgs[i].workspace <= limit)
@@ -725,8 +737,8 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
     if (fused && !has_fusable_work(&epi)) continue;
     krt_status *e = graph_for(st, batch, fused, &graphs[fused]);
     if (!e)
-      e = cg_list_configs(name, st->handle, &graphs[fused], st->dtype == KRT_FLOAT32,
-                          fused ? 2 : 1, cfgs[fused], CONV_TUNE_PER_LIST, &n_cfgs[fused]);
+      e = cg_list_configs(name, st->handle, &graphs[fused], st->numerics, fused ? 2 : 1,
+                          cfgs[fused], CONV_TUNE_PER_LIST, &n_cfgs[fused]);
     if (e && krt_status_code(e) != KRT_ERR_UNSUPPORTED)
       s = e;
     else

@@ -303,8 +303,21 @@ void cg_config_free(cg_config *cfg) {
 
 /* ---- engine configurations ------------------------------------------------------------------ */
 
-/* Reads an engine config's identity and notes. *skip is set for engines strict_fp32 rules out. */
-static krt_status *describe(const char *node, cudnnBackendDescriptor_t ecfg, int strict_fp32,
+/* 1 when an engine with this numerical note is not acceptable in `numerics` (cg_numerics). */
+static int note_refused(cudnnBackendNumericalNote_t note, cg_numerics numerics) {
+  /* Every engine must accumulate in float32. */
+  if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION) return 1;
+  if (numerics == CG_NUMERICS_HALF) return 0;
+  if (note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) return 1;
+  if (numerics == CG_NUMERICS_TF32) return 0;
+  return note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE || note == CUDNN_NUMERICAL_NOTE_FFT ||
+         note == CUDNN_NUMERICAL_NOTE_WINOGRAD || note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 ||
+         note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 ||
+         note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13;
+}
+
+/* Reads an engine config's identity and notes. *skip is set for engines `numerics` rules out. */
+static krt_status *describe(const char *node, cudnnBackendDescriptor_t ecfg, cg_numerics numerics,
                             cg_config *cfg, int *skip) {
   cudnnBackendDescriptor_t engine = NULL, knobs[CUDNN_KNOB_TYPE_COUNTS];
   int n_created = 0;
@@ -329,18 +342,8 @@ static krt_status *describe(const char *node, cudnnBackendDescriptor_t ecfg, int
   DESCRIBE_CHECK(cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
                                           CUDNN_TYPE_NUMERICAL_NOTE,
                                           CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &count, numerical));
-  for (int64_t i = 0; i < count; i++) {
-    cudnnBackendNumericalNote_t note = numerical[i];
-    /* Every engine must accumulate in float32. */
-    if (note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION) *skip = 1;
-    if (strict_fp32 &&
-        (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE || note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
-         note == CUDNN_NUMERICAL_NOTE_FFT || note == CUDNN_NUMERICAL_NOTE_WINOGRAD ||
-         note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 ||
-         note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 ||
-         note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13))
-      *skip = 1;
-  }
+  for (int64_t i = 0; i < count; i++)
+    if (note_refused(numerical[i], numerics)) *skip = 1;
   cudnnBackendBehaviorNote_t behavior[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
   DESCRIBE_CHECK(cudnnBackendGetAttribute(engine, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE,
                                           CUDNN_TYPE_BEHAVIOR_NOTE, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT,
@@ -407,7 +410,7 @@ static int same_config(const cg_config *a, const cg_config *b) {
 
 /* Appends the finalizable configs of one heuristic mode to out[*n..max). */
 static krt_status *list_mode(const char *node, cudnnHandle_t handle, const cg_graph *g,
-                             cudnnBackendHeurMode_t mode, int strict_fp32, int *rtc_left,
+                             cudnnBackendHeurMode_t mode, cg_numerics numerics, int *rtc_left,
                              cg_config *out, int max, int *n) {
   cudnnBackendDescriptor_t heur, cfgs[64];
   int64_t count = 0;
@@ -444,7 +447,7 @@ static krt_status *list_mode(const char *node, cudnnHandle_t handle, const cg_gr
   for (int64_t i = 0; i < count && *n < max; i++) {
     cg_config cfg;
     int skip = 0, dup = 0;
-    krt_status *e = describe(node, cfgs[i], strict_fp32, &cfg, &skip);
+    krt_status *e = describe(node, cfgs[i], numerics, &cfg, &skip);
     if (e) { /* an engine cuDNN cannot describe is simply not a candidate */
       krt_status_release(e);
       continue;
@@ -467,14 +470,13 @@ done:
 }
 
 krt_status *cg_list_configs(const char *node, cudnnHandle_t handle, const cg_graph *g,
-                            int strict_fp32, int max_runtime_compiled, cg_config *out, int max,
+                            cg_numerics numerics, int max_runtime_compiled, cg_config *out, int max,
                             int *n) {
   *n = 0;
   int rtc_left = max_runtime_compiled;
-  krt_status *s = list_mode(node, handle, g, CUDNN_HEUR_MODE_A, strict_fp32, &rtc_left, out, max,
-                            n);
+  krt_status *s = list_mode(node, handle, g, CUDNN_HEUR_MODE_A, numerics, &rtc_left, out, max, n);
   if (!s)
-    s = list_mode(node, handle, g, CUDNN_HEUR_MODE_FALLBACK, strict_fp32, &rtc_left, out, max, n);
+    s = list_mode(node, handle, g, CUDNN_HEUR_MODE_FALLBACK, numerics, &rtc_left, out, max, n);
   if (s) {
     for (int i = 0; i < *n; i++) cg_config_free(&out[i]);
     *n = 0;

@@ -73,13 +73,26 @@ krt_status *cg_graph_build(const char *node, cudnnHandle_t handle, const cg_conv
                            cg_direction dir, const cg_epilogue *epi, cg_graph *out);
 void cg_graph_free(cg_graph *g);
 
+/* Which engines' numerics an engine precision accepts (by cuDNN's numerical notes). Engines that
+ * reduce in reduced precision are never accepted.
+ *   CG_NUMERICS_HALF         float16 data: any engine.
+ *   CG_NUMERICS_STRICT_FP32  float32: none that rounds it (TF32 tensor cores, inputs down-
+ *                            converted, FFT, Winograd), so results match Keras to about 1e-4.
+ *   CG_NUMERICS_TF32         float32 that may round to TF32: tensor-core engines, FFT and Winograd
+ *                            are fine, engines that down-convert inputs (to half) are not (as
+ *                            PyTorch filters them when it allows TF32). */
+typedef enum cg_numerics {
+  CG_NUMERICS_HALF = 0,
+  CG_NUMERICS_STRICT_FP32 = 1,
+  CG_NUMERICS_TF32 = 2
+} cg_numerics;
+
 /* Up to `max` finalized configurations for g, heuristic mode A first then the fallback list,
- * without duplicates. strict_fp32: drop engines that round float32 (TF32 tensor cores, down-
- * converted inputs, FFT, Winograd). Engines whose plan does not finalize are skipped, and so
- * are runtime-compiled engines (NVRTC at finalize: slow to build) beyond the first
- * max_runtime_compiled. *n may be 0. */
+ * without duplicates, keeping only the engines `numerics` accepts. Engines whose plan does not
+ * finalize are skipped, and so are runtime-compiled engines (NVRTC at finalize: slow to build)
+ * beyond the first max_runtime_compiled. *n may be 0. */
 krt_status *cg_list_configs(const char *node, cudnnHandle_t handle, const cg_graph *g,
-                            int strict_fp32, int max_runtime_compiled, cg_config *out, int max,
+                            cg_numerics numerics, int max_runtime_compiled, cg_config *out, int max,
                             int *n);
 
 /* The plan of the engine with this global index and these knob choices; KRT_ERR_UNSUPPORTED if

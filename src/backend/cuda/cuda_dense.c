@@ -5,10 +5,11 @@
  * same bytes, no transposes. The bias is per row of D (length N, CUBLASLT_EPILOGUE_BIAS); a
  * residual is C = r with beta = 1, so D = epilogue(A B + r + bias) = act(x W + b + r).
  *
- * Precision: CUBLAS_COMPUTE_32F everywhere (float32 accumulation; never TF32, so float32 engines
- * match Keras), FP16 engines with half A, B, C, D and bias. cuBLASLt's epilogue fuses ReLU (plain
- * max(x, 0) only) and GELU (cuBLASLt's GELU is the tanh approximation, so only gelu_tanh); any
- * other activation runs in cuda_launch_epilogue after the matmul.
+ * Precision: float32 accumulation everywhere. FP32 engines: CUBLAS_COMPUTE_32F (never TF32, so
+ * they match Keras); TF32 engines: CUBLAS_COMPUTE_32F_FAST_TF32 (float32 data, products on TF32
+ * tensor cores); FP16 engines: CUBLAS_COMPUTE_32F with half A, B, C, D and bias. cuBLASLt's
+ * epilogue fuses ReLU (plain max(x, 0) only) and GELU (cuBLASLt's GELU is the tanh approximation,
+ * so only gelu_tanh); any other activation runs in cuda_launch_epilogue after the matmul.
  *
  * Writing into a Concat in place (y's rows `pitch` elements apart, plan.h): D's leading dimension
  * is the pitch, C (the residual) keeps its own. When cuBLASLt offers nothing for that, or an
@@ -125,7 +126,9 @@ static krt_status *state_init(const cuda_prepare_ctx *ctx, const ir_node *n, den
     return krt_error(KRT_ERR_INTERNAL, "node '%s' (Dense): weights were not uploaded",
                      node_name(n));
   cudaDataType_t type = st->dtype == KRT_FLOAT16 ? CUDA_R_16F : CUDA_R_32F;
-  LT_CHECK(n, cublasLtMatmulDescCreate(&st->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasComputeType_t compute =
+      ctx->precision == KRT_PRECISION_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  LT_CHECK(n, cublasLtMatmulDescCreate(&st->desc, compute, CUDA_R_32F));
   cublasLtEpilogue_t epi = choose_epilogue(n, st->bias != NULL, &st->act_fused);
   LT_CHECK(n, cublasLtMatmulDescSetAttribute(st->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi,
                                              sizeof epi));

@@ -399,8 +399,9 @@ static size_t append_ints(const int *a, int n, char *key, size_t size, size_t at
 }
 
 /* "Conv x[32x56x56x64] w[3x3x64x64] b r0 k3x3 s1x1 d1x1 p1x1/1x1 g1 relu(0,0,inf,0) fp16".
- * Everything that changes which implementation is fastest or valid is in it; the weights' values
- * are not. */
+ * Everything that changes which implementation is fastest or valid is in it (the precision:
+ * fp32, fp16 or tf32, so an FP32 engine never takes a TF32 choice); the weights' values are
+ * not. */
 void cuda_node_key(const ir_graph *g, const ir_node *n, int64_t batch, krt_precision precision,
                    int64_t out_pitch, char *key, size_t size) {
   if (!size) return;
@@ -430,7 +431,10 @@ void cuda_node_key(const ir_graph *g, const ir_node *n, int64_t batch, krt_preci
   }
   const ir_activation *a = &n->attrs.act;
   at = append(key, size, at, " %s(%g,%g,%g,%g) %s", ir_act_name(a->kind), a->alpha, a->beta,
-              a->max_value, a->threshold, precision == KRT_PRECISION_FP16 ? "fp16" : "fp32");
+              a->max_value, a->threshold,
+              precision == KRT_PRECISION_FP16   ? "fp16"
+              : precision == KRT_PRECISION_TF32 ? "tf32"
+                                                : "fp32");
   /* Writing into a Concat's output: other engines apply (or none does), other times. */
   if (out_pitch) at = append(key, size, at, " pitch%lld", (long long)out_pitch);
   (void)at;
