@@ -22,7 +22,8 @@ PEER_LABELS = {
 }
 PEER_SHORT = {"torch_graph": "graph", "torch_compile_frozen": "compile frozen",
               "torch_compile": "compile", "torch_eager": "eager", "keras_jax": "JAX"}
-MODEL_LABELS = {"resnet50": "ResNet-50", "mobilenetv2": "MobileNetV2"}
+MODEL_LABELS = {"resnet50": "ResNet-50", "mobilenetv2": "MobileNetV2",
+                "inceptionv3": "InceptionV3", "densenet121": "DenseNet-121"}
 
 
 def load(path):
@@ -51,12 +52,12 @@ def main():
     work, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
 
-    krt = {}
+    krt, krt_dev = {}, {}  # host buffers; --device-buffers (files ending in _dev.json)
     for path in sorted(glob.glob(os.path.join(work, "krt", "*.json"))):
-        m = re.match(r"(.+)_(fp32|fp16|tf32)_b(\d+)\.json$", os.path.basename(path))
+        m = re.match(r"(.+)_(fp32|fp16|tf32)_b(\d+)(_dev)?\.json$", os.path.basename(path))
         data = load(path)
         if m and data:
-            krt[(m.group(1), m.group(2), int(m.group(3)))] = data
+            (krt_dev if m.group(4) else krt)[(m.group(1), m.group(2), int(m.group(3)))] = data
     peer_files = {name: load(os.path.join(work, f"{name}.json")) for name in ("torch", "jax")}
     records = [r for d in peer_files.values() if d for r in d.get("records", [])]
     peers = [p for p in PEER_LABELS if any(r["peer"] == p for r in records)]
@@ -78,6 +79,8 @@ def main():
                "krt_median_ms": k["latency_ms"]["median"] if k else None,
                "krt_split_ms": k.get("split_ms") if k else None, "peers": {}}
         row["krt_img_per_s"] = batch / (row["krt_median_ms"] * 1e-3) if k else None
+        kd = krt_dev.get((model, precision, batch))
+        row["krt_device_median_ms"] = kd["latency_ms"]["median"] if kd else None
         for p in peers:
             for mode in ("host", "device"):
                 r = peer(p, model, precision, batch, mode)
@@ -124,15 +127,19 @@ def main():
                       for p in peers]
             lines.append("| " + " | ".join(cells) + " |")
 
-    if any(peer_ms(r, p, "device") for r in rows for p in peers):
-        lines += ["", "## Peers with the input already on the GPU and the output left there "
-                  "(median ms; krt bench has no device-buffer mode yet, so no krt column)", ""]
-        head = ["model", "prec", "batch"] + [PEER_LABELS[p] for p in peers]
+    if any(peer_ms(r, p, "device") for r in rows for p in peers) or krt_dev:
+        lines += ["", "## Input already on the GPU, output left there (median ms; krt: krt bench "
+                  "--device-buffers; ratio = krt / peer)", ""]
+        head = ["model", "prec", "batch", "krt"] + [PEER_LABELS[p] for p in peers] + \
+            [f"krt/{PEER_SHORT[p]}" for p in peers]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
         for row in rows:
+            dev = row["krt_device_median_ms"]
             cells = [MODEL_LABELS.get(row["model"], row["model"]), row["precision"],
-                     str(row["batch"])] + [fmt_ms(peer_ms(row, p, "device")) for p in peers]
+                     str(row["batch"]), fmt_ms(dev)]
+            cells += [fmt_ms(peer_ms(row, p, "device")) for p in peers]
+            cells += [fmt_ratio(dev, peer_ms(row, p, "device")) for p in peers]
             lines.append("| " + " | ".join(cells) + " |")
 
     errors = []
@@ -158,6 +165,9 @@ def main():
     payload = {"date": today, "machine": machine, "rows": rows,
                "krt": {f"{m}_{p}_b{b}": {k: v for k, v in d.items() if k != "samples_ms"}
                        for (m, p, b), d in krt.items()},
+               "krt_device_buffers": {f"{m}_{p}_b{b}": {k: v for k, v in d.items()
+                                                        if k != "samples_ms"}
+                                      for (m, p, b), d in krt_dev.items()},
                "peers": {n: d for n, d in peer_files.items() if d}, "errors": errors}
     with open(os.path.join(out, "bench.json"), "w") as f:
         json.dump(payload, f, indent=1)

@@ -95,7 +95,7 @@ def main():
             non_trainable = [v.value for v in model.non_trainable_variables]
             predict = make_predict(model)
             for batch in batches:
-                spec = jax.ShapeDtypeStruct((batch,) + bc.INPUT_HW, jnp.float32)
+                spec = jax.ShapeDtypeStruct((batch,) + bc.input_hw(name), jnp.float32)
                 # The matmul precision is fixed when tracing, so it is set around the lowering.
                 with (jax.default_matmul_precision("tensorfloat32") if precision == "tf32"
                       else contextlib.nullcontext()):
@@ -129,7 +129,7 @@ def main():
             compile_job(job)
         fn = job["compiled"]
         trainable, non_trainable = job["state"]
-        x_host = bc.random_input(job["batch"])
+        x_host = bc.random_input(job["batch"], model=job["model"])
         x_dev = jax.device_put(x_host)
         y = np.asarray(fn(trainable, non_trainable, x_dev))
         # FP16 against FP32 on the same input: a check that the clone computes the same network.

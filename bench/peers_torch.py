@@ -31,14 +31,18 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_common as bc  # noqa: E402
 
-TORCHVISION_NAMES = {"resnet50": "resnet50", "mobilenetv2": "mobilenet_v2"}
+TORCHVISION_NAMES = {"resnet50": "resnet50", "mobilenetv2": "mobilenet_v2",
+                     "inceptionv3": "inception_v3", "densenet121": "densenet121"}
+# Inference-only constructions (no auxiliary classifier: Keras' InceptionV3 has none).
+TORCHVISION_KWARGS = {"inceptionv3": {"aux_logits": False, "init_weights": True}}
 BARRIER_TIMEOUT_S = 540
 
 
 def build_model(torch, name, precision):
     import torchvision
 
-    net = getattr(torchvision.models, TORCHVISION_NAMES[name])(weights=None)
+    net = getattr(torchvision.models, TORCHVISION_NAMES[name])(
+        weights=None, **TORCHVISION_KWARGS.get(name, {}))
     dtype = torch.float16 if precision == "fp16" else torch.float32
     net = net.eval().to("cuda", dtype=dtype).to(memory_format=torch.channels_last)
 
@@ -110,7 +114,7 @@ def worker(job, args, barrier, lock, results):
                     compiled[variant] = torch.compile(module, mode="reduce-overhead",
                                                       dynamic=False)
             for batch in args.batches:
-                x_dev = torch.from_numpy(bc.random_input(batch)).cuda()
+                x_dev = torch.from_numpy(bc.random_input(batch, model=name)).cuda()
                 for variant in args.variants:
                     start = time.perf_counter()
                     try:
@@ -148,7 +152,8 @@ def worker(job, args, barrier, lock, results):
                         y, reference[batch][1])
                 else:
                     reference[batch] = (variant, y)
-                x_host = torch.from_numpy(bc.random_input(batch))  # pageable, as krt bench's
+                # pageable, as krt bench's
+                x_host = torch.from_numpy(bc.random_input(batch, model=name))
                 y_host = torch.empty(tuple(y.shape), dtype=torch.float32)
                 for mode in args.modes:
                     if mode == "host":

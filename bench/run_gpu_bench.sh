@@ -110,6 +110,15 @@ print("python", sys.version.split()[0], "| torch", torch.__version__, "| torchvi
             echo "  $name: krt bench failed: $(tail -n 2 "$work/krt/bench_$name.log")"
             rm -f "$work/krt/$name.json"
           fi
+          # The same with inputs and outputs in device memory (the peers' "device" mode).
+          if limited 60 330 "${krt_env[@]}" bench "$engine" --batch "$b" --device-buffers \
+               --iterations "$runs" --duration 1 --warmup 500 \
+               --json "$work/krt/${name}_dev.json" >"$work/krt/bench_${name}_dev.log" 2>&1; then
+            echo "  $name device buffers: $(grep '^Latency' "$work/krt/bench_${name}_dev.log")"
+          else
+            echo "  $name device buffers: krt bench failed: $(tail -n 2 "$work/krt/bench_${name}_dev.log")"
+            rm -f "$work/krt/${name}_dev.json"
+          fi
         done
       done
     done
