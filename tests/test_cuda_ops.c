@@ -551,6 +551,14 @@ static void test_reduce(void) {
   reduce_case(3, DIMS(1, 50176, 3), 1, (int[]){1}, IR_REDUCE_MAX);
 }
 
+/* BatchNorm's gamma, beta, mean and variance over `channels` (variance kept positive). */
+static void add_batchnorm_params(op_case *c, int64_t channels) {
+  add_const(c, 1, &channels, 0.5f, 1.5f);
+  add_const(c, 1, &channels, -0.5f, 0.5f);
+  add_const(c, 1, &channels, -0.5f, 0.5f);
+  add_const(c, 1, &channels, 0.1f, 2.0f);
+}
+
 static void test_batchnorm(void) {
   for (int rep = 0; rep < 6; rep++) {
     op_case c;
@@ -561,15 +569,39 @@ static void test_batchnorm(void) {
     if (rep == 5) rank = 4, dims[0] = 1, dims[1] = 56, dims[2] = 56, dims[3] = 64;
     int axis = rep % 3 == 2 ? 1 : rank - 1;
     add_input(&c, rank, dims, -3.0f, 3.0f);
-    add_const(&c, 1, &dims[axis], 0.5f, 1.5f);
-    add_const(&c, 1, &dims[axis], -0.5f, 0.5f);
-    add_const(&c, 1, &dims[axis], -0.5f, 0.5f);
-    add_const(&c, 1, &dims[axis], 0.1f, 2.0f);
+    add_batchnorm_params(&c, dims[axis]);
     ir_attrs a = no_attrs();
     a.axis = axis;
     a.epsilon = rand_int(0, 1) ? 1e-3f : 1e-5f;
     run_case(&c, "BatchNorm", IR_OP_BATCHNORM, &a);
   }
+}
+
+/* BatchNorm with the activation fuse_activation moves into it (DenseNet's BatchNorm -> ReLU):
+ * every kind, on random shapes over the last axis, plus a DenseNet-121 shape. */
+static void batchnorm_act_case(int rank, const int64_t *dims, int axis, ir_activation act) {
+  op_case c;
+  case_begin(&c);
+  add_input(&c, rank, dims, -3.0f, 3.0f);
+  add_batchnorm_params(&c, dims[axis]);
+  ir_attrs a = no_attrs();
+  a.axis = axis;
+  a.epsilon = 1.001e-5f; /* DenseNet's */
+  a.act = act;
+  run_case(&c, "BatchNorm:act", IR_OP_BATCHNORM, &a);
+}
+
+static void test_batchnorm_act(void) {
+  for (int k = IR_ACT_RELU; k <= IR_ACT_THRESHOLDED_RELU; k++) {
+    int rank = rand_int(2, 4);
+    int64_t dims[4];
+    random_dims(rank, 12, dims);
+    batchnorm_act_case(rank, dims, k % 4 == 0 ? 1 : rank - 1, act_of((ir_act_kind)k));
+  }
+  ir_activation relu = act_of(IR_ACT_RELU);
+  relu.alpha = 0, relu.max_value = INFINITY, relu.threshold = 0;
+  batchnorm_act_case(4, DIMS(2, 28, 28, 160), 3, relu);
+  batchnorm_act_case(2, DIMS(3, 1001), 1, relu); /* odd count: the scalar kernel */
 }
 
 static void layernorm_case(int rank, const int64_t *dims, int n_axes, const int *axes, int rms) {
@@ -1039,6 +1071,7 @@ int main(void) {
   test_gather();
   test_epilogue();
   test_depthwise();
+  test_batchnorm_act(); /* last: the random cases above keep their shapes */
   CHECK(cuda_launcher_for(IR_OP_POOL) == cuda_launch_pool);
   CHECK(cuda_launcher_for(IR_OP_CONV) == cuda_launch_conv);
 

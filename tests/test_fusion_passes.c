@@ -492,6 +492,68 @@ static void test_relu_chains(void) {
   ir_graph_free(g);
 }
 
+/* BatchNorm -> ReLU: the BatchNorm takes the activation when only the ReLU reads it; not when its
+ * output is also read by another node or is a graph output. */
+static void test_batchnorm_activation(void) {
+  int x;
+  ir_graph *g = image_graph(4, &x);
+  int b1 = batchnorm(g, "bn", x, 3);
+  int r1 = activation(g, "relu", b1, relu(INFINITY));
+  int b2 = batchnorm(g, "bn_shared", x, 3);
+  int r2 = activation(g, "relu_shared", b2, relu(INFINITY));
+  int m = binary(g, "mix", IR_BINARY_MUL, b2, r2, ir_act_none());
+  int b3 = batchnorm(g, "bn_output", x, 3);
+  int r3 = activation(g, "relu_output", b3, relu(6.0f));
+  CHECK_OK(ir_add_output(g, r1, "r1"));
+  CHECK_OK(ir_add_output(g, m, "m"));
+  CHECK_OK(ir_add_output(g, r3, "r3"));
+  CHECK_OK(ir_add_output(g, b3, "b3"));
+  int nodes = g->n_nodes;
+  run_pass_checked("bn activation", g, opt_fuse_activation);
+  CHECK(g->n_nodes == nodes - 1 && count_op(g, IR_OP_ACTIVATION) == 2);
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (strcmp(n->name, "bn") == 0) {
+      CHECK(n->attrs.act.kind == IR_ACT_RELU && isinf(n->attrs.act.max_value));
+      CHECK(fused_is(n, "relu") && n->output == g->outputs[0]);
+    }
+    if (n->op == IR_OP_BATCHNORM && strcmp(n->name, "bn") != 0)
+      CHECK(n->attrs.act.kind == IR_ACT_NONE && !n->fused);
+  }
+  char *text = NULL;
+  CHECK_OK(ir_dump(g, &text));
+  CHECK(text && strstr(text, "axis=3 eps=0.001 act=relu") && strstr(text, "fused=relu"));
+  free(text);
+  ir_graph_free(g);
+}
+
+/* DenseNet's pre-activation block through the default pipeline: Concat -> BN -> ReLU -> Conv ->
+ * BN -> ELU. The first BN (after a Concat) cannot fold and takes the ReLU; the second folds into
+ * the conv first, and the ELU then fuses into the conv, as before. */
+static void test_preact_pipeline(void) {
+  int x;
+  ir_graph *g = image_graph(4, &x);
+  int grow = conv(g, "grow", x, 4, 4, 1, 1, ir_act_none());
+  ir_attrs a = no_attrs();
+  a.axis = 3;
+  int cat = emit(g, IR_OP_CONCAT, "cat", (const int[]){x, grow}, 2, &a);
+  int b1 = batchnorm(g, "pre_bn", cat, 3);
+  int r = activation(g, "pre_relu", b1, relu(INFINITY));
+  int c = conv(g, "conv", r, 8, 6, 1, 1, ir_act_none());
+  int b2 = batchnorm(g, "post_bn", c, 3);
+  int y = activation(g, "post_elu", b2, (ir_activation){IR_ACT_ELU, 1.0f, 0, INFINITY, 0});
+  CHECK_OK(ir_add_output(g, y, "out"));
+  run_pass_checked("preact pipeline", g, opt_run_default);
+  CHECK(g->n_nodes == 4 && count_op(g, IR_OP_ACTIVATION) == 0);
+  CHECK(count_op(g, IR_OP_BATCHNORM) == 1);
+  const ir_node *bn = only_node(g, IR_OP_BATCHNORM);
+  CHECK(bn && bn->attrs.act.kind == IR_ACT_RELU && fused_is(bn, "pre_relu"));
+  const ir_node *last = &g->nodes[g->n_nodes - 1];
+  CHECK(last->op == IR_OP_CONV && strcmp(last->name, "conv") == 0);
+  CHECK(last->attrs.act.kind == IR_ACT_ELU && fused_is(last, "post_bn,post_elu"));
+  ir_graph_free(g);
+}
+
 /* ---- const_fold ----------------------------------------------------------------------------- */
 
 /* A chain on constants, x + reshape((shift - mean) * scale), as importers build for Normalization
@@ -578,6 +640,8 @@ int main(void) {
   test_residual_shapes();
   test_activation_fusion();
   test_relu_chains();
+  test_batchnorm_activation();
+  test_preact_pipeline();
   test_const_fold();
   test_const_fold_leaves_failing_node();
   test_default_pipeline();

@@ -70,7 +70,7 @@ typedef enum ir_layout {
 /* One flat attribute record for every op; each op reads the fields ops.def names and leaves the
  * others zero. Flat and fixed-size so it serialises field by field. */
 typedef struct ir_attrs {
-  ir_activation act;             /* DENSE, CONV, CONV_TRANSPOSE, BINARY (fused), ACTIVATION */
+  ir_activation act;             /* DENSE, CONV*, BATCHNORM, BINARY (fused), ACTIVATION */
   int spatial;                   /* CONV*, POOL, RESIZE: number of spatial axes (1..3) */
   int kernel[IR_MAX_SPATIAL];    /* CONV*, POOL: window per spatial axis */
   int stride[IR_MAX_SPATIAL];

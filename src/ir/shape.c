@@ -140,7 +140,7 @@ static krt_status *expect_weight(const infer *c, int i, const char *role, int ra
 
 static int op_uses_activation(ir_op op) {
   return op == IR_OP_DENSE || op == IR_OP_CONV || op == IR_OP_CONV_TRANSPOSE ||
-         op == IR_OP_BINARY || op == IR_OP_ACTIVATION;
+         op == IR_OP_BATCHNORM || op == IR_OP_BINARY || op == IR_OP_ACTIVATION;
 }
 
 static krt_status *check_input_count(const infer *c) {

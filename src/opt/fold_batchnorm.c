@@ -32,7 +32,9 @@ static int folds_into(ir_op op) {
 /* The index of the node BatchNorm node `bn` folds into, or -1. */
 static int fold_target(const ir_graph *g, const char *live, int bn) {
   const ir_node *n = &g->nodes[bn];
-  if (n->op != IR_OP_BATCHNORM || n->n_inputs != 5 || !live[bn]) return -1;
+  /* A BatchNorm carrying a fused activation (fuse_activation ran first) is left as it is. */
+  if (n->op != IR_OP_BATCHNORM || n->n_inputs != 5 || !live[bn] || n->attrs.act.kind != IR_ACT_NONE)
+    return -1;
   const ir_value *z = &g->values[n->inputs[0]];
   int p = z->producer;
   if (p < 0) return -1;

@@ -27,7 +27,7 @@ static int never_negative(const ir_graph *g, int value) {
   const ir_node *n = &g->nodes[p];
   const ir_activation *a = NULL;
   if (n->op == IR_OP_ACTIVATION || n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE ||
-      n->op == IR_OP_DENSE || n->op == IR_OP_BINARY)
+      n->op == IR_OP_DENSE || n->op == IR_OP_BINARY || n->op == IR_OP_BATCHNORM)
     a = &n->attrs.act;
   if (!a) return 0;
   switch (a->kind) {

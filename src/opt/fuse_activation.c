@@ -1,8 +1,10 @@
 /* Activation nodes fused into the node that produces their input.
  *
- *   - Conv / ConvTranspose / Dense / Binary ADD with no activation, whose output only the
- *     Activation reads: the producer takes the activation (after its residual, if any:
- *     y = act(op + b + r)).
+ *   - Conv / ConvTranspose / Dense / BatchNorm / Binary ADD with no activation, whose output
+ *     only the Activation reads: the producer takes the activation (after its residual, if any:
+ *     y = act(op + b + r); after normalising for a BatchNorm). A BatchNorm that follows a conv
+ *     was folded into it by fold_batchnorm before this pass; the ones left are those that could
+ *     not fold (DenseNet's pre-activation Concat -> BatchNorm -> ReLU -> Conv).
  *   - An Activation that is the identity on everything its input can hold disappears: a ReLU
  *     (threshold 0, max_value >= the input's upper bound, any negative slope) after an activation
  *     whose outputs are never negative (ReLU without slope, sigmoid, hard sigmoid, softplus,
@@ -22,12 +24,12 @@
 
 static int takes_activation(const ir_node *n) {
   return n->op == IR_OP_DENSE || n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE ||
-         (n->op == IR_OP_BINARY && n->attrs.binary == IR_BINARY_ADD);
+         n->op == IR_OP_BATCHNORM || (n->op == IR_OP_BINARY && n->attrs.binary == IR_BINARY_ADD);
 }
 
 static int has_activation_field(ir_op op) {
   return op == IR_OP_DENSE || op == IR_OP_CONV || op == IR_OP_CONV_TRANSPOSE ||
-         op == IR_OP_BINARY || op == IR_OP_ACTIVATION;
+         op == IR_OP_BATCHNORM || op == IR_OP_BINARY || op == IR_OP_ACTIVATION;
 }
 
 /* A plain ReLU without slope or threshold: x > 0 ? min(x, max) : 0. */

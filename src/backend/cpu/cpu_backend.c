@@ -99,7 +99,7 @@ static krt_status *cpu_check_node(const ir_graph *g, const ir_node *n) {
   }
   /* Ops with a fused activation, and Activation itself. */
   if ((n->op == IR_OP_DENSE || n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE ||
-       n->op == IR_OP_BINARY || n->op == IR_OP_ACTIVATION) &&
+       n->op == IR_OP_BATCHNORM || n->op == IR_OP_BINARY || n->op == IR_OP_ACTIVATION) &&
       !act_kind_known(a->act.kind))
     return unsupported(n, "activation kind", (int)a->act.kind);
   return NULL;

@@ -7,7 +7,7 @@
 #include "backend/cpu/cpu_util.h"
 
 /* x, gamma[C], beta[C], mean[C], var[C] -> y like x, C = dims[axis]:
- * y = (x - mean) / sqrt(var + eps) * gamma + beta. */
+ * y = act((x - mean) / sqrt(var + eps) * gamma + beta), act fused by fuse_activation. */
 krt_status *cpu_kernel_batchnorm(const ir_node *n, const cpu_tensor *in, int n_in, cpu_tensor *y) {
   KRT_TRY(cpu_check_inputs(n, n_in, 5, 5));
   const cpu_tensor *x = &in[0];
@@ -34,6 +34,7 @@ krt_status *cpu_kernel_batchnorm(const ir_node *n, const cpu_tensor *in, int n_i
       for (int64_t i = 0; i < inner; i++)
         yp[i] = (float)((xp[i] - (double)mean[c]) * scale + beta[c]);
     }
+  cpu_apply_activation(&n->attrs.act, y->data, cpu_count(y));
   return NULL;
 }
 

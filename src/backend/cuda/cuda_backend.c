@@ -15,7 +15,7 @@ static krt_status *cuda_check_node(const ir_graph *g, const ir_node *n) {
     return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): the CUDA backend has no kernel for it",
                      n->name, ir_op_name(n->op));
   int fused_act = n->op == IR_OP_DENSE || n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE ||
-                  n->op == IR_OP_BINARY || n->op == IR_OP_ACTIVATION;
+                  n->op == IR_OP_BATCHNORM || n->op == IR_OP_BINARY || n->op == IR_OP_ACTIVATION;
   if (fused_act && ((int)n->attrs.act.kind < IR_ACT_NONE ||
                     (int)n->attrs.act.kind > IR_ACT_THRESHOLDED_RELU))
     return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): unknown activation kind %d", n->name,

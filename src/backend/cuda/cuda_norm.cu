@@ -7,12 +7,14 @@
 
 #include "backend/cuda/cuda_kernel_util.cuh"
 
-/* ---- BatchNorm: x viewed as [outer, C, inner]; params gamma, beta, mean, var [C] ---- */
+/* ---- BatchNorm: x viewed as [outer, C, inner]; params gamma, beta, mean, var [C] ----
+ * y = act((x - mean) * gamma / sqrt(var + eps) + beta): the activation fuse_activation moved in
+ * (DenseNet's BatchNorm -> ReLU) is applied in float32 before the store, saving a pass. */
 
 template <typename T, int V>
 __global__ void batchnorm_kernel(const T *x, T *y, const T *gamma, const T *beta, const T *mean,
                                  const T *var, int64_t count, int64_t channels, int64_t inner,
-                                 float eps) {
+                                 float eps, ir_activation act) {
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < count / V; i += stride) {
     float v[V];
@@ -24,7 +26,7 @@ __global__ void batchnorm_kernel(const T *x, T *y, const T *gamma, const T *beta
     for (int k = 0; k < V; k++) {
       int64_t c = ((i * V + k) / inner) % channels;
       float scale = ld(gamma + c) / sqrtf(ld(var + c) + eps);
-      v[k] = (v[k] - ld(mean + c)) * scale + ld(beta + c);
+      v[k] = act_eval(act, (v[k] - ld(mean + c)) * scale + ld(beta + c));
     }
     if (V > 1)
       vec16<T>::store(y + i * V, v);
@@ -62,12 +64,12 @@ extern "C" krt_status *cuda_launch_batchnorm(const ir_node *n, const cuda_tensor
       batchnorm_kernel<T, V>
           <<<cuda_blocks_for(count / V, CUDA_THREADS), CUDA_THREADS, 0, launch->stream>>>(
               (const T *)x->data, (T *)y->data, p[0], p[1], p[2], p[3], count, channels, inner,
-              n->attrs.epsilon);
+              n->attrs.epsilon, n->attrs.act);
     else
       batchnorm_kernel<T, 1>
           <<<cuda_blocks_for(count, CUDA_THREADS), CUDA_THREADS, 0, launch->stream>>>(
               (const T *)x->data, (T *)y->data, p[0], p[1], p[2], p[3], count, channels, inner,
-              n->attrs.epsilon);
+              n->attrs.epsilon, n->attrs.act);
   });
   return cuda_check_launch(n);
 }
