@@ -11,7 +11,6 @@
  * skipped: exit 77. Device buffers need the CUDA runtime: libcudart is dlopen()ed for them, and
  * those checks are skipped when it cannot be.
  */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include "api/api_internal.h"
 #include "backend/cuda/cuda_debug.h"
+#include "cudart_loader.h"
 #include "npy.h"
 #include "test.h"
 
@@ -149,41 +149,9 @@ static void test_cpu_engine_refuses_cuda_calls(void) {
   free_io(&io);
 }
 
-/* ---- the CUDA runtime (dlopen'ed for device buffers) ---------------------------------------- */
+/* ---- the CUDA runtime (dlopen'ed for device buffers: tools/cudart_loader.h) ---------------- */
 
-typedef struct cudart {
-  void *lib;
-  int (*malloc_)(void **, size_t);
-  int (*free_)(void *);
-  int (*memcpy_)(void *, const void *, size_t, int);
-  int (*stream_create)(void **);
-  int (*stream_sync)(void *);
-  int (*stream_destroy)(void *);
-  int (*memcpy_async)(void *, const void *, size_t, int, void *);
-} cudart;
-
-static int load_cudart(cudart *rt) {
-  static const char *const names[] = {"libcudart.so.13", "libcudart.so.12", "libcudart.so"};
-  memset(rt, 0, sizeof *rt);
-  for (size_t i = 0; i < 3 && !rt->lib; i++) rt->lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-  if (!rt->lib) return -1;
-  void *p[7] = {dlsym(rt->lib, "cudaMalloc"), dlsym(rt->lib, "cudaFree"),
-                dlsym(rt->lib, "cudaMemcpy"), dlsym(rt->lib, "cudaStreamCreate"),
-                dlsym(rt->lib, "cudaStreamSynchronize"), dlsym(rt->lib, "cudaStreamDestroy"),
-                dlsym(rt->lib, "cudaMemcpyAsync")};
-  for (int i = 0; i < 7; i++)
-    if (!p[i]) return -1;
-  memcpy(&rt->malloc_, &p[0], sizeof p[0]);
-  memcpy(&rt->free_, &p[1], sizeof p[1]);
-  memcpy(&rt->memcpy_, &p[2], sizeof p[2]);
-  memcpy(&rt->stream_create, &p[3], sizeof p[3]);
-  memcpy(&rt->stream_sync, &p[4], sizeof p[4]);
-  memcpy(&rt->stream_destroy, &p[5], sizeof p[5]);
-  memcpy(&rt->memcpy_async, &p[6], sizeof p[6]);
-  return 0;
-}
-
-enum { H2D = 1, D2H = 2 }; /* cudaMemcpyKind */
+enum { H2D = CUDART_HOST_TO_DEVICE, D2H = CUDART_DEVICE_TO_HOST };
 
 /* ---- GPU checks ------------------------------------------------------------------------------ */
 
@@ -280,7 +248,7 @@ static void test_profiling(const case_io *io) {
 }
 
 /* Device buffers in and out, and run_async on a stream of ours, with host and device bindings. */
-static void test_device_buffers(const case_io *io, const cudart *rt) {
+static void test_device_buffers(const case_io *io, const cudart_api *rt) {
   krt_engine *e = NULL;
   krt_context *ctx = NULL;
   CHECK_OK(build("small_cnn", KRT_DEVICE_CUDA, KRT_PRECISION_FP32, 3, &e));
@@ -288,12 +256,12 @@ static void test_device_buffers(const case_io *io, const cudart *rt) {
   void *din = NULL, *dout = NULL, *stream = NULL;
   size_t out_bytes = io->expected.bytes;
   float *host = malloc(out_bytes);
-  if (!ctx || !host || rt->malloc_(&din, io->input.bytes) || rt->malloc_(&dout, out_bytes) ||
-      rt->stream_create(&stream)) {
+  if (!ctx || !host || rt->malloc_device(&din, io->input.bytes) ||
+      rt->malloc_device(&dout, out_bytes) || rt->stream_create(&stream)) {
     CHECK(0);
     goto done;
   }
-  CHECK(rt->memcpy_(din, io->input.data, io->input.bytes, H2D) == 0);
+  CHECK(rt->copy(din, io->input.data, io->input.bytes, H2D) == 0);
   CHECK_ERR(krt_context_set_input_device(ctx, 0, KRT_FLOAT16, io->input.dims, io->input.rank, din),
             KRT_ERR_INVALID_ARGUMENT, "float16");
   CHECK_OK(krt_context_set_input_device(ctx, 0, KRT_FLOAT32, io->input.dims, io->input.rank, din));
@@ -301,21 +269,21 @@ static void test_device_buffers(const case_io *io, const cudart *rt) {
   for (int round = 0; round < 3; round++) { /* eager, captured, replayed */
     memset(host, 0, out_bytes);
     CHECK_OK(krt_context_run_async(ctx, stream));
-    CHECK(rt->stream_sync(stream) == 0);
+    CHECK(rt->stream_synchronize(stream) == 0);
     CHECK_OK(krt_context_synchronize(ctx));
-    CHECK(rt->memcpy_(host, dout, out_bytes, D2H) == 0);
+    CHECK(rt->copy(host, dout, out_bytes, D2H) == 0);
     CHECK(norm_error(host, io->expected.data, (int64_t)(out_bytes / 4)) < 1e-3);
   }
   /* Back to a host output buffer, still on the caller's stream. */
   memset(host, 0, out_bytes);
   CHECK_OK(krt_context_set_output(ctx, 0, host, out_bytes));
   CHECK_OK(krt_context_run_async(ctx, stream));
-  CHECK(rt->stream_sync(stream) == 0);
+  CHECK(rt->stream_synchronize(stream) == 0);
   CHECK(norm_error(host, io->expected.data, (int64_t)(out_bytes / 4)) < 1e-3);
   CHECK_OK(krt_context_synchronize(ctx));
 done:
-  if (din) rt->free_(din);
-  if (dout) rt->free_(dout);
+  if (din) rt->free_device(din);
+  if (dout) rt->free_device(dout);
   if (stream) rt->stream_destroy(stream);
   free(host);
   krt_context_release(ctx);
@@ -394,7 +362,7 @@ enum { PAIRS = 6 };
  * replays cached graphs, captures new ones and updates old ones. Every run is enqueued on our
  * stream and read back with a copy on that stream: no host wait until cudaStreamSynchronize.
  * No device-to-device copy and no conversion may happen. */
-static void test_zero_copy(const case_io *io, const cudart *rt, krt_precision precision) {
+static void test_zero_copy(const case_io *io, const cudart_api *rt, krt_precision precision) {
   static const int perms[PAIRS][3] = {{0, 1, 2}, {2, 1, 0}, {1, 0, 2},
                                       {0, 2, 1}, {1, 2, 0}, {2, 0, 1}};
   static const int sequence[] = {0, 1, 0, 1, 0, 1, 2, 3, 4, 5, 0, 4, 5, 0, 0};
@@ -428,28 +396,28 @@ static void test_zero_copy(const case_io *io, const cudart *rt, krt_precision pr
   CHECK_OK(krt_context_get_output(ctx, 0, &y));
   memcpy(ref, y.data, (size_t)n_out * 4);
   for (int p = 0; p < PAIRS; p++) {
-    if (rt->malloc_(&din[p], (size_t)n_in * esize) ||
-        rt->malloc_(&dout[p], (size_t)n_out * esize)) {
+    if (rt->malloc_device(&din[p], (size_t)n_in * esize) ||
+        rt->malloc_device(&dout[p], (size_t)n_out * esize)) {
       CHECK(0);
       goto done;
     }
     permute_rows(io->input.data, in_rows, perms[p], rows, n_in / rows);
     pack(in_rows, staged, n_in, esize);
-    CHECK(rt->memcpy_(din[p], staged, (size_t)n_in * esize, H2D) == 0);
+    CHECK(rt->copy(din[p], staged, (size_t)n_in * esize, H2D) == 0);
   }
   cuda_run_counters start = counters_of(ctx);
   double replay_ms = 0, instantiate_ms = 0, update_ms = 0;
   int replays = 0, instantiations = 0, updates = 0;
   for (int run = 0; run < n_runs; run++) {
     int p = sequence[run];
-    CHECK(rt->memcpy_(dout[p], zeros, (size_t)n_out * esize, H2D) == 0);
+    CHECK(rt->copy(dout[p], zeros, (size_t)n_out * esize, H2D) == 0);
     CHECK_OK(krt_context_set_input_device(ctx, 0, dtype, io->input.dims, io->input.rank, din[p]));
     CHECK_OK(krt_context_set_output_device(ctx, 0, dtype, dout[p], (size_t)n_out * esize));
     cuda_run_counters before = counters_of(ctx);
     double t0 = now_ms();
     CHECK_OK(krt_context_run_async(ctx, stream));
-    CHECK(rt->memcpy_async(staged, dout[p], (size_t)n_out * esize, D2H, stream) == 0);
-    CHECK(rt->stream_sync(stream) == 0);
+    CHECK(rt->copy_async(staged, dout[p], (size_t)n_out * esize, D2H, stream) == 0);
+    CHECK(rt->stream_synchronize(stream) == 0);
     double ms = now_ms() - t0;
     CHECK_OK(krt_context_synchronize(ctx));
     cuda_run_counters after = counters_of(ctx);
@@ -485,8 +453,9 @@ static void test_zero_copy(const case_io *io, const cudart *rt, krt_precision pr
   if (fp16) {
     float *f32 = malloc((size_t)n_out * 4);
     void *din32 = NULL, *dout32 = NULL;
-    if (f32 && !rt->malloc_(&din32, io->input.bytes) && !rt->malloc_(&dout32, (size_t)n_out * 4)) {
-      CHECK(rt->memcpy_(din32, io->input.data, io->input.bytes, H2D) == 0);
+    if (f32 && !rt->malloc_device(&din32, io->input.bytes) &&
+        !rt->malloc_device(&dout32, (size_t)n_out * 4)) {
+      CHECK(rt->copy(din32, io->input.data, io->input.bytes, H2D) == 0);
       CHECK_OK(krt_context_set_input_device(ctx, 0, KRT_FLOAT32, io->input.dims, io->input.rank,
                                             din32));
       CHECK_OK(krt_context_set_output_device(ctx, 0, KRT_FLOAT32, dout32, (size_t)n_out * 4));
@@ -495,20 +464,20 @@ static void test_zero_copy(const case_io *io, const cudart *rt, krt_precision pr
       cuda_run_counters after = counters_of(ctx);
       CHECK(after.device_copies == before.device_copies);
       CHECK(after.conversions == before.conversions + 2);
-      CHECK(rt->memcpy_(f32, dout32, (size_t)n_out * 4, D2H) == 0);
+      CHECK(rt->copy(f32, dout32, (size_t)n_out * 4, D2H) == 0);
       CHECK(norm_error(f32, io->expected.data, n_out) < tolerance);
       CHECK(norm_error(f32, ref, n_out) < same);
     } else {
       CHECK(0);
     }
-    if (din32) rt->free_(din32);
-    if (dout32) rt->free_(dout32);
+    if (din32) rt->free_device(din32);
+    if (dout32) rt->free_device(dout32);
     free(f32);
   }
 done:
   for (int p = 0; p < PAIRS; p++) {
-    if (din[p]) rt->free_(din[p]);
-    if (dout[p]) rt->free_(dout[p]);
+    if (din[p]) rt->free_device(din[p]);
+    if (dout[p]) rt->free_device(dout[p]);
   }
   if (stream) rt->stream_destroy(stream);
   free(in_rows);
@@ -525,7 +494,7 @@ done:
 /* A fixture's input 0 on the device, its outputs named `names` (expected/k.npy in that order)
  * bound to device buffers where device[k], else to host buffers; three runs (eager, captured,
  * replayed), each checked. Returns the device-to-device copies per run, or -1 on failure. */
-static int64_t run_case_on_device(const cudart *rt, const char *name, int n_outputs,
+static int64_t run_case_on_device(const cudart_api *rt, const char *name, int n_outputs,
                                   const char *const *names, const int *device) {
   char path[1024], err[512];
   npy_array input, expected[2];
@@ -546,8 +515,8 @@ static int64_t run_case_on_device(const cudart *rt, const char *name, int n_outp
   if (loaded < n_outputs) goto done;
   CHECK_OK(build(name, KRT_DEVICE_CUDA, KRT_PRECISION_FP32, input.dims[0], &e));
   if (e) CHECK_OK(krt_context_create(e, &ctx));
-  if (!ctx || rt->malloc_(&din, input.bytes)) goto done;
-  CHECK(rt->memcpy_(din, input.data, input.bytes, H2D) == 0);
+  if (!ctx || rt->malloc_device(&din, input.bytes)) goto done;
+  CHECK(rt->copy(din, input.data, input.bytes, H2D) == 0);
   CHECK_OK(krt_context_set_input_device(ctx, 0, KRT_FLOAT32, input.dims, input.rank, din));
   size_t index[2] = {0, 0};
   for (int k = 0; k < n_outputs; k++) {
@@ -555,7 +524,7 @@ static int64_t run_case_on_device(const cudart *rt, const char *name, int n_outp
     host[k] = malloc(expected[k].bytes);
     if (!host[k]) goto done;
     if (device[k]) {
-      if (rt->malloc_(&dout[k], expected[k].bytes)) goto done;
+      if (rt->malloc_device(&dout[k], expected[k].bytes)) goto done;
       CHECK_OK(krt_context_set_output_device(ctx, index[k], KRT_FLOAT32, dout[k],
                                              expected[k].bytes));
     } else {
@@ -568,7 +537,7 @@ static int64_t run_case_on_device(const cudart *rt, const char *name, int n_outp
     for (int k = 0; k < n_outputs; k++) memset(host[k], 0, expected[k].bytes);
     CHECK_OK(krt_context_run(ctx)); /* fills the host-bound outputs itself */
     for (int k = 0; k < n_outputs; k++) {
-      if (device[k]) CHECK(rt->memcpy_(host[k], dout[k], expected[k].bytes, D2H) == 0);
+      if (device[k]) CHECK(rt->copy(host[k], dout[k], expected[k].bytes, D2H) == 0);
       double error = norm_error(host[k], expected[k].data, (int64_t)(expected[k].bytes / 4));
       if (!(error < 1e-3)) {
         fprintf(stderr, "%s run %d output %s: error %g\n", name, run, names[k], error);
@@ -581,9 +550,9 @@ static int64_t run_case_on_device(const cudart *rt, const char *name, int n_outp
   copies = (int64_t)(end.device_copies - start.device_copies) / 3;
   CHECK((end.device_copies - start.device_copies) % 3 == 0);
 done:
-  if (din) rt->free_(din);
+  if (din) rt->free_device(din);
   for (int k = 0; k < 2; k++) {
-    if (dout[k]) rt->free_(dout[k]);
+    if (dout[k]) rt->free_device(dout[k]);
     free(host[k]);
   }
   krt_context_release(ctx);
@@ -596,7 +565,7 @@ done:
 /* Outputs in the corner cases: an output that later nodes read too (inner_output's conv1), mixed
  * with a host output and both on the device; an output that is the graph input reshaped
  * (flatten: the data is not produced by this run, so it is copied, once). */
-static void test_zero_copy_outputs(const cudart *rt) {
+static void test_zero_copy_outputs(const cudart_api *rt) {
   static const char *const inner[2] = {"out", "conv1"};
   static const int conv1_on_device[2] = {0, 1}, both[2] = {1, 1}, out_only[2] = {1, 0};
   CHECK(run_case_on_device(rt, "inner_output", 2, inner, conv1_on_device) == 0);
@@ -783,8 +752,9 @@ int main(void) {
   test_fp32_eager_and_graphs(&io);
   test_fp16(&io);
   test_profiling(&io);
-  cudart rt;
-  if (load_cudart(&rt) == 0) {
+  cudart_api rt;
+  char why[512];
+  if (cudart_load(&rt, why, sizeof why) == 0) {
     test_device_buffers(&io, &rt);
     test_zero_copy(&io, &rt, KRT_PRECISION_FP32);
     test_zero_copy(&io, &rt, KRT_PRECISION_FP16);
@@ -794,7 +764,9 @@ int main(void) {
     static const char *const joined[1] = {"joined"};
     static const int one[1] = {1};
     CHECK(run_case_on_device(&rt, "concat_output", 1, joined, one) == 0);
-  } else printf("device-buffer checks skipped: libcudart could not be loaded (%s)\n", dlerror());
+    cudart_unload(&rt);
+  } else
+    printf("device-buffer checks skipped: libcudart could not be loaded (%s)\n", why);
   test_concat_in_place();
   test_gather_error();
   test_threads(&io);

@@ -41,7 +41,14 @@ int cudart_load(cudart_api *rt, char *why, size_t why_size) {
       find(rt->library, "cudaFree", &rt->free_device, sizeof rt->free_device, why, why_size) ||
       find(rt->library, "cudaMemcpy", &rt->copy, sizeof rt->copy, why, why_size) ||
       find(rt->library, "cudaGetErrorString", &rt->error_string, sizeof rt->error_string, why,
-           why_size)) {
+           why_size) ||
+      find(rt->library, "cudaStreamCreate", &rt->stream_create, sizeof rt->stream_create, why,
+           why_size) ||
+      find(rt->library, "cudaStreamSynchronize", &rt->stream_synchronize,
+           sizeof rt->stream_synchronize, why, why_size) ||
+      find(rt->library, "cudaStreamDestroy", &rt->stream_destroy, sizeof rt->stream_destroy, why,
+           why_size) ||
+      find(rt->library, "cudaMemcpyAsync", &rt->copy_async, sizeof rt->copy_async, why, why_size)) {
     cudart_unload(rt);
     return -1;
   }

@@ -18,6 +18,11 @@ typedef struct cudart_api {
   int (*free_device)(void *ptr);                            /* cudaFree */
   int (*copy)(void *dst, const void *src, size_t bytes, int kind); /* cudaMemcpy */
   const char *(*error_string)(int error);                   /* cudaGetErrorString */
+  int (*stream_create)(void **stream);                      /* cudaStreamCreate */
+  int (*stream_synchronize)(void *stream);                  /* cudaStreamSynchronize */
+  int (*stream_destroy)(void *stream);                      /* cudaStreamDestroy */
+  int (*copy_async)(void *dst, const void *src, size_t bytes, int kind,
+                    void *stream); /* cudaMemcpyAsync */
 } cudart_api;
 
 /* Opens libcudart.so.13, else libcudart.so.12, else libcudart.so, and finds the functions above.

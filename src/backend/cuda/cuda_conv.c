@@ -240,17 +240,11 @@ static int graph_writes_pitch(const conv_state *st, int fused) {
   return !epi.bias && !epi.residual && !act;
 }
 
-#define STAGE_ALIGNMENT 256
-
-static size_t align_up(size_t n) {
-  return (n + STAGE_ALIGNMENT - 1) / STAGE_ALIGNMENT * STAGE_ALIGNMENT;
-}
-
 /* The dense output at this batch, when an implementation stages it. */
 static size_t staged_bytes(const conv_state *st, int64_t batch) {
   if (!st->pitch) return 0;
   size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
-  return align_up((size_t)(batch * st->out_positions * st->out_channels) * esize);
+  return cuda_stage_align((size_t)(batch * st->out_positions * st->out_channels) * esize);
 }
 
 /* Sets e->staged for the implementation chosen in e (graph: whether its output is pitched). */
@@ -261,7 +255,7 @@ static void set_staging(const conv_state *st, int64_t batch, conv_exec *e) {
 
 /* All the workspace an exec uses: the library's, then the staged output. */
 static size_t exec_workspace(const conv_exec *e) {
-  return e->staged ? align_up(e->workspace) + e->staged_bytes : e->workspace;
+  return e->staged ? cuda_stage_align(e->workspace) + e->staged_bytes : e->workspace;
 }
 
 static krt_status *graph_for(const conv_state *st, int64_t batch, int fused, cg_graph *g) {
@@ -393,7 +387,7 @@ static krt_status *exec_build(const conv_state *st, int64_t batch, const cuda_ch
   memset(e, 0, sizeof *e);
   /* What the library may use, leaving room for a staged output (rounded as exec_workspace). */
   size_t stage = staged_bytes(st, batch);
-  if (stage) limit = limit > stage ? (limit - stage) / STAGE_ALIGNMENT * STAGE_ALIGNMENT : 0;
+  if (stage) limit = cuda_stage_library_limit(limit, stage);
   if (!st->weights && !(choice && choice->kind == CUDA_IMPL_KRT_KERNEL && st->depthwise))
     return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): the engine holds no filters in cuDNN's "
                      "layout for it", node_name(st->node), ir_op_name(st->node->op));
@@ -456,15 +450,11 @@ static krt_status *exec_compute(const conv_state *st, const conv_exec *e, const 
 static krt_status *exec_run(const conv_state *st, const conv_exec *e, const void *x, void *y,
                             const void *residual, void *workspace, cudaStream_t stream) {
   if (!e->staged) return exec_compute(st, e, x, y, residual, workspace, stream);
-  void *dense = (unsigned char *)workspace + align_up(e->workspace);
+  void *dense = (unsigned char *)workspace + cuda_stage_align(e->workspace);
   KRT_TRY(exec_compute(st, e, x, dense, residual, workspace, stream));
   size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
-  size_t row = (size_t)st->out_channels * esize;
-  cudaError_t ce =
-      cudaMemcpy2DAsync(y, (size_t)st->pitch * esize, dense, row, row,
-                        (size_t)(e->batch * st->out_positions), cudaMemcpyDeviceToDevice, stream);
-  if (ce != cudaSuccess) return cuda_runtime_error(st->node, "cudaMemcpy2DAsync", ce);
-  return NULL;
+  return cuda_stage_copy(st->node, y, st->pitch, dense, st->out_channels,
+                         e->batch * st->out_positions, esize, stream);
 }
 
 /* The convolution and its epilogue, writing y as the exec's graph describes it (pitched only for
@@ -613,7 +603,7 @@ krt_status *cuda_conv_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, voi
     st->n_execs++;
   }
   /* Any batch built later may stage its output: room for the largest one, after the library's. */
-  if (st->pitch) workspace = align_up(workspace) + staged_bytes(st, ctx->max_batch);
+  if (st->pitch) workspace = cuda_stage_align(workspace) + staged_bytes(st, ctx->max_batch);
   *op_state = st;
   *workspace_bytes = workspace;
   return NULL;
@@ -757,7 +747,8 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
       if ((size_t)cfgs[f][i].workspace > ws && (size_t)cfgs[f][i].workspace <= CONV_TUNE_MAX_WORKSPACE)
         ws = (size_t)cfgs[f][i].workspace;
   size_t library_ws = ws;
-  if (st->pitch) ws = align_up(ws) + staged_bytes(st, batch); /* staged candidates' output */
+  if (st->pitch)
+    ws = cuda_stage_align(ws) + staged_bytes(st, batch); /* staged candidates' output */
   if (!s && total == 0)
     s = krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): cuDNN offers no engine for %s", name,
                   ir_op_name(n->op), key);

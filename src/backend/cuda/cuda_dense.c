@@ -160,15 +160,15 @@ static krt_status *preference(const ir_node *n, size_t limit, cublasLtMatmulPref
   return NULL;
 }
 
-#define STAGE_ALIGNMENT 256
-
-static size_t align_up(size_t n) {
-  return (n + STAGE_ALIGNMENT - 1) / STAGE_ALIGNMENT * STAGE_ALIGNMENT;
+/* The dense output at this batch, when an exec stages it. */
+static size_t dense_staged_bytes(const dense_state *st, int64_t batch) {
+  size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
+  return cuda_stage_align((size_t)(batch * st->rows_per_sample * st->n) * esize);
 }
 
 /* All the workspace an exec uses: cuBLASLt's, then the staged output. */
 static size_t exec_workspace(const dense_exec *e) {
-  return e->staged ? align_up(e->workspace) + e->staged_bytes : e->workspace;
+  return e->staged ? cuda_stage_align(e->workspace) + e->staged_bytes : e->workspace;
 }
 
 /* Layouts for this batch; `staged`: D dense (the output goes through the workspace), else D at
@@ -179,8 +179,7 @@ static krt_status *exec_layouts(const dense_state *st, int64_t batch, int staged
   int64_t ldd = st->pitch && !staged ? st->pitch : st->n;
   e->batch = batch;
   e->staged = st->pitch && staged;
-  size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
-  e->staged_bytes = e->staged ? align_up((size_t)m * (size_t)st->n * esize) : 0;
+  e->staged_bytes = e->staged ? dense_staged_bytes(st, batch) : 0;
   LT_CHECK(st->node, cublasLtMatrixLayoutCreate(&e->b, type, (uint64_t)st->k, m, st->k));
   LT_CHECK(st->node, cublasLtMatrixLayoutCreate(&e->d, type, (uint64_t)st->n, m, ldd));
   if (st->node->attrs.residual)
@@ -245,9 +244,7 @@ static krt_status *exec_build_layout(const dense_state *st, int64_t batch,
     exec_free(e);
     return s;
   }
-  if (e->staged)
-    limit =
-        limit > e->staged_bytes ? (limit - e->staged_bytes) / STAGE_ALIGNMENT * STAGE_ALIGNMENT : 0;
+  if (e->staged) limit = cuda_stage_library_limit(limit, e->staged_bytes);
   if (choice && choice->kind == CUDA_IMPL_CUBLASLT && choice->n_knobs == (int)sizeof e->algo) {
     cublasLtMatmulHeuristicResult_t check;
     memcpy(&e->algo, choice->knobs, sizeof e->algo);
@@ -278,7 +275,7 @@ static krt_status *exec_build_layout(const dense_state *st, int64_t batch,
 static krt_status *exec_run(const dense_state *st, const dense_exec *e, const void *x, void *y,
                             const void *residual, void *workspace, cudaStream_t stream) {
   const ir_node *n = st->node;
-  void *out = e->staged ? (unsigned char *)workspace + align_up(e->workspace) : y;
+  void *out = e->staged ? (unsigned char *)workspace + cuda_stage_align(e->workspace) : y;
   float alpha = 1.0f, beta = residual ? 1.0f : 0.0f;
   const void *c = residual ? residual : out;
   int64_t rows = e->batch * st->rows_per_sample;
@@ -288,11 +285,8 @@ static krt_status *exec_run(const dense_state *st, const dense_exec *e, const vo
     KRT_TRY(cuda_launch_epilogue(node_name(n), out, st->dtype, rows, st->n, NULL, NULL,
                                  &n->attrs.act, stream));
   if (!e->staged) return NULL;
-  size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4, row = (size_t)st->n * esize;
-  cudaError_t ce = cudaMemcpy2DAsync(y, (size_t)st->pitch * esize, out, row, row, (size_t)rows,
-                                     cudaMemcpyDeviceToDevice, stream);
-  if (ce != cudaSuccess) return cuda_runtime_error(n, "cudaMemcpy2DAsync", ce);
-  return NULL;
+  return cuda_stage_copy(n, y, st->pitch, out, st->n, rows, st->dtype == KRT_FLOAT16 ? 2 : 4,
+                         stream);
 }
 
 krt_status *cuda_launch_dense(const ir_node *n, const cuda_tensor *in, int n_in, cuda_tensor *y,
@@ -354,11 +348,7 @@ krt_status *cuda_dense_prepare(const cuda_prepare_ctx *ctx, const ir_node *n, vo
     if (!s) st->n_execs++;
   }
   /* Any batch built later may stage its output: room for the largest one, after cuBLASLt's. */
-  if (!s && st->pitch) {
-    size_t esize = st->dtype == KRT_FLOAT16 ? 2 : 4;
-    workspace =
-        align_up(workspace) + align_up((size_t)(batches[0] * st->rows_per_sample * st->n) * esize);
-  }
+  if (!s && st->pitch) workspace = cuda_stage_align(workspace) + dense_staged_bytes(st, batches[0]);
   if (s) {
     cuda_dense_release(st);
     return s;
@@ -411,7 +401,7 @@ krt_status *cuda_dense_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64
     int64_t m = e.batch * st->rows_per_sample;
     for (int i = 0; i < n_results; i++)
       if (results[i].workspaceSize > ws_max) ws_max = results[i].workspaceSize;
-    if (e.staged) ws_max = align_up(ws_max) + e.staged_bytes;
+    if (e.staged) ws_max = cuda_stage_align(ws_max) + e.staged_bytes;
     int64_t y_row = st->pitch ? st->pitch : st->n;
     cudaError_t ce = cudaMalloc(&x, (size_t)(m * st->k) * esize);
     if (ce == cudaSuccess) ce = cudaMemsetAsync(x, 0, (size_t)(m * st->k) * esize, ctx->stream);

@@ -30,4 +30,14 @@ void cuda_tune_progress(const cuda_prepare_ctx *ctx, const ir_node *n, int done,
 /* A CUDA runtime failure as a status naming the node and the call. */
 krt_status *cuda_runtime_error(const ir_node *n, const char *call, cudaError_t e);
 
+/* Staged outputs (cuda_tune.c): an implementation that cannot write its rows at the pitch of the
+ * Concat it writes into (plan.h) writes them dense into its workspace, after the library's own
+ * part (at cuda_stage_align(library bytes)), and cuda_stage_copy moves them into place. */
+size_t cuda_stage_align(size_t bytes); /* rounded up to 256 */
+/* What the library may use of `limit` workspace bytes when `staged` (aligned) bytes follow. */
+size_t cuda_stage_library_limit(size_t limit, size_t staged);
+/* rows x width elements of esize bytes: dense src -> dst, rows `pitch` elements apart. */
+krt_status *cuda_stage_copy(const ir_node *n, void *dst, int64_t pitch, const void *src,
+                            int64_t width, int64_t rows, size_t esize, cudaStream_t stream);
+
 #endif

@@ -1,5 +1,5 @@
-/* Tune / prepare / release dispatch for the library-backed ops (cuda_prepare.h), and the timing
- * loop every candidate goes through.
+/* Tune / prepare / release dispatch for the library-backed ops (cuda_prepare.h), the timing
+ * loop every candidate goes through, and the staged-output helpers Conv and Dense share.
  *
  * Tuning times each node at max_batch and, when that is larger, at batch 1 too (batch 1 is the
  * latency case, where other engines win). Per node it times at most ~17 candidates (6 fused
@@ -141,4 +141,22 @@ void cuda_release_node(const ir_node *n, void *op_state) {
     cuda_dense_release(op_state);
   else if (n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE)
     cuda_conv_release(op_state);
+}
+
+#define STAGE_ALIGNMENT 256
+
+size_t cuda_stage_align(size_t bytes) {
+  return (bytes + STAGE_ALIGNMENT - 1) / STAGE_ALIGNMENT * STAGE_ALIGNMENT;
+}
+
+size_t cuda_stage_library_limit(size_t limit, size_t staged) {
+  return limit > staged ? (limit - staged) / STAGE_ALIGNMENT * STAGE_ALIGNMENT : 0;
+}
+
+krt_status *cuda_stage_copy(const ir_node *n, void *dst, int64_t pitch, const void *src,
+                            int64_t width, int64_t rows, size_t esize, cudaStream_t stream) {
+  size_t row = (size_t)width * esize;
+  cudaError_t e = cudaMemcpy2DAsync(dst, (size_t)pitch * esize, src, row, row, (size_t)rows,
+                                    cudaMemcpyDeviceToDevice, stream);
+  return e == cudaSuccess ? NULL : cuda_runtime_error(n, "cudaMemcpy2DAsync", e);
 }
