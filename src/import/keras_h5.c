@@ -24,14 +24,25 @@ typedef struct h5_reader {
 
 #define MAX_DEPTH 64
 
-/* Whether `name` is the entry's own name (2) or the name of a layer nested in it (1), else 0. */
-static int entry_holds(const cJSON *entry, const char *name) {
+/* Whether path `s` starts with the entry's own name (2) or the name of a layer nested in it (1),
+ * followed by '/'; 0 when neither. Layer names may hold '/' themselves ("blk/dense"), so names are
+ * matched against the path, not against one component of it. *len gets the longest such name's
+ * length; an own-name match is preferred at equal length. */
+static int entry_holds_prefix(const cJSON *entry, const char *s, size_t *len) {
+  int held = 0;
+  *len = 0;
   const char *own = keras_entry_name(entry);
-  if (own && strcmp(own, name) == 0) return 2;
-  if (!keras_is_model_class(keras_entry_class(entry))) return 0;
+  if (own) {
+    size_t n = strlen(own);
+    if (n > 0 && strncmp(s, own, n) == 0 && s[n] == '/') held = 2, *len = n;
+  }
+  if (!keras_is_model_class(keras_entry_class(entry))) return held;
   const cJSON *inner;
-  cJSON_ArrayForEach(inner, keras_model_layers(entry)) if (entry_holds(inner, name)) return 1;
-  return 0;
+  cJSON_ArrayForEach(inner, keras_model_layers(entry)) {
+    size_t n = 0;
+    if (entry_holds_prefix(inner, s, &n) && n > *len) held = 1, *len = n;
+  }
+  return held;
 }
 
 /* The longest name in the entry's subtree that `weight` starts with, followed by '_' (Keras 1:
@@ -53,9 +64,10 @@ static size_t entry_prefix(const cJSON *entry, const char *weight) {
   return best;
 }
 
-/* Which entry of `layers` owns weight `w`: the first path component (from *start on, the last
- * component excluded) that names an entry or a layer inside one. *start moves past a component
- * that named the entry itself, so the next level looks further right. -1 when none. */
+/* Which entry of `layers` owns weight `w`: at the first path component (from *start on) where
+ * the rest of the path begins with the name of an entry or of a layer inside one, followed by
+ * '/', the entry with the longest such name. *start moves past a name that was the entry's own,
+ * so the next level looks further right. -1 when none. */
 static int weight_owner(const cJSON *layers, const char *w, size_t *start) {
   const char *last = strrchr(w, '/');
   if (!last) {
@@ -69,27 +81,22 @@ static int weight_owner(const cJSON *layers, const char *w, size_t *start) {
     }
     return owner;
   }
-  char comp[512];
   for (const char *p = w + *start; p < last;) {
-    const char *slash = strchr(p, '/');
-    size_t n = (size_t)(slash - p);
-    if (n < sizeof comp) {
-      memcpy(comp, p, n);
-      comp[n] = '\0';
-      int i = 0;
-      const cJSON *e;
-      cJSON_ArrayForEach(e, layers) {
-        int held = entry_holds(e, comp);
-        if (held) {
-          if (held == 2)
-            *start = (size_t)(slash + 1 - w);
-          else
-            *start = (size_t)(p - w);
-          return i;
-        }
-        i++;
-      }
+    size_t best = 0;
+    int owner = -1, owner_held = 0, i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, layers) {
+      size_t n = 0;
+      int held = entry_holds_prefix(e, p, &n);
+      if (held && (n > best || (n == best && held > owner_held)))
+        best = n, owner = i, owner_held = held;
+      i++;
     }
+    if (owner >= 0) {
+      *start = owner_held == 2 ? (size_t)(p + best + 1 - w) : (size_t)(p - w);
+      return owner;
+    }
+    const char *slash = strchr(p, '/');
     p = slash + 1;
   }
   return -1;
