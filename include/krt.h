@@ -211,6 +211,24 @@ KRT_API void krt_build_options_release(krt_build_options *options);
  * the model's own outputs. The name is copied. */
 KRT_API krt_status *krt_build_options_add_output(krt_build_options *options, const char *layer);
 
+/* Debugging (krt compare): on = 1 publishes, besides the model's outputs, every tensor the
+ * optimised graph still computes as an extra engine output, so a run can be checked layer by
+ * layer. Default 0.
+ *   - The outputs are published AFTER the optimisation passes, so the engine is the one built
+ *     without the option: same fusions (BatchNorm folded, activations and residual adds fused),
+ *     same kernels. Unlike krt_build_options_add_output, nothing is cut or kept from fusing.
+ *     Memory differs: every output lives to the end of the run and gets its own buffer in the
+ *     context, and a published tensor is never written into a Concat in place.
+ *   - Outputs 0 .. n-1 stay the model's own (or those asked for with add_output), in order; the
+ *     extra ones follow in execution order (krt_engine_output_node gives each one's node).
+ *   - A published tensor is named after the Keras layer whose result it holds: a fused node's
+ *     output after the LAST layer fused into it (conv1 + bn1 + relu1 -> "relu1"; conv1's and bn1's
+ *     own results exist no more, so they have no output). A tensor that stands for no layer (an
+ *     importer's helper node such as "conv1/pad") is named after its node. A name already taken
+ *     gets ":2", ":3"... appended.
+ *   - Constants (folded layers) and graph inputs are not published. */
+KRT_API krt_status *krt_build_options_mark_all_outputs(krt_build_options *options, int on);
+
 /* The full shape of an input, batch dimension included (as trtexec's --shapes): fixes dimensions
  * the model left unknown. dims[0] also becomes the max batch unless one is set explicitly. */
 KRT_API krt_status *krt_build_options_set_input_shape(krt_build_options *options,
@@ -266,6 +284,9 @@ KRT_API krt_status *krt_engine_find_input(const krt_engine *engine, const char *
                                           size_t *index);
 KRT_API krt_status *krt_engine_find_output(const krt_engine *engine, const char *name,
                                            size_t *index);
+/* The node (an index for krt_engine_node, execution order) that computes output `index`.
+ * KRT_ERR_NOT_FOUND when that output is a graph input or a constant, computed by no node. */
+KRT_API krt_status *krt_engine_output_node(const krt_engine *engine, size_t index, size_t *node);
 KRT_API int64_t krt_engine_max_batch(const krt_engine *engine);
 KRT_API krt_device krt_engine_device(const krt_engine *engine);
 KRT_API krt_precision krt_engine_precision(const krt_engine *engine);

@@ -734,6 +734,113 @@ static void test_unknown_dims(void) {
   krt_engine_release(e);
 }
 
+/* Whether every element of got is within 1e-5 + 1e-4 |want| (the fixtures' tolerance). */
+static int close_to(const float *got, const npy_array *want, int64_t count) {
+  if (want->dtype != KRT_FLOAT32 || (int64_t)want->bytes != count * 4) return 0;
+  const float *w = want->data;
+  for (int64_t i = 0; i < count; i++)
+    if (!(fabs((double)got[i] - w[i]) <= 1e-5 + 1e-4 * fabs((double)w[i]))) return 0;
+  return 1;
+}
+
+/* krt_build_options_mark_all_outputs on inner_output (image -> conv1 -> gap -> out), cut to "out"
+ * alone: conv1 comes back as an extra output, named after its layer, holding Keras's values
+ * (the fixture's expected/1.npy); the model's output stays output 0. On small_cnn the engine has
+ * the same nodes as without the option (no fusion given up), and a fused conv+bn+relu node's
+ * output is published under the relu's name, its conv's and bn's results not at all. */
+static void test_mark_all_outputs(void) {
+  const char *model = fixture("inner_output", "model.keras");
+  const char *input = fixture("inner_output", "inputs/0.npy");
+  const char *want_out = fixture("inner_output", "expected/0.npy");
+  const char *want_conv1 = fixture("inner_output", "expected/1.npy");
+  if (!model || !input || !want_out || !want_conv1) {
+    printf("test_api: fixture inner_output absent, mark-all test skipped\n");
+    return;
+  }
+  CHECK_ERR(krt_build_options_mark_all_outputs(NULL, 1), KRT_ERR_INVALID_ARGUMENT, "options");
+  npy_array x, out, conv1;
+  char err[512];
+  memset(&x, 0, sizeof x);
+  memset(&out, 0, sizeof out);
+  memset(&conv1, 0, sizeof conv1);
+  CHECK(npy_read(input, &x, err, sizeof err) == 0);
+  CHECK(npy_read(want_out, &out, err, sizeof err) == 0);
+  CHECK(npy_read(want_conv1, &conv1, err, sizeof err) == 0);
+
+  krt_build_options *o = NULL;
+  krt_engine *plain = NULL, *all = NULL;
+  krt_context *c = NULL;
+  CHECK_OK(krt_build_options_create(&o));
+  CHECK_OK(krt_build_options_add_output(o, "out"));
+  CHECK_OK(krt_build_options_set_max_batch(o, x.rank > 0 ? x.dims[0] : 1));
+  CHECK_OK(krt_engine_build(model, o, &plain));
+  CHECK_OK(krt_build_options_mark_all_outputs(o, 1));
+  CHECK_OK(krt_engine_build(model, o, &all));
+  if (plain && all) {
+    CHECK(krt_engine_output_count(plain) == 1);
+    CHECK(krt_engine_output_count(all) > 1);
+    CHECK(krt_engine_node_count(all) == krt_engine_node_count(plain));
+    krt_tensor_info t;
+    CHECK_OK(krt_engine_output_info(all, 0, &t));
+    CHECK(strcmp(t.name, "out") == 0);
+    size_t conv1_index = 0, node = 0, previous = 0;
+    CHECK_OK(krt_engine_find_output(all, "conv1", &conv1_index));
+    CHECK(conv1_index > 0);
+    /* Extra outputs follow in execution order, each from a node; names are unique. */
+    for (size_t i = 1; i < krt_engine_output_count(all); i++) {
+      CHECK_OK(krt_engine_output_node(all, i, &node));
+      CHECK(i == 1 || node > previous);
+      previous = node;
+      krt_tensor_info a, b;
+      CHECK_OK(krt_engine_output_info(all, i, &a));
+      for (size_t j = 0; j < i; j++) {
+        CHECK_OK(krt_engine_output_info(all, j, &b));
+        CHECK(strcmp(a.name, b.name) != 0);
+      }
+    }
+    CHECK_ERR(krt_engine_output_node(all, 99, &node), KRT_ERR_INVALID_ARGUMENT, "out of range");
+    CHECK_ERR(krt_engine_output_node(NULL, 0, &node), KRT_ERR_INVALID_ARGUMENT, "engine");
+    CHECK_OK(krt_context_create(all, &c));
+  }
+  if (c) {
+    CHECK_OK(krt_context_set_input(c, 0, x.dtype, x.dims, x.rank, x.data, x.bytes));
+    CHECK_OK(krt_context_run(c));
+    krt_tensor_view v;
+    size_t conv1_index = 0;
+    CHECK_OK(krt_context_get_output(c, 0, &v));
+    CHECK(close_to(v.data, &out, krt_view_element_count(&v)));
+    CHECK_OK(krt_engine_find_output(all, "conv1", &conv1_index));
+    CHECK_OK(krt_context_get_output(c, conv1_index, &v));
+    CHECK(close_to(v.data, &conv1, krt_view_element_count(&v)));
+  }
+  krt_context_release(c);
+  krt_engine_release(all);
+  krt_engine_release(plain);
+  krt_build_options_release(o);
+  npy_free(&x);
+  npy_free(&out);
+  npy_free(&conv1);
+
+  const char *cnn = fixture("small_cnn", "model.keras");
+  if (!cnn) return;
+  krt_engine *cnn_plain = NULL, *cnn_all = NULL;
+  CHECK_OK(krt_build_options_create(&o));
+  CHECK_OK(krt_engine_build(cnn, o, &cnn_plain));
+  CHECK_OK(krt_build_options_mark_all_outputs(o, 1));
+  CHECK_OK(krt_engine_build(cnn, o, &cnn_all));
+  if (cnn_plain && cnn_all) {
+    size_t index;
+    CHECK(krt_engine_node_count(cnn_all) == krt_engine_node_count(cnn_plain));
+    CHECK(krt_engine_output_count(cnn_all) == krt_engine_node_count(cnn_all));
+    CHECK_OK(krt_engine_find_output(cnn_all, "block1a_relu", &index));
+    CHECK_ERR(krt_engine_find_output(cnn_all, "block1a_bn", &index), KRT_ERR_NOT_FOUND, "block1a_bn");
+    CHECK_ERR(krt_engine_find_output(cnn_all, "block1a_conv", &index), KRT_ERR_NOT_FOUND, "block1a_conv");
+  }
+  krt_engine_release(cnn_all);
+  krt_engine_release(cnn_plain);
+  krt_build_options_release(o);
+}
+
 int main(void) {
   if (!fixture(MLP_CASE, "model.keras")) {
     printf("test_api: fixture tests/fixtures/%s/model.keras not found; skipped\n", MLP_CASE);
@@ -760,6 +867,7 @@ int main(void) {
   test_threads(e);
   test_multi_input();
   test_unknown_dims();
+  test_mark_all_outputs();
   krt_engine_release(e);
   krt_model_release(m);
   return test_summary("test_api");

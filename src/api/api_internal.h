@@ -29,6 +29,7 @@ struct krt_build_options {
   char *timing_cache;       /* CUDA tuning: file read before and written after, or NULL */
   krt_progress_fn progress; /* CUDA tuning progress, or NULL */
   void *progress_user;
+  int mark_all_outputs;     /* 1: every tensor left after the passes is an output too */
 };
 
 /* Immutable once built or loaded, so any number of contexts may use it from any threads. */

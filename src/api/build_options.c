@@ -55,6 +55,14 @@ krt_status *krt_build_options_add_output(krt_build_options *options, const char 
   return NULL;
 }
 
+krt_status *krt_build_options_mark_all_outputs(krt_build_options *options, int on) {
+  if (!options)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                     "krt_build_options_mark_all_outputs: options is NULL");
+  options->mark_all_outputs = on != 0;
+  return NULL;
+}
+
 krt_status *krt_build_options_set_input_shape(krt_build_options *options, const char *input,
                                               int rank, const int64_t *dims) {
   static const char *fn = "krt_build_options_set_input_shape";

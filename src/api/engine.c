@@ -356,6 +356,24 @@ krt_status *krt_engine_output_info(const krt_engine *engine, size_t index, krt_t
   return NULL;
 }
 
+krt_status *krt_engine_output_node(const krt_engine *engine, size_t index, size_t *node) {
+  static const char *fn = "krt_engine_output_node";
+  if (!engine) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: engine is NULL", fn);
+  if (!node) return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: node is NULL", fn);
+  const ir_graph *g = engine->graph;
+  if (index >= (size_t)g->n_outputs)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                     "%s: index %zu is out of range (the engine has %d outputs)", fn, index,
+                     g->n_outputs);
+  int producer = g->values[g->outputs[index]].producer;
+  if (producer < 0 || producer >= g->n_nodes)
+    return krt_error(KRT_ERR_NOT_FOUND,
+                     "%s: output '%s' is computed by no node (it is an input or a constant)", fn,
+                     g->output_names[index]);
+  *node = (size_t)producer;
+  return NULL;
+}
+
 static krt_status *find_name(const char *fn, const char *what, const char *const *names, size_t n,
                              const char *name, size_t *index) {
   for (size_t i = 0; i < n; i++)

@@ -1,5 +1,5 @@
 /* krt_engine_build / krt_engine_build_from_model: import -> cut at the requested outputs ->
- * default passes -> every dimension known but the batch -> backend checks -> memory plan ->
+ * default passes -> (mark all outputs) -> every dimension known but the batch -> backend checks -> memory plan ->
  * backend preparation (engine_finish in engine.c). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +110,8 @@ static krt_status *build_from_graph(ir_graph *g, const krt_build_options *o,
   if (o && o->n_outputs > 0)
     s = opt_set_outputs(g, (const char *const *)o->outputs, o->n_outputs);
   if (!s) s = opt_run_default(g);
+  /* After the passes, so the engine keeps the fusions of the one built without the option. */
+  if (!s && o && o->mark_all_outputs) s = opt_publish_all_values(g);
   if (!s) s = check_dims_known(g);
   int64_t max_batch = resolve_max_batch(o);
   for (int i = 0; !s && o && i < o->n_input_shapes; i++) {

@@ -46,6 +46,12 @@ krt_status *opt_remove_dead(ir_graph *g);
  * (fold_pad.c says when). */
 krt_status *opt_fold_pad(ir_graph *g);
 
+/* Appends every node output that is not yet a graph output to the graph's outputs, in node order,
+ * named after the Keras layer whose result it holds (the last layer fused into its node), else
+ * after its node; names are made unique with ":2", ":3"... Run after the default pipeline so the
+ * graph keeps every fusion (publish_all.c). */
+krt_status *opt_publish_all_values(ir_graph *g);
+
 /* The default pipeline for every backend: remove_identity, cancel_transposes, const_fold,
  * fold_batchnorm, fuse_residual, fuse_activation, fold_pad, remove_dead. */
 krt_status *opt_run_default(ir_graph *g);
