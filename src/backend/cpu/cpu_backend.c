@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_util.h"
+#include "backend/debug_hooks.h"
 
 cpu_kernel_fn cpu_kernel_for(ir_op op) {
   switch (op) {
@@ -117,6 +118,7 @@ typedef struct cpu_context {
   const cpu_engine *engine;
   unsigned char *arena; /* plan->arena_bytes, KRT_PLAN_ALIGNMENT-aligned */
   cpu_tensor *views;    /* max_inputs input views, reused for every node */
+  int broken_node;      /* debug_hooks.h: the node whose output is spoilt after it runs, or -1 */
 } cpu_context;
 
 static krt_status *cpu_engine_prepare(const ir_graph *g, const krt_plan *plan, void **state) {
@@ -150,6 +152,11 @@ static krt_status *cpu_context_create(void *engine_state, void **state) {
   cpu_context *c = calloc(1, sizeof *c);
   if (!c) return krt_error_oom("cpu context");
   c->engine = e;
+  krt_status *hook = debug_break_node(e->g, &c->broken_node);
+  if (hook) {
+    free(c);
+    return hook;
+  }
   c->arena = aligned_alloc(align, bytes);
   c->views = malloc((size_t)e->max_inputs * sizeof *c->views);
   if (!c->arena || !c->views) {
@@ -244,6 +251,10 @@ static krt_status *cpu_run(void *state, int64_t batch) {
     cpu_tensor y;
     KRT_TRY(value_view(c, n->output, batch, &y));
     KRT_TRY(kernel(n, c->views, n->n_inputs, &y));
+    if (i == c->broken_node) {
+      int64_t count = cpu_count(&y);
+      for (int64_t k = 0; k < count; k++) y.data[k] += DEBUG_BREAK_OFFSET;
+    }
   }
   return NULL;
 }

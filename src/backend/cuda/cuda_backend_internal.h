@@ -131,6 +131,10 @@ typedef struct cuda_context {
   uint64_t validated_use[CUDA_VALIDATED_SLOTS];
   uint64_t use_counter;
   int graphs_disabled;          /* capture failed once: run eagerly from then on */
+  /* Test hook (src/backend/debug_hooks.h): the node whose output is spoilt after it runs (-1:
+   * none) and the offset added, one element of that output's device dtype. */
+  int broken_node;
+  void *break_offset;
 } cuda_context;
 
 /* Enqueues every node at this batch on c->stream (events around each when `profile`). */

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_backend_internal.h"
+#include "backend/debug_hooks.h"
 
 #define STAGING_ALIGNMENT 256
 
@@ -52,6 +53,7 @@ void cuda_context_release(void *state) {
   if (c->workspace) cudaFree(c->workspace);
   if (c->error_flags) cudaFree(c->error_flags);
   if (c->device_staging) cudaFree(c->device_staging);
+  if (c->break_offset) cudaFree(c->break_offset);
   if (c->error_host) cudaFreeHost(c->error_host);
   if (c->host_staging) cudaFreeHost(c->host_staging);
   if (c->cublaslt) cublasLtDestroy(c->cublaslt);
@@ -135,6 +137,38 @@ static krt_status *init_bindings(cuda_context *c) {
   return cuda_graphs_init(c);
 }
 
+/* debug_hooks.h: finds the node to break and puts the offset on the device, in the dtype of that
+ * node's output (float16 in FP16 engines). */
+static krt_status *prepare_break_hook(cuda_context *c) {
+  const cuda_engine *e = c->engine;
+  KRT_TRY(debug_break_node(e->g, &c->broken_node));
+  if (c->broken_node < 0) return NULL;
+  const float offset = DEBUG_BREAK_OFFSET;
+  krt_dtype dtype = e->value_dtype[e->g->nodes[c->broken_node].output];
+  /* [0]: the offset in `dtype`; [1]: the float32 it is converted from. */
+  KRT_TRY(cuda_alloc_device(&c->break_offset, 2 * sizeof(float), "the break hook"));
+  float *as_float = (float *)c->break_offset + 1;
+  void *dst = dtype == KRT_FLOAT32 ? c->break_offset : (void *)as_float;
+  CUDA_TRY(cudaMemcpy(dst, &offset, sizeof offset, cudaMemcpyHostToDevice), "the break hook");
+  if (dtype == KRT_FLOAT32) return NULL;
+  KRT_TRY(cuda_convert(c->break_offset, dtype, as_float, KRT_FLOAT32, 1, c->stream));
+  CUDA_TRY(cudaStreamSynchronize(c->stream), "the break hook");
+  return NULL;
+}
+
+/* Adds the hook's offset to every element of y (the broken node's output), on the stream, so
+ * CUDA graphs capture it with the node. */
+static krt_status *break_output(cuda_context *c, const ir_node *n, const cuda_tensor *y) {
+  if (y->row_pitch)
+    return krt_error(KRT_ERR_UNSUPPORTED,
+                     "%s: node '%s' writes into its Concat in place; break another node",
+                     DEBUG_BREAK_ENV, n->name);
+  int64_t count = 1;
+  for (int d = 0; d < y->rank; d++) count *= y->dims[d];
+  return cuda_launch_epilogue(n->name, y->data, y->dtype, count, 1, c->break_offset, NULL, NULL,
+                              c->stream);
+}
+
 static krt_status *create_context(cuda_context *c) {
   const cuda_engine *e = c->engine;
   const ir_graph *g = e->g;
@@ -153,6 +187,7 @@ static krt_status *create_context(cuda_context *c) {
   c->host_copies = malloc((size_t)(g->n_outputs ? g->n_outputs : 1) * sizeof *c->host_copies);
   if (!c->op_state || !c->views || !c->host_copies) return krt_error_oom("cuda context");
   KRT_TRY(init_bindings(c));
+  KRT_TRY(prepare_break_hook(c));
 
   KRT_TRY(cuda_alloc_device((void **)&c->arena, (size_t)e->plan->arena_bytes,
                             "the activation arena"));
@@ -174,6 +209,7 @@ krt_status *cuda_context_create(void *engine_state, void **state) {
   cuda_context *c = calloc(1, sizeof *c);
   if (!c) return krt_error_oom("cuda context");
   c->engine = engine_state;
+  c->broken_node = -1;
   krt_status *s = create_context(c);
   if (s) {
     cuda_context_release(c);
@@ -245,6 +281,7 @@ krt_status *cuda_launch_nodes(cuda_context *c, int64_t batch, int profile) {
     launch.error_flag = c->error_flags + i;
     launch.op_state = c->op_state[i];
     KRT_TRY(fn(n, c->views, n->n_inputs, &y, &launch));
+    if (i == c->broken_node) KRT_TRY(break_output(c, n, &y));
     if (profile) CUDA_TRY(cudaEventRecord(c->node_events[i + 1], c->stream), n->name);
   }
   return NULL;
