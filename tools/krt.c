@@ -6,11 +6,15 @@
  *   krt run ENGINE_OR_MODEL --input [NAME=]FILE.npy... [--out DIR]
  *   krt bench ENGINE [--batch N] [--iterations N] [--duration S] [--warmup MS] [--json FILE]
  *             [--profile]                                   (tools/krt_bench.c)
+ *   krt compare MODEL [--device cpu|cuda] [--fp16|--tf32] [--input [NAME=]FILE.npy]...
+ *               [--reference DIR] [--batch N] [--seed S] [--tolerance T | --rtol R --atol A]
+ *                                                           (tools/krt_compare.c)
  *   krt dump MODEL
  *   krt version
  *
  * Exit status 0 on success; on any error one line "krt: <reason>" on stderr and status 1
- * (2 for a command line that cannot be understood). */
+ * (2 for a command line that cannot be understood). krt compare: 1 means the outputs disagree,
+ * 2 any error. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +25,7 @@
 
 #include "krt.h"
 #include "krt_bench.h"
+#include "krt_compare.h"
 #include "cli_errors.h"
 #include "npy.h"
 
@@ -41,6 +46,10 @@ static const char *usage_text =
     "  bench ENGINE [--batch N] [--iterations N] [--duration S] [--warmup MS] [--json FILE]\n"
     "        [--profile]\n"
     "      times an engine on random inputs: latency percentiles, throughput, per-node times\n"
+    "  compare MODEL [--device cpu|cuda] [--fp16|--tf32] [--input [NAME=]FILE.npy]...\n"
+    "          [--reference DIR] [--batch N] [--seed S] [--tolerance T | --rtol R --atol A]\n"
+    "      runs every intermediate tensor of an engine against the CPU engine (or Keras's\n"
+    "      layer outputs) and names the first layer beyond tolerance\n"
     "  dump MODEL\n"
     "      prints the imported graph, one line per node\n"
     "  version\n"
@@ -901,6 +910,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
   if (strcmp(cmd, "dump") == 0) return cmd_dump(argc - 2, argv + 2);
   if (strcmp(cmd, "bench") == 0) return krt_cmd_bench(argc - 2, argv + 2);
+  if (strcmp(cmd, "compare") == 0) return krt_cmd_compare(argc - 2, argv + 2);
   cli_fail("unknown command '%s' (krt --help lists them)", cmd);
   return EXIT_USAGE;
 }
