@@ -6,8 +6,12 @@
 #   3. builds again with AddressSanitizer and UndefinedBehaviorSanitizer and runs every ctest there
 #      (every file reader and kernel on every fixture, corpus case and bad file, leak-checked),
 #   4. regenerates the fixture zoo with real Keras into a fresh folder and runs it too, so the
-#      committed fixtures cannot go stale.
-# --no-regen skips step 4 and the Python install (quick local runs).
+#      committed fixtures cannot go stale,
+#   5. the options walk (tests/option_walk.sh): a real-Keras model per supported layer class and
+#      option, generated once and run through both builds against tests/option_walk_refusals.txt
+#      (every option implemented, or refused exactly as listed; never a silent wrong answer).
+# --no-regen skips steps 4 and 5 and the Python install (quick local runs). The ctest runs leave
+# out the option_walk test: step 5 runs it once for both builds.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -23,14 +27,15 @@ fi
 build=build-test
 cmake -S . -B "$build" -DKRT_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
-(cd "$build" && ctest --output-on-failure -j"$(nproc)")
+(cd "$build" && ctest --output-on-failure -j"$(nproc)" -E '^option_walk$')
 
 echo "== the same tests under AddressSanitizer and UndefinedBehaviorSanitizer"
 asan=build-sanitize
 cmake -S . -B "$asan" -DKRT_WERROR=ON -DKRT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$asan" -j"$(nproc)"
 (cd "$asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$(nproc)")
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$(nproc)" \
+  -E '^option_walk$')
 
 if [ "$regen" -eq 1 ]; then
   fresh=$(mktemp -d)
@@ -38,4 +43,8 @@ if [ "$regen" -eq 1 ]; then
   echo "== regenerating fixtures with real Keras into a fresh folder"
   TF_CPP_MIN_LOG_LEVEL=2 python3 tools/fixtures/make_fixtures.py --out "$fresh"
   "$build"/tests/run_cases "$fresh"
+
+  echo "== the options walk: every supported layer option, implemented or refused as listed"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    RUN_CASES="$build/tests/run_cases $asan/tests/run_cases" sh tests/option_walk.sh --require
 fi

@@ -57,6 +57,7 @@ typedef struct case_data {
   double rtol, atol;
   const cJSON *labels; /* "expected_labels" or NULL */
   int64_t batch;       /* of the inputs; 0 when there are none */
+  int refusal_ok;      /* "refusal_ok": true: KRT_ERR_UNSUPPORTED is an answer, not a failure */
 } case_data;
 
 static void free_case(case_data *c) {
@@ -142,6 +143,7 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
   c->rtol = number_or(c->json, "rtol", 1e-4);
   c->atol = number_or(c->json, "atol", 1e-5);
   c->labels = cJSON_GetObjectItemCaseSensitive(c->json, "expected_labels");
+  c->refusal_ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->json, "refusal_ok"));
   if (c->labels && !cJSON_IsArray(c->labels)) {
     set_result(r, RESULT_FAIL, "case.json: \"expected_labels\" is not a list");
     return -1;
@@ -477,10 +479,14 @@ void case_check(const char *dir, case_result *r) {
   int built = build_engine(&c, &run, &refusal, r);
   if (built < 0) goto done;
   if (built > 0) {
-    /* A smoke case may be refused, but not by an internal error: that is a bug in krt. */
+    /* A smoke case may be refused, but not by an internal error: that is a bug in krt. A case
+     * marked refusal_ok may be refused as unsupported, never otherwise (a valid file is no
+     * KRT_ERR_BAD_FILE). */
     krt_code code = krt_status_code(refusal);
     take_message(refusal, buf, sizeof buf);
-    if (r->has_reference || code == KRT_ERR_INTERNAL)
+    if (c.refusal_ok && code == KRT_ERR_UNSUPPORTED)
+      set_result(r, RESULT_REFUSED, "%s", buf);
+    else if (r->has_reference || code == KRT_ERR_INTERNAL)
       set_result(r, RESULT_FAIL, "%s", buf);
     else
       set_result(r, RESULT_PASS, "rejected cleanly: %s", buf);

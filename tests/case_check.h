@@ -5,7 +5,10 @@
 
 #include "case_util.h"
 
-typedef enum result_kind { RESULT_PASS, RESULT_FAIL, RESULT_SKIP } result_kind;
+/* RESULT_REFUSED: a case marked "refusal_ok" (the options walk) whose import or build krt refused
+ * with KRT_ERR_UNSUPPORTED; the message is krt's. Any other refusal of a case with references is
+ * a RESULT_FAIL. */
+typedef enum result_kind { RESULT_PASS, RESULT_FAIL, RESULT_SKIP, RESULT_REFUSED } result_kind;
 
 /* Plain data (no pointers): a child process hands it to the parent through a pipe. */
 typedef struct case_result {

@@ -1,8 +1,8 @@
 /* run_cases: runs folders of test cases through krt's public API and compares the outputs with
  * the references that real Keras (or the source framework) produced.
  *
- *   run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork]
- *             [--device cpu|cuda] [--fp16|--tf32] DIR
+ *   run_cases [--corpus] [--known-failures FILE] [--expect-refusals FILE] [--only SUBSTR]
+ *             [--no-fork] [--device cpu|cuda] [--fp16|--tf32] DIR
  *   run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]
  *
  * A case is a folder laid out as ../shared/corpus/README.md describes:
@@ -34,6 +34,16 @@
  * "N passed, N failed, N skipped" (known failures count as skipped). Exit status 0 iff nothing
  * failed; a known failure that passes (XPASS) is a failure, so the list stays honest.
  * Known-failures file: one "case_name<TAB>reason" per line, '#' starts a comment.
+ *
+ * Cases whose case.json says "refusal_ok": true (the options walk, make_option_walk.py) pass
+ * either by matching the references or by a clean refusal: import or build failing with
+ * KRT_ERR_UNSUPPORTED, printed "REFUSED case: message". Any other error or a mismatch fails.
+ * --expect-refusals FILE makes the refusals exact: one "case_name<TAB>gist" per line (the format
+ * of the known failures), where gist must occur in krt's message. A refusal not listed fails
+ * ("unexpected refusal"), so coverage cannot shrink silently; a listed case that now matches
+ * fails ("now supported: remove it from the refusal list"), so the list cannot go stale; so does
+ * a listed case refused for another reason, and, in a run without --only, a listed case that
+ * is not in DIR.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -322,9 +332,11 @@ static int cuda_unavailable(void) {
 static void usage(void) {
   fprintf(
       stderr,
-      "usage: run_cases [--corpus] [--known-failures FILE] [--only SUBSTR] [--no-fork]\n"
-      "                 [--device cpu|cuda] [--fp16|--tf32] DIR\n"
+      "usage: run_cases [--corpus] [--known-failures FILE] [--expect-refusals FILE]\n"
+      "                 [--only SUBSTR] [--no-fork] [--device cpu|cuda] [--fp16|--tf32] DIR\n"
       "       run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]\n"
+      "  --expect-refusals FILE  \"case<TAB>gist\" lines: exactly the refusal_ok cases that krt\n"
+      "                 refuses (KRT_ERR_UNSUPPORTED, gist in the message); anything else fails\n"
       "  --device cuda  build the engines for the GPU (exit 77 when the CUDA backend cannot load)\n"
       "  --fp16         half precision; each output must then have a normalised error\n"
       "                 ||got-exp||/||exp|| <= %g and be allclose with rtol = atol = %g\n"
@@ -336,15 +348,33 @@ static void usage(void) {
 }
 
 typedef struct tally {
-  int passed, failed, skipped;
+  int passed, failed, skipped, refused;
   int with_reference, with_reference_passed;
 } tally;
 
-static void report(const char *name, const case_result *r, known_list *known, tally *t) {
+/* refusals: NULL without --expect-refusals (then every clean refusal of a refusal_ok case is
+ * accepted). An entry's xfailed marks it seen in this run. */
+static void report(const char *name, const case_result *r, known_list *known,
+                   known_list *refusals, tally *t) {
   known_failure *k = find_known(known, name);
+  known_failure *expected = refusals ? find_known(refusals, name) : NULL;
+  if (expected) expected->xfailed = 1;
   if (r->has_reference) t->with_reference++;
   if (r->kind == RESULT_PASS && r->has_reference) t->with_reference_passed++;
-  if (r->kind == RESULT_SKIP) {
+  if (r->kind == RESULT_REFUSED && refusals && !expected) {
+    printf("FAIL %s: unexpected refusal (not in the refusal list): %s\n", name, r->message);
+    t->failed++;
+  } else if (r->kind == RESULT_REFUSED && expected && !strstr(r->message, expected->reason)) {
+    printf("FAIL %s: refused for another reason than the list's \"%s\": %s\n", name,
+           expected->reason, r->message);
+    t->failed++;
+  } else if (r->kind == RESULT_REFUSED) {
+    printf("REFUSED %s: %s\n", name, r->message);
+    t->refused++;
+  } else if (r->kind == RESULT_PASS && expected) {
+    printf("FAIL %s: now supported: remove it from the refusal list (%s)\n", name, r->message);
+    t->failed++;
+  } else if (r->kind == RESULT_SKIP) {
     printf("SKIP %s: %s\n", name, r->message);
     t->skipped++;
   } else if (r->kind == RESULT_PASS && k) {
@@ -369,7 +399,7 @@ int main(int argc, char **argv) {
   int corpus = 0, fork_cases = 1;
   krt_device device = KRT_DEVICE_CPU;
   krt_precision precision = KRT_PRECISION_FP32;
-  const char *known_path = NULL, *only = NULL, *dir = NULL;
+  const char *known_path = NULL, *refusals_path = NULL, *only = NULL, *dir = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--corpus") == 0) {
       corpus = 1;
@@ -377,6 +407,8 @@ int main(int argc, char **argv) {
       fork_cases = 0;
     } else if (strcmp(argv[i], "--known-failures") == 0 && i + 1 < argc) {
       known_path = argv[++i];
+    } else if (strcmp(argv[i], "--expect-refusals") == 0 && i + 1 < argc) {
+      refusals_path = argv[++i];
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
     } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
@@ -414,8 +446,11 @@ int main(int argc, char **argv) {
   if (device == KRT_DEVICE_CUDA && cuda_unavailable()) return 77;
 
   known_list known = {NULL, 0};
-  if (known_path && load_known(known_path, &known)) {
+  known_list refusals = {NULL, 0};
+  if ((known_path && load_known(known_path, &known)) ||
+      (refusals_path && load_known(refusals_path, &refusals))) {
     free_known(&known);
+    free_known(&refusals);
     return 2;
   }
   case_list cases = {NULL, 0};
@@ -431,7 +466,7 @@ int main(int argc, char **argv) {
   }
   if (scan_failed) fprintf(stderr, "run_cases: out of memory while listing %s\n", dir);
 
-  tally t = {0, 0, 0, 0, 0};
+  tally t = {0, 0, 0, 0, 0, 0};
   int considered = 0;
   for (int i = 0; i < cases.count; i++) {
     const char *name = base_name(cases.paths[i]);
@@ -442,7 +477,14 @@ int main(int argc, char **argv) {
       run_case_isolated(cases.paths[i], &r);
     else
       case_check(cases.paths[i], &r);
-    report(name, &r, &known, &t);
+    report(name, &r, &known, refusals_path ? &refusals : NULL, &t);
+  }
+  /* A listed refusal whose case is gone: the list must say what this run refuses. */
+  for (int i = 0; refusals_path && !only && i < refusals.count; i++) {
+    if (refusals.items[i].xfailed) continue;
+    printf("FAIL %s: in the refusal list %s but not a case in %s\n", refusals.items[i].name,
+           refusals_path, dir);
+    t.failed++;
   }
 
   int exit_code = t.failed || scan_failed ? 1 : 0;
@@ -462,10 +504,15 @@ int main(int argc, char **argv) {
         if (known.items[i].xfailed) printf(" %s", known.items[i].name);
       printf("\n");
     }
-    printf("%d passed, %d failed, %d skipped\n", t.passed, t.failed, t.skipped);
+    if (t.refused)
+      printf("%d passed, %d failed, %d skipped, %d refused (unsupported, accepted)\n", t.passed,
+             t.failed, t.skipped, t.refused);
+    else
+      printf("%d passed, %d failed, %d skipped\n", t.passed, t.failed, t.skipped);
   }
   for (int i = 0; i < cases.count; i++) free(cases.paths[i]);
   free(cases.paths);
   free_known(&known);
+  free_known(&refusals);
   return exit_code;
 }

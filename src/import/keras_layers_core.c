@@ -7,6 +7,70 @@
 
 #include "import/keras_config.h"
 
+/* Keras 3 LoRA (lora_rank, lora_alpha, default lora_rank): Keras computes with the weight
+ * W [rows, cols] + (lora_alpha / lora_rank) * A @ B, A [rows, rank], B [rank, cols]. The .keras
+ * writer saves the merged W alone; the legacy .h5 writer saves W and, after the layer's other
+ * weights, A and B (lora_kernel_a/b, lora_embeddings_a/b). *n_lora: how many weight arrays the
+ * file adds (0 or 2). */
+static krt_status *lora_options(const keras_layer_ctx *ctx, int base_weights, int *rank,
+                                double *scale, int *n_lora) {
+  double alpha;
+  KRT_TRY(kc_int(ctx, NULL, "lora_rank", 0, rank));
+  KRT_TRY(kc_float(ctx, NULL, "lora_alpha", *rank, &alpha));
+  if (*rank < 0) return kl_bad_file(ctx, "option lora_rank=%d is negative", *rank);
+  *scale = *rank > 0 ? alpha / *rank : 0.0;
+  *n_lora = *rank > 0 && ctx->n_weights == base_weights + 2 ? 2 : 0;
+  return NULL;
+}
+
+/* Index of the weight whose last path component (":0" dropped) is short, or -1. Keras 3's legacy
+ * .h5 writer lists a LoRA layer's weights as layer.weights orders them once enable_lora re-tracked
+ * them (bias, lora_kernel_a, lora_kernel_b, kernel), so they are found by name. */
+static int weight_named(const keras_layer_ctx *ctx, const char *short_name) {
+  size_t n = strlen(short_name);
+  for (int i = 0; i < ctx->n_weights; i++) {
+    const char *name = ctx->weights[i].name;
+    if (!name) continue;
+    const char *slash = strrchr(name, '/');
+    const char *last = slash ? slash + 1 : name;
+    if (strncmp(last, short_name, n) == 0 && (last[n] == '\0' || last[n] == ':')) return i;
+  }
+  return -1;
+}
+
+/* The indices of the base weights and of A and B in a file that holds a LoRA adapter. */
+static krt_status *lora_indices(const keras_layer_ctx *ctx, const char *const *names, int count,
+                                int *index) {
+  for (int i = 0; i < count; i++) {
+    index[i] = weight_named(ctx, names[i]);
+    if (index[i] < 0)
+      return kl_unsupported(ctx, "option lora_rank: no weight named %s among the %d saved",
+                            names[i], ctx->n_weights);
+  }
+  return NULL;
+}
+
+/* A copy of weight w [rows, cols] with the LoRA update of weights a and b merged in. */
+static krt_status *merge_lora(const keras_layer_ctx *ctx, int w, int a, int b, int rank,
+                              double scale, float **out) {
+  const keras_array *W = &ctx->weights[w];
+  int64_t rows = W->dims[0], cols = W->dims[1];
+  int64_t adims[2] = {rows, rank}, bdims[2] = {rank, cols};
+  KRT_TRY(kl_expect_weight(ctx, a, "lora_a", 2, adims));
+  KRT_TRY(kl_expect_weight(ctx, b, "lora_b", 2, bdims));
+  const float *A = ctx->weights[a].data, *B = ctx->weights[b].data;
+  float *m = malloc((size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof *m);
+  if (!m) return krt_error_oom("LoRA merge");
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < cols; j++) {
+      double acc = 0.0;
+      for (int r = 0; r < rank; r++) acc += (double)A[i * rank + r] * B[(int64_t)r * cols + j];
+      m[i * cols + j] = (float)(W->data[i * cols + j] + scale * acc);
+    }
+  *out = m;
+  return NULL;
+}
+
 /* Dense (Keras 2/3: units, use_bias; Keras 1: output_dim, bias): y = act(x @ W + b) over the last
  * axis of an input of any rank. Weights: kernel [K, units], bias [units]. */
 krt_status *kl_convert_dense(const keras_layer_ctx *ctx, int variant, int *out) {
@@ -23,17 +87,37 @@ krt_status *kl_convert_dense(const keras_layer_ctx *ctx, int variant, int *out) 
   KRT_TRY(kc_activation_option(ctx, &act));
   const ir_value *xv = kl_value(ctx, x);
   int64_t k = xv->dims[xv->rank - 1];
-  KRT_TRY(kl_expect_weights(ctx, use_bias ? 2 : 1, use_bias ? 2 : 1));
+  int base = use_bias ? 2 : 1, lora_rank, n_lora;
+  double lora_scale;
+  KRT_TRY(lora_options(ctx, base, &lora_rank, &lora_scale, &n_lora));
+  KRT_TRY(kl_expect_weights(ctx, base, base + n_lora));
+  int w[4] = {0, 1, -1, -1}; /* kernel, bias, lora_kernel_a, lora_kernel_b */
+  if (n_lora) {
+    static const char *const with_bias[4] = {"kernel", "bias", "lora_kernel_a", "lora_kernel_b"};
+    static const char *const no_bias[3] = {"kernel", "lora_kernel_a", "lora_kernel_b"};
+    int found[4];
+    KRT_TRY(lora_indices(ctx, use_bias ? with_bias : no_bias, base + 2, found));
+    w[0] = found[0];
+    w[1] = use_bias ? found[1] : -1;
+    w[2] = found[base];
+    w[3] = found[base + 1];
+  }
   int64_t kdims[2] = {k, units};
-  KRT_TRY(kl_expect_weight(ctx, 0, "kernel", 2, kdims));
-  units = (int)ctx->weights[0].dims[1];
+  KRT_TRY(kl_expect_weight(ctx, w[0], "kernel", 2, kdims));
+  units = (int)ctx->weights[w[0]].dims[1];
   int ins[3] = {x, -1, -1};
-  kdims[0] = ctx->weights[0].dims[0];
-  KRT_TRY(kl_const_copy(ctx, "kernel", 2, kdims, ctx->weights[0].data, &ins[1]));
+  kdims[0] = ctx->weights[w[0]].dims[0];
+  if (n_lora) {
+    float *merged = NULL;
+    KRT_TRY(merge_lora(ctx, w[0], w[2], w[3], lora_rank, lora_scale, &merged));
+    KRT_TRY(kl_const(ctx, "kernel", 2, kdims, merged, &ins[1]));
+  } else {
+    KRT_TRY(kl_const_copy(ctx, "kernel", 2, kdims, ctx->weights[w[0]].data, &ins[1]));
+  }
   if (use_bias) {
     int64_t bdims[1] = {units};
-    KRT_TRY(kl_expect_weight(ctx, 1, "bias", 1, bdims));
-    KRT_TRY(kl_const_copy(ctx, "bias", 1, bdims, ctx->weights[1].data, &ins[2]));
+    KRT_TRY(kl_expect_weight(ctx, w[1], "bias", 1, bdims));
+    KRT_TRY(kl_const_copy(ctx, "bias", 1, bdims, ctx->weights[w[1]].data, &ins[2]));
   }
   ir_attrs a = kl_attrs();
   a.act = act.act;
@@ -176,11 +260,26 @@ krt_status *kl_convert_embedding(const keras_layer_ctx *ctx, int variant, int *o
   int input_dim, output_dim;
   KRT_TRY(kc_int(ctx, NULL, "input_dim", -1, &input_dim));
   KRT_TRY(kc_int(ctx, NULL, "output_dim", -1, &output_dim));
-  KRT_TRY(kl_expect_weights(ctx, 1, 1));
+  int lora_rank, n_lora;
+  double lora_scale;
+  KRT_TRY(lora_options(ctx, 1, &lora_rank, &lora_scale, &n_lora));
+  KRT_TRY(kl_expect_weights(ctx, 1, 1 + n_lora));
+  int w[3] = {0, 1, 2}; /* embeddings, lora_embeddings_a, lora_embeddings_b */
+  if (n_lora) {
+    static const char *const names[3] = {"embeddings", "lora_embeddings_a", "lora_embeddings_b"};
+    KRT_TRY(lora_indices(ctx, names, 3, w));
+  }
   int64_t dims[2] = {input_dim, output_dim};
-  KRT_TRY(kl_expect_weight(ctx, 0, "embeddings", 2, dims));
+  KRT_TRY(kl_expect_weight(ctx, w[0], "embeddings", 2, dims));
   int ins[2] = {ctx->inputs[0], -1};
-  KRT_TRY(kl_const_copy(ctx, "embeddings", 2, ctx->weights[0].dims, ctx->weights[0].data, &ins[1]));
+  if (n_lora) {
+    float *merged = NULL;
+    KRT_TRY(merge_lora(ctx, w[0], w[1], w[2], lora_rank, lora_scale, &merged));
+    KRT_TRY(kl_const(ctx, "embeddings", 2, ctx->weights[w[0]].dims, merged, &ins[1]));
+  } else {
+    KRT_TRY(kl_const_copy(ctx, "embeddings", 2, ctx->weights[0].dims, ctx->weights[0].data,
+                          &ins[1]));
+  }
   ir_attrs a = kl_attrs();
   return kl_emit(ctx, IR_OP_GATHER, NULL, ins, 2, &a, out);
 }
