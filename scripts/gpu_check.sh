@@ -12,6 +12,12 @@
 # A quicker check while working on one thing: GPU_CHECK_TESTS="test_cuda_backend ..." runs only
 # those GPU tests, GPU_CHECK_ONLY=SUBSTR only the fixtures whose names contain it,
 # GPU_CHECK_PRECISIONS="tf32" only those of the fixture steps fp32, fp16, tf32 (default all).
+# One device call (10 minutes) does not hold every step: GPU_CHECK_STEPS picks the parts, of
+# "tests fixtures cli" (default all three, the whole check in one go, as before). A split that fits:
+#   call 1: GPU_CHECK_STEPS="tests cli"
+#   call 2: GPU_CHECK_STEPS=fixtures GPU_CHECK_PRECISIONS=fp32
+#   call 3: GPU_CHECK_STEPS=fixtures GPU_CHECK_PRECISIONS="fp16 tf32"
+# The keras.applications networks at full size are scripts/gpu_check_apps.sh, split likewise.
 # Exit status: 0 when every step passed (or skipped), 1 otherwise.
 set -u
 carry=${1:?usage: scripts/gpu_check.sh CARRY [LOG_DIR]}
@@ -49,13 +55,17 @@ step() {
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -2
 
-for t in "$carry"/bin/test_cuda_*; do
-  case " ${GPU_CHECK_TESTS:-$(basename "$t")} " in *" $(basename "$t") "*) ;; *) continue ;; esac
-  [ -x "$t" ] && step "$(basename "$t")" "$t"
-done
+parts=" ${GPU_CHECK_STEPS:-tests fixtures cli} "
+if [[ $parts == *" tests "* ]]; then
+  for t in "$carry"/bin/test_cuda_*; do
+    case " ${GPU_CHECK_TESTS:-$(basename "$t")} " in *" $(basename "$t") "*) ;; *) continue ;; esac
+    [ -x "$t" ] && step "$(basename "$t")" "$t"
+  done
+fi
 only=()
 [ -n "${GPU_CHECK_ONLY:-}" ] && only=(--only "$GPU_CHECK_ONLY")
 precisions=" ${GPU_CHECK_PRECISIONS:-fp32 fp16 tf32} "
+[[ $parts == *" fixtures "* ]] || precisions=" "
 [[ $precisions == *" fp32 "* ]] &&
   step fixtures_fp32 "$carry/bin/run_cases" --device cuda "${only[@]}" tests/fixtures
 [[ $precisions == *" fp16 "* ]] &&
@@ -86,7 +96,7 @@ cli() {
     "$carry/bin/run_cases" --compare "$logs/small_cnn_tf32_out/probs.npy" \
       tests/fixtures/small_cnn/expected/0.npy 1e-2 1e-2
 }
-step cli cli
+[[ $parts == *" cli "* ]] && step cli cli
 
 echo
 echo "==== krt GPU check summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)); logs in $logs"

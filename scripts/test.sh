@@ -10,7 +10,10 @@
 #   5. the options walk (tests/option_walk.sh): a real-Keras model per supported layer class and
 #      option, generated once and run through both builds against tests/option_walk_refusals.txt
 #      (every option implemented, or refused exactly as listed; never a silent wrong answer).
-# --no-regen skips steps 4 and 5 and the Python install (quick local runs). The ctest runs leave
+#   6. builds the keras.applications networks at their smallest input size into a temporary
+#      folder (tools/fixtures/make_applications.py: too big to commit) and runs them; the ones
+#      krt gets wrong or refuses today are in tests/applications_known_failures.txt.
+# --no-regen skips steps 4 to 6 and the Python install (quick local runs). The ctest runs leave
 # out the option_walk test: step 5 runs it once for both builds.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,4 +50,14 @@ if [ "$regen" -eq 1 ]; then
   echo "== the options walk: every supported layer option, implemented or refused as listed"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     RUN_CASES="$build/tests/run_cases $asan/tests/run_cases" sh tests/option_walk.sh --require
+
+  # 197 s on two cores (measured; most of it Keras building and saving the networks) and 5.3 GB
+  # of temporary disk.
+  echo "== keras.applications at CI size, built with real Keras into a temporary folder"
+  apps_start=$SECONDS
+  TF_CPP_MIN_LOG_LEVEL=2 python3 tools/fixtures/make_applications.py --size ci \
+    --out "$fresh/applications"
+  "$build"/tests/run_cases --known-failures tests/applications_known_failures.txt \
+    "$fresh/applications"
+  echo "== keras.applications took $((SECONDS - apps_start)) s"
 fi

@@ -45,6 +45,21 @@ static double normalised_error(krt_dtype got_type, const void *got, krt_dtype ex
   return sqrt(diff / norm);
 }
 
+/* max|got - expected| / max|expected| (0/0 counts as 0, x/0 as infinity, NaN as infinity). */
+static double max_normalised_error(krt_dtype got_type, const void *got, krt_dtype exp_type,
+                                   const void *expected, int64_t n) {
+  double diff = 0.0, scale = 0.0;
+  for (int64_t i = 0; i < n; i++) {
+    double e = element_as_double(exp_type, expected, i);
+    double d = fabs(element_as_double(got_type, got, i) - e);
+    if (!(d <= diff)) diff = d; /* a NaN difference sticks */
+    if (fabs(e) > scale) scale = fabs(e);
+  }
+  if (diff != diff) return INFINITY;
+  if (scale == 0.0) return diff == 0.0 ? 0.0 : INFINITY;
+  return diff / scale;
+}
+
 typedef struct case_data {
   const char *dir;
   cJSON *json;
@@ -55,6 +70,7 @@ typedef struct case_data {
   npy_array inputs[MAX_TENSORS];
   npy_array expected[MAX_TENSORS];
   double rtol, atol;
+  double max_normalised; /* > 0: compare by max-normalised error only (case_check.h) */
   const cJSON *labels; /* "expected_labels" or NULL */
   int64_t batch;       /* of the inputs; 0 when there are none */
   int refusal_ok;      /* "refusal_ok": true: KRT_ERR_UNSUPPORTED is an answer, not a failure */
@@ -142,6 +158,13 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
     return -1;
   c->rtol = number_or(c->json, "rtol", 1e-4);
   c->atol = number_or(c->json, "atol", 1e-5);
+  c->max_normalised = number_or(c->json, "max_normalised_error", 0.0);
+  if (target_precision == KRT_PRECISION_TF32 && c->max_normalised > 0)
+    c->max_normalised =
+        number_or(c->json, "max_normalised_error_tf32", CASE_TF32_MAX_NORMALISED);
+  if (target_precision == KRT_PRECISION_FP16 && c->max_normalised > 0)
+    c->max_normalised =
+        number_or(c->json, "max_normalised_error_fp16", CASE_FP16_MAX_NORMALISED);
   c->labels = cJSON_GetObjectItemCaseSensitive(c->json, "expected_labels");
   c->refusal_ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->json, "refusal_ok"));
   if (c->labels && !cJSON_IsArray(c->labels)) {
@@ -357,7 +380,7 @@ static int find_case_output(const case_data *c, case_run *run, int j, size_t *in
 
 static int check_outputs(const case_data *c, case_run *run, case_result *r) {
   char buf[MESSAGE_SIZE], got_dims[256], exp_dims[256];
-  double max_error = 0.0;
+  double max_error = 0.0, max_normalised = 0.0;
   for (int j = 0; j < c->n_outputs; j++) {
     size_t index;
     if (find_case_output(c, run, j, &index, r)) return -1;
@@ -377,6 +400,16 @@ static int check_outputs(const case_data *c, case_run *run, case_result *r) {
       return -1;
     }
     int64_t n = element_count(e->rank, e->dims);
+    if (c->max_normalised > 0) {
+      double err = max_normalised_error(view.dtype, view.data, e->dtype, e->data, n);
+      if (!(err <= c->max_normalised)) {
+        set_result(r, RESULT_FAIL, "output '%s' %s: max normalised error %.3g > %g",
+                   c->output_names[j], exp_dims, err, c->max_normalised);
+        return -1;
+      }
+      if (err > max_normalised) max_normalised = err;
+      continue;
+    }
     int fp16 = target_precision == KRT_PRECISION_FP16;
     int reduced = fp16 || target_precision == KRT_PRECISION_TF32;
     double loose = fp16 ? CASE_FP16_TOLERANCE : CASE_TF32_TOLERANCE;
@@ -402,7 +435,10 @@ static int check_outputs(const case_data *c, case_run *run, case_result *r) {
     }
     if (cmp.max_abs_error > max_error) max_error = cmp.max_abs_error;
   }
-  if (c->n_outputs)
+  if (c->n_outputs && c->max_normalised > 0)
+    set_result(r, RESULT_PASS, "%d output%s, max normalised error %.3g (limit %g)", c->n_outputs,
+               c->n_outputs == 1 ? "" : "s", max_normalised, c->max_normalised);
+  else if (c->n_outputs)
     set_result(r, RESULT_PASS, "%d output%s, max abs error %.3g", c->n_outputs,
                c->n_outputs == 1 ? "" : "s", max_error);
   return 0;

@@ -8,7 +8,8 @@
  * A case is a folder laid out as ../shared/corpus/README.md describes:
  *   model.keras | model.h5, inputs/<i>.npy, expected/<j>.npy and case.json
  *   {"inputs": [{"name", "file"}], "outputs": [{"name", "file"}], "rtol", "atol",
- *    "expected_labels"?: [argmax per batch row of output 0]}
+ *    "expected_labels"?: [argmax per batch row of output 0], "max_normalised_error"?,
+ *    "max_normalised_error_tf32"?, "max_normalised_error_fp16"?}
  * Every subfolder of DIR holding a case.json is a case; with --corpus only the subfolders of
  * DIR/keras_h5 and DIR/keras_v3 are (the other kinds are not Keras files). A missing DIR is
  * skipped (exit 77).
@@ -19,13 +20,18 @@
  * output: same shape, and |got - expected| <= atol + rtol * |expected| elementwise (NaN never
  * passes). Cases without outputs are smoke cases: they pass when the model builds (and runs on
  * the given inputs, or on zeros, with plausible shapes) or is rejected with a clean error (any
- * code but KRT_ERR_INTERNAL, which reports a bug in krt).
+ * code but KRT_ERR_INTERNAL, which reports a bug in krt). A case with "max_normalised_error" E
+ * (deep random-weight networks: tools/fixtures/make_applications.py) is instead checked by
+ * max|got - expected| / max|expected| <= E over each whole output, and its PASS and FAIL lines
+ * give that measured error.
  *
  * --device cuda builds every engine for the GPU (a CUDA backend that cannot load skips the whole
  * run: exit 77); --fp16 builds them in half precision and replaces each case's tolerances: every
  * output must have a normalised error ||got - expected|| / ||expected|| <= 1e-2 and be allclose
  * with rtol = atol = 5e-2. --tf32 builds them in TF32 (float32, convolutions and matrix products
  * on TF32 tensor cores), with normalised error <= 2e-3 and allclose rtol = atol = 1e-2.
+ * Max-normalised cases keep their own kind of check under both flags, with the limits 5e-3 (TF32)
+ * and 3e-2 (FP16) unless case.json sets "max_normalised_error_tf32" / "max_normalised_error_fp16".
  *
  * Each case runs in a child process (unless --no-fork, for debuggers and valgrind), so a crash
  * or a hang in krt fails that case instead of ending the run.
@@ -343,8 +349,11 @@ static void usage(void) {
       "                 (the case's own rtol/atol are for float32)\n"
       "  --tf32         TF32 tensor cores for convolutions and matrix products (cuda); each\n"
       "                 output must then have a normalised error <= %g and be allclose with\n"
-      "                 rtol = atol = %g\n",
-      CASE_FP16_NORM_TOLERANCE, CASE_FP16_TOLERANCE, CASE_TF32_NORM_TOLERANCE, CASE_TF32_TOLERANCE);
+      "                 rtol = atol = %g\n"
+      "  cases with \"max_normalised_error\" are checked by max|got-exp|/max|exp| alone;\n"
+      "  the bound is the case's in FP32, %g with --tf32 and %g with --fp16\n",
+      CASE_FP16_NORM_TOLERANCE, CASE_FP16_TOLERANCE, CASE_TF32_NORM_TOLERANCE, CASE_TF32_TOLERANCE,
+      CASE_TF32_MAX_NORMALISED, CASE_FP16_MAX_NORMALISED);
 }
 
 typedef struct tally {
