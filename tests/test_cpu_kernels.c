@@ -610,9 +610,13 @@ static void test_binary(void) {
   ir_node n = make_node(IR_OP_BINARY, "add");
   cpu_tensor in[2] = {tensor(a, 3, DIMS(2, 3, 1)), tensor(b, 1, DIMS(4))};
   cpu_tensor yt = tensor(y, 3, DIMS(2, 3, 4));
-  const ir_binary_kind kinds[] = {IR_BINARY_ADD, IR_BINARY_SUB, IR_BINARY_MUL,
-                                  IR_BINARY_DIV, IR_BINARY_MAX, IR_BINARY_MIN};
-  for (int k = 0; k < 6; k++) {
+  const ir_binary_kind kinds[] = {IR_BINARY_ADD,     IR_BINARY_SUB,        IR_BINARY_MUL,
+                                  IR_BINARY_DIV,     IR_BINARY_MAX,        IR_BINARY_MIN,
+                                  IR_BINARY_POW,     IR_BINARY_GREATER,    IR_BINARY_GREATER_EQUAL,
+                                  IR_BINARY_LESS,    IR_BINARY_LESS_EQUAL, IR_BINARY_EQUAL,
+                                  IR_BINARY_NOT_EQUAL};
+  const int nkinds = (int)(sizeof kinds / sizeof kinds[0]);
+  for (int k = 0; k < nkinds; k++) {
     n.attrs.binary = kinds[k];
     for (int i = 0; i < 6; i++)
       for (int j = 0; j < 4; j++) {
@@ -624,6 +628,13 @@ static void test_binary(void) {
           case IR_BINARY_DIV: r = u / v; break;
           case IR_BINARY_MAX: r = u > v ? u : v; break;
           case IR_BINARY_MIN: r = u < v ? u : v; break;
+          case IR_BINARY_POW: r = pow(u, v); break;
+          case IR_BINARY_GREATER: r = u > v; break;
+          case IR_BINARY_GREATER_EQUAL: r = u >= v; break;
+          case IR_BINARY_LESS: r = u < v; break;
+          case IR_BINARY_LESS_EQUAL: r = u <= v; break;
+          case IR_BINARY_EQUAL: r = u == v; break;
+          case IR_BINARY_NOT_EQUAL: r = u != v; break;
         }
         want[i * 4 + j] = r;
       }

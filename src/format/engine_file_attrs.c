@@ -88,10 +88,10 @@ const char *engine_attrs_read(byte_reader *r, ir_attrs *a) {
   if (r->failed) return NULL;
 
   /* Enums are stored as u32 and range-checked before they become enum values. */
-  if (act > IR_ACT_THRESHOLDED_RELU) return "activation kind";
+  if (act > IR_ACT_LAST) return "activation kind";
   if (pool > IR_POOL_AVG) return "pool kind";
   if (reduce > IR_REDUCE_SUM) return "reduce kind";
-  if (binary > IR_BINARY_MIN) return "binary kind";
+  if (binary > IR_BINARY_LAST) return "binary kind";
   if (resize > IR_RESIZE_BILINEAR) return "resize kind";
   a->act.kind = (ir_act_kind)act;
   a->pool = (ir_pool_kind)pool;

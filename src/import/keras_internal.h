@@ -27,6 +27,10 @@ typedef struct keras_layer_ctx {
   const char *layer_name;   /* as in the file (nested: "outer/inner"); node names derive from it */
   const char *class_name;   /* as in the file: "Conv2D", "Convolution2D", ... */
   const cJSON *config;      /* the layer's "config" object */
+  const char *module;       /* Keras 3: the entry's "module" ("keras.layers", "keras.src.ops.numpy",
+                             * ...), or NULL */
+  const cJSON *call;        /* Keras 3 functional: this call's inbound node {"args", "kwargs"},
+                             * where constants sit beside the tensors; NULL otherwise */
   int keras_major;          /* 1, 2 or 3 (from the file's keras_version; 2 when absent) */
   const char *backend;      /* "tensorflow", "theano", "jax", ... or NULL when the file says none */
   int layer_index;          /* this layer's record in graph->layers (param_count is set by the
@@ -42,6 +46,13 @@ typedef struct keras_layer_ctx {
  * are the identity at inference (Dropout, ...) return their input. Anything not supported returns
  * KRT_ERR_UNSUPPORTED naming the file, the layer, its class and the option. */
 krt_status *keras_convert_layer(const keras_layer_ctx *ctx, int *output);
+
+/* Whether a Keras 3 entry is an operation node (a keras.ops call or operator recorded in a
+ * functional graph: module keras.src.ops.*), not a layer. */
+int keras_is_operation(const char *module);
+/* Converts one operation node (keras_ops.c): its tensor operands are ctx->inputs, in the order
+ * they appear in ctx->call; its constants are read from ctx->call. */
+krt_status *keras_convert_operation(const keras_layer_ctx *ctx, int *output);
 
 /* Whether a class name is an input layer (InputLayer) or a model container (Sequential,
  * Functional, Model) that keras_model.c handles itself. */

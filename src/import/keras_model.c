@@ -61,6 +61,9 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const int
   ctx.layer_name = l->full_name;
   ctx.class_name = l->class_name;
   ctx.config = l->config;
+  const cJSON *module = cJSON_GetObjectItemCaseSensitive(l->entry, "module");
+  ctx.module = cJSON_IsString(module) ? module->valuestring : NULL;
+  if (l->times_called < l->n_calls) ctx.call = l->calls[l->times_called].node;
   ctx.keras_major = b->src->keras_major;
   ctx.backend = b->src->backend;
   ctx.layer_index = l->record;
@@ -70,7 +73,8 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const int
   ctx.n_weights = n_weights;
   ctx.weights = weights;
   int out = -1;
-  s = keras_convert_layer(&ctx, &out);
+  s = keras_is_operation(ctx.module) ? keras_convert_operation(&ctx, &out)
+                                     : keras_convert_layer(&ctx, &out);
   keras_arrays_free(weights, n_weights);
   /* The converter names file, layer and class itself; add them should a message lack them. */
   if (s && strncmp(krt_status_message(s), b->src->file, strlen(b->src->file)) != 0)

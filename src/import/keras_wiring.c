@@ -216,6 +216,7 @@ static krt_status *parse_call(kw_builder *b, const kw_model *m, const cJSON *nod
     free(list.refs);
     return s;
   }
+  call->node = node;
   call->refs = list.refs;
   call->n_refs = list.n;
   return NULL;

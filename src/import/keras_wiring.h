@@ -13,6 +13,7 @@ typedef struct kw_ref {
 
 /* One call of a layer: its input tensors, in the order the layer receives them. */
 typedef struct kw_call {
+  const cJSON *node; /* the inbound node as written (Keras 3: {"args", "kwargs"}) */
   int n_refs;
   kw_ref *refs;
 } kw_call;

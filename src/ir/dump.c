@@ -110,6 +110,7 @@ static void put_activation(fixed_buf *b, const ir_activation *a) {
       if (a->alpha != 1.0f) fixed_put(b, "(alpha=%g)", (double)a->alpha);
       break;
     case IR_ACT_THRESHOLDED_RELU: fixed_put(b, "(theta=%g)", (double)a->alpha); break;
+    case IR_ACT_CLIP: fixed_put(b, "(%g,%g)", (double)a->alpha, (double)a->max_value); break;
     default: break;
   }
 }
@@ -149,7 +150,7 @@ void ir_format_attrs(const ir_graph *g, const ir_node *n, char *buf, size_t size
   const ir_attrs *a = &n->attrs;
   static const char *const pools[] = {"max", "avg"};
   static const char *const reduces[] = {"mean", "max", "sum"};
-  static const char *const binaries[] = {"add", "sub", "mul", "div", "max", "min"};
+  static const char *const binaries[] = {"add", "sub", "mul", "div", "max", "min", "pow", "greater", "greater_equal", "less", "less_equal", "equal", "not_equal"};
   static const char *const resizes[] = {"nearest", "bilinear"};
 #define KIND_NAME(table, k) \
   ((unsigned)(k) < sizeof table / sizeof *table ? table[(unsigned)(k)] : "?")

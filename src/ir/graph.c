@@ -334,7 +334,8 @@ const char *ir_act_name(ir_act_kind kind) {
   static const char *names[] = {"linear",  "relu",    "sigmoid",     "hard_sigmoid",  "tanh",
                                 "softplus", "softsign", "elu",       "selu",          "gelu",
                                 "gelu_tanh", "swish",  "hard_swish", "exponential",   "mish",
-                                "thresholded_relu"};
+                                "thresholded_relu", "sqrt", "rsqrt", "abs", "log", "neg",
+                                "square", "erf", "clip"};
   if ((int)kind < 0 || (size_t)kind >= sizeof names / sizeof *names) return "?";
   return names[kind];
 }

@@ -41,8 +41,18 @@ typedef enum ir_act_kind {
   IR_ACT_HARD_SWISH = 12,   /* x * clip(alpha*x + beta, 0, 1), alpha/beta as HARD_SIGMOID */
   IR_ACT_EXPONENTIAL = 13,  /* exp(x) */
   IR_ACT_MISH = 14,         /* x * tanh(softplus(x)) */
-  IR_ACT_THRESHOLDED_RELU = 15 /* x > alpha ? x : 0 (Keras ThresholdedReLU, theta = alpha) */
+  IR_ACT_THRESHOLDED_RELU = 15, /* x > alpha ? x : 0 (Keras ThresholdedReLU, theta = alpha) */
+  /* Keras 3 operations (keras.ops) beyond the activation functions */
+  IR_ACT_SQRT = 16,
+  IR_ACT_RSQRT = 17,        /* 1 / sqrt(x) */
+  IR_ACT_ABS = 18,
+  IR_ACT_LOG = 19,          /* natural log */
+  IR_ACT_NEG = 20,
+  IR_ACT_SQUARE = 21,
+  IR_ACT_ERF = 22,
+  IR_ACT_CLIP = 23          /* min(max(x, alpha), max_value) (ops.clip), NaN stays NaN */
 } ir_act_kind;
+#define IR_ACT_LAST IR_ACT_CLIP
 
 typedef struct ir_activation {
   ir_act_kind kind;
@@ -53,8 +63,13 @@ typedef enum ir_pool_kind { IR_POOL_MAX = 0, IR_POOL_AVG = 1 } ir_pool_kind;
 typedef enum ir_reduce_kind { IR_REDUCE_MEAN = 0, IR_REDUCE_MAX = 1, IR_REDUCE_SUM = 2 } ir_reduce_kind;
 typedef enum ir_binary_kind {
   IR_BINARY_ADD = 0, IR_BINARY_SUB = 1, IR_BINARY_MUL = 2, IR_BINARY_DIV = 3,
-  IR_BINARY_MAX = 4, IR_BINARY_MIN = 5
+  IR_BINARY_MAX = 4, IR_BINARY_MIN = 5,
+  IR_BINARY_POW = 6,             /* a ** b, as powf */
+  /* comparisons give 1.0 where true, 0.0 where false (Keras's bool tensors, as float32) */
+  IR_BINARY_GREATER = 7, IR_BINARY_GREATER_EQUAL = 8, IR_BINARY_LESS = 9, IR_BINARY_LESS_EQUAL = 10,
+  IR_BINARY_EQUAL = 11, IR_BINARY_NOT_EQUAL = 12
 } ir_binary_kind;
+#define IR_BINARY_LAST IR_BINARY_NOT_EQUAL
 typedef enum ir_resize_kind { IR_RESIZE_NEAREST = 0, IR_RESIZE_BILINEAR = 1 } ir_resize_kind;
 
 /* What a value holds, for readers and for backends that choose layouts. Data is always stored in

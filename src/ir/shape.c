@@ -226,7 +226,7 @@ static krt_status *check_activation(const infer *c) {
                         ir_act_name(a->kind));
     return NULL;
   }
-  if ((int)a->kind < IR_ACT_NONE || (int)a->kind > IR_ACT_THRESHOLDED_RELU)
+  if ((int)a->kind < IR_ACT_NONE || (int)a->kind > IR_ACT_LAST)
     return node_error(c, KRT_ERR_INTERNAL, "unknown activation %d", (int)a->kind);
   if (isnan(a->alpha) || isnan(a->beta) || isnan(a->max_value) || isnan(a->threshold))
     return node_error(c, KRT_ERR_INTERNAL, "activation %s has a NaN parameter",
@@ -518,7 +518,7 @@ static krt_status *infer_prelu(infer *c) {
 /* Numpy broadcasting with the batch: a batched operand's axis 0 is the batch and lines up with
  * the other operand's axis 0 only when that one is batched too or has size 1 there. */
 static krt_status *infer_binary(infer *c) {
-  if ((int)c->n->attrs.binary < IR_BINARY_ADD || (int)c->n->attrs.binary > IR_BINARY_MIN)
+  if ((int)c->n->attrs.binary < IR_BINARY_ADD || (int)c->n->attrs.binary > IR_BINARY_LAST)
     return node_error(c, KRT_ERR_INTERNAL, "unknown binary kind %d", (int)c->n->attrs.binary);
   const ir_value *v[2] = {input(c, 0), input(c, 1)};
   int rank = v[0]->rank > v[1]->rank ? v[0]->rank : v[1]->rank;

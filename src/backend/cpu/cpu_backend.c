@@ -55,7 +55,7 @@ static krt_status *check_window_attrs(const ir_node *n, int use_dilation) {
 }
 
 static int act_kind_known(ir_act_kind kind) {
-  return (int)kind >= IR_ACT_NONE && (int)kind <= IR_ACT_THRESHOLDED_RELU;
+  return (int)kind >= IR_ACT_NONE && (int)kind <= IR_ACT_LAST;
 }
 
 static krt_status *cpu_check_node(const ir_graph *g, const ir_node *n) {
@@ -86,7 +86,7 @@ static krt_status *cpu_check_node(const ir_graph *g, const ir_node *n) {
         return unsupported(n, "reduce kind", (int)a->reduce);
       break;
     case IR_OP_BINARY:
-      if ((unsigned)a->binary > IR_BINARY_MIN) return unsupported(n, "binary kind", (int)a->binary);
+      if ((unsigned)a->binary > IR_BINARY_LAST) return unsupported(n, "binary kind", (int)a->binary);
       break;
     case IR_OP_RESIZE:
       if (a->resize != IR_RESIZE_NEAREST && a->resize != IR_RESIZE_BILINEAR)

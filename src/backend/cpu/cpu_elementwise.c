@@ -51,6 +51,14 @@ static double activation_value(const ir_activation *act, double x) {
     case IR_ACT_EXPONENTIAL: return exp(x);
     case IR_ACT_MISH: return x * tanh(softplus(x));
     case IR_ACT_THRESHOLDED_RELU: return x > act->alpha ? x : 0.0;
+    case IR_ACT_SQRT: return sqrt(x);
+    case IR_ACT_RSQRT: return 1.0 / sqrt(x);
+    case IR_ACT_ABS: return fabs(x);
+    case IR_ACT_LOG: return log(x);
+    case IR_ACT_NEG: return -x;
+    case IR_ACT_SQUARE: return x * x;
+    case IR_ACT_ERF: return erf(x);
+    case IR_ACT_CLIP: return isnan(x) ? x : fmin(fmax(x, act->alpha), act->max_value);
   }
   return NAN; /* unreachable: check_node rejects unknown kinds */
 }
@@ -131,6 +139,13 @@ static float binary_value(ir_binary_kind kind, float a, float b) {
     case IR_BINARY_DIV: return a / b;
     case IR_BINARY_MAX: return isnan(a) || a > b ? a : b;
     case IR_BINARY_MIN: return isnan(a) || a < b ? a : b;
+    case IR_BINARY_POW: return powf(a, b);
+    case IR_BINARY_GREATER: return a > b ? 1.0f : 0.0f;
+    case IR_BINARY_GREATER_EQUAL: return a >= b ? 1.0f : 0.0f;
+    case IR_BINARY_LESS: return a < b ? 1.0f : 0.0f;
+    case IR_BINARY_LESS_EQUAL: return a <= b ? 1.0f : 0.0f;
+    case IR_BINARY_EQUAL: return a == b ? 1.0f : 0.0f;
+    case IR_BINARY_NOT_EQUAL: return a != b ? 1.0f : 0.0f;
   }
   return NAN;
 }
@@ -144,7 +159,7 @@ static void binary_row(const ir_node *n, float *y, const float *a, int64_t sa, c
 /* a, b -> a OP b, both numpy-broadcast to y's shape, then the fused activation. */
 krt_status *cpu_kernel_binary(const ir_node *n, const cpu_tensor *in, int n_in, cpu_tensor *y) {
   KRT_TRY(cpu_check_inputs(n, n_in, 2, 2));
-  if ((unsigned)n->attrs.binary > IR_BINARY_MIN)
+  if ((unsigned)n->attrs.binary > IR_BINARY_LAST)
     return cpu_node_error(n, KRT_ERR_INTERNAL, "unknown binary kind %d", (int)n->attrs.binary);
   int64_t as[KRT_MAX_RANK], bs[KRT_MAX_RANK];
   int rank = in[0].rank > in[1].rank ? in[0].rank : in[1].rank;

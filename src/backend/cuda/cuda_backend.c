@@ -17,7 +17,7 @@ static krt_status *cuda_check_node(const ir_graph *g, const ir_node *n) {
   int fused_act = n->op == IR_OP_DENSE || n->op == IR_OP_CONV || n->op == IR_OP_CONV_TRANSPOSE ||
                   n->op == IR_OP_BATCHNORM || n->op == IR_OP_BINARY || n->op == IR_OP_ACTIVATION;
   if (fused_act && ((int)n->attrs.act.kind < IR_ACT_NONE ||
-                    (int)n->attrs.act.kind > IR_ACT_THRESHOLDED_RELU))
+                    (int)n->attrs.act.kind > IR_ACT_LAST))
     return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): unknown activation kind %d", n->name,
                      ir_op_name(n->op), (int)n->attrs.act.kind);
   if (n->attrs.residual && n->n_inputs != 4)

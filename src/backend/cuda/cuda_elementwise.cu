@@ -97,6 +97,13 @@ enum {
   OP_DIV = IR_BINARY_DIV,
   OP_MAX = IR_BINARY_MAX,
   OP_MIN = IR_BINARY_MIN,
+  OP_POW = IR_BINARY_POW,
+  OP_GT = IR_BINARY_GREATER,
+  OP_GE = IR_BINARY_GREATER_EQUAL,
+  OP_LT = IR_BINARY_LESS,
+  OP_LE = IR_BINARY_LESS_EQUAL,
+  OP_EQ = IR_BINARY_EQUAL,
+  OP_NE = IR_BINARY_NOT_EQUAL,
   OP_PRELU = 100
 };
 
@@ -108,6 +115,13 @@ static __device__ __forceinline__ float binary_eval(int op, float a, float b) {
     case OP_DIV: return a / b;
     case OP_MAX: return (a != a || a > b) ? a : b;
     case OP_MIN: return (a != a || a < b) ? a : b;
+    case OP_POW: return powf(a, b);
+    case OP_GT: return a > b ? 1.0f : 0.0f;
+    case OP_GE: return a >= b ? 1.0f : 0.0f;
+    case OP_LT: return a < b ? 1.0f : 0.0f;
+    case OP_LE: return a <= b ? 1.0f : 0.0f;
+    case OP_EQ: return a == b ? 1.0f : 0.0f;
+    case OP_NE: return a != b ? 1.0f : 0.0f;
     case OP_PRELU: return a >= 0.0f ? a : b * a; /* a = x, b = alpha */
   }
   return a;
@@ -250,7 +264,7 @@ extern "C" krt_status *cuda_launch_binary(const ir_node *n, const cuda_tensor *i
                                           cuda_tensor *y, const cuda_launch *launch) {
   KRT_TRY(cuda_check_inputs(n, n_in, 2, 2));
   KRT_TRY(cuda_check_dtypes(n, in, n_in, y));
-  if ((unsigned)n->attrs.binary > IR_BINARY_MIN)
+  if ((unsigned)n->attrs.binary > IR_BINARY_LAST)
     return cuda_node_error(n, KRT_ERR_INTERNAL, "unknown binary kind %d", (int)n->attrs.binary);
   int rank = in[0].rank > in[1].rank ? in[0].rank : in[1].rank;
   if (y->rank != rank)

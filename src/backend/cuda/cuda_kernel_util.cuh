@@ -115,6 +115,14 @@ static __device__ __forceinline__ float act_eval(const ir_activation &a, float x
     case IR_ACT_EXPONENTIAL: return expf(x);
     case IR_ACT_MISH: return x * tanhf(act_softplus(x));
     case IR_ACT_THRESHOLDED_RELU: return x > a.alpha ? x : 0.0f;
+    case IR_ACT_SQRT: return sqrtf(x);
+    case IR_ACT_RSQRT: return 1.0f / sqrtf(x); /* not rsqrtf: its approximation is off by ulps */
+    case IR_ACT_ABS: return fabsf(x);
+    case IR_ACT_LOG: return logf(x);
+    case IR_ACT_NEG: return -x;
+    case IR_ACT_SQUARE: return x * x;
+    case IR_ACT_ERF: return erff(x);
+    case IR_ACT_CLIP: return x != x ? x : fminf(fmaxf(x, a.alpha), a.max_value);
   }
   return x;
 }

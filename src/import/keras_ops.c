@@ -1,0 +1,536 @@
+/* Keras 3 operation nodes: keras.ops calls and tensor operators (x + 3.0, x[..., :2]) that a
+ * functional model records as entries of their own, with "module": "keras.src.ops.numpy" (or
+ * .nn, .math, .core, ...). Unlike a layer's, an operation's operands are its call's positional
+ * args and kwargs as written, where tensors ({"class_name": "__keras_tensor__"}) and Python
+ * constants (3.0, [1, 2]) sit side by side:
+ *
+ *   {"module": "keras.src.ops.numpy", "class_name": "Add", "config": {"name": "add"},
+ *    "inbound_nodes": [{"args": [<tensor>, 3.0], "kwargs": {}}]}
+ *
+ * The wiring (keras_wiring.c) hands over the tensors in depth-first order of args then kwargs;
+ * this file walks the same JSON to put the constants back in their places. Every operation and
+ * every config key of it that changes the result is mapped here or refused: an operation whose
+ * class also names a layer (Add, Multiply, Concatenate, Reshape) is never taken for that layer.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "import/keras_config.h"
+
+int keras_is_operation(const char *module) {
+  return module && (strncmp(module, "keras.src.ops.", 14) == 0 || strncmp(module, "keras.ops", 9) == 0);
+}
+
+static int is_tensor(const cJSON *j) {
+  if (!cJSON_IsObject(j)) return 0;
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "class_name");
+  return cJSON_IsString(c) && strcmp(c->valuestring, "__keras_tensor__") == 0;
+}
+
+/* Counts the tensors before `target` in the wiring's order (depth first; "mask" members are not
+ * data). Returns 1 when target was reached. */
+static int tensors_before(const cJSON *j, const cJSON *target, int *count) {
+  if (j == target) return 1;
+  if (is_tensor(j)) {
+    (*count)++;
+    return 0;
+  }
+  if (cJSON_IsArray(j) || cJSON_IsObject(j)) {
+    const cJSON *item;
+    cJSON_ArrayForEach(item, j) {
+      if (item->string && strcmp(item->string, "mask") == 0) continue;
+      if (tensors_before(item, target, count)) return 1;
+    }
+  }
+  return 0;
+}
+
+static krt_status *tensor_value(const keras_layer_ctx *ctx, const cJSON *tensor, int *value) {
+  int count = 0;
+  const cJSON *args = cJSON_GetObjectItemCaseSensitive(ctx->call, "args");
+  const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(ctx->call, "kwargs");
+  int found = args && tensors_before(args, tensor, &count);
+  if (!found && kwargs) found = tensors_before(kwargs, tensor, &count);
+  if (!found || count >= ctx->n_inputs)
+    return kl_error(ctx, KRT_ERR_INTERNAL, "an operand tensor is not among the call's inputs");
+  *value = ctx->inputs[count];
+  return NULL;
+}
+
+/* Positional argument i, or the keyword `name` (NULL when neither is given). */
+static const cJSON *operand_json(const keras_layer_ctx *ctx, int i, const char *name) {
+  const cJSON *args = cJSON_GetObjectItemCaseSensitive(ctx->call, "args");
+  if (cJSON_IsArray(args) && i < cJSON_GetArraySize(args)) return cJSON_GetArrayItem(args, i);
+  const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(ctx->call, "kwargs");
+  return name ? cJSON_GetObjectItemCaseSensitive(kwargs, name) : NULL;
+}
+
+/* Flattens a (nested) list of numbers or a number into data; *rank/dims get its shape. */
+static int const_shape(const cJSON *j, int depth, int *rank, int64_t *dims) {
+  if (cJSON_IsNumber(j) || cJSON_IsBool(j)) {
+    if (*rank < 0) *rank = depth;
+    return *rank == depth;
+  }
+  if (!cJSON_IsArray(j) || depth >= KRT_MAX_RANK) return 0;
+  int n = cJSON_GetArraySize(j);
+  if (*rank >= 0 && depth >= *rank) return 0;
+  if (dims[depth] < 0) dims[depth] = n;
+  else if (dims[depth] != n) return 0;
+  if (n == 0) {
+    if (*rank < 0) *rank = depth + 1;
+    return *rank == depth + 1;
+  }
+  const cJSON *item;
+  cJSON_ArrayForEach(item, j) if (!const_shape(item, depth + 1, rank, dims)) return 0;
+  return 1;
+}
+
+static void const_fill(const cJSON *j, float *data, int64_t *at) {
+  if (cJSON_IsNumber(j)) data[(*at)++] = (float)j->valuedouble;
+  else if (cJSON_IsBool(j)) data[(*at)++] = cJSON_IsTrue(j) ? 1.0f : 0.0f;
+  else {
+    const cJSON *item;
+    cJSON_ArrayForEach(item, j) const_fill(item, data, at);
+  }
+}
+
+/* An operand: a tensor of the call, or a constant (number, bool, nested list) made into an IR
+ * constant named "op/<what>". A scalar becomes shape [1], which broadcasts like a scalar. */
+static krt_status *operand(const keras_layer_ctx *ctx, int i, const char *name, int *value) {
+  const cJSON *j = operand_json(ctx, i, name);
+  if (!j || cJSON_IsNull(j)) return kl_bad_file(ctx, "operand %d (%s) is missing", i, name);
+  if (is_tensor(j)) return tensor_value(ctx, j, value);
+  /* A constant tensor (ops.convert_to_tensor, a numpy array) is written as
+   * {"class_name": "__tensor__", "config": {"value": [...], "dtype": "float32"}}. */
+  const cJSON *cls = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "class_name") : NULL;
+  if (cJSON_IsString(cls) && strcmp(cls->valuestring, "__tensor__") == 0) {
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
+    const cJSON *dt = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "dtype") : NULL;
+    if (cJSON_IsString(dt) && (strstr(dt->valuestring, "float16") || strstr(dt->valuestring, "int64")))
+      return kl_unsupported(ctx, "a constant operand of dtype %s is not supported", dt->valuestring);
+    j = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "value") : NULL;
+    if (!j) return kl_bad_file(ctx, "constant operand %d (%s) has no value", i, name);
+  }
+  int rank = -1;
+  int64_t dims[KRT_MAX_RANK];
+  for (int d = 0; d < KRT_MAX_RANK; d++) dims[d] = -1;
+  if (!const_shape(j, 0, &rank, dims))
+    return kl_unsupported(ctx, "operand %d (%s) is neither a tensor nor a numeric constant", i,
+                          name);
+  int64_t count = 1;
+  for (int d = 0; d < rank; d++) count *= dims[d];
+  if (rank == 0) {
+    rank = 1;
+    dims[0] = 1;
+  }
+  float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof *data);
+  if (!data) return krt_error_oom("constant operand");
+  int64_t at = 0;
+  const_fill(j, data, &at);
+  char part[32];
+  snprintf(part, sizeof part, "const_%s", name);
+  return kl_const(ctx, part, rank, dims, data, value);
+}
+
+/* Config keys an operation may carry that do not change its result. */
+static krt_status *refuse_unknown_keys(const keras_layer_ctx *ctx, const char *const *known) {
+  const cJSON *item;
+  cJSON_ArrayForEach(item, ctx->config) {
+    if (!item->string || cJSON_IsNull(item) || strcmp(item->string, "name") == 0) continue;
+    int ok = 0;
+    for (int k = 0; known && known[k]; k++)
+      if (strcmp(known[k], item->string) == 0) ok = 1;
+    if (!ok)
+      return kl_unsupported(ctx, "option %s of operation %s is not supported", item->string,
+                            ctx->class_name);
+  }
+  /* Keyword arguments of the call other than the operands read above change the result too. */
+  return NULL;
+}
+
+static krt_status *expect_operands(const keras_layer_ctx *ctx, int n) {
+  const cJSON *args = cJSON_GetObjectItemCaseSensitive(ctx->call, "args");
+  const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(ctx->call, "kwargs");
+  int given = (cJSON_IsArray(args) ? cJSON_GetArraySize(args) : 0);
+  const cJSON *kw;
+  cJSON_ArrayForEach(kw, kwargs) if (!cJSON_IsNull(kw)) given++;
+  if (given != n)
+    return kl_unsupported(ctx, "operation %s is called with %d arguments; krt maps it with %d",
+                          ctx->class_name, given, n);
+  return NULL;
+}
+
+/* ---- the operations ----------------------------------------------------------------------- */
+
+typedef struct binary_entry {
+  const char *name;
+  ir_binary_kind kind;
+} binary_entry;
+
+static const binary_entry binary_ops[] = {
+    {"Add", IR_BINARY_ADD},        {"Subtract", IR_BINARY_SUB},
+    {"Multiply", IR_BINARY_MUL},   {"Divide", IR_BINARY_DIV},
+    {"TrueDivide", IR_BINARY_DIV}, {"Maximum", IR_BINARY_MAX},
+    {"Minimum", IR_BINARY_MIN},    {"Power", IR_BINARY_POW},
+    {"Greater", IR_BINARY_GREATER}, {"GreaterEqual", IR_BINARY_GREATER_EQUAL},
+    {"Less", IR_BINARY_LESS},      {"LessEqual", IR_BINARY_LESS_EQUAL},
+    {"Equal", IR_BINARY_EQUAL},    {"NotEqual", IR_BINARY_NOT_EQUAL},
+};
+
+static krt_status *convert_binary(const keras_layer_ctx *ctx, ir_binary_kind kind, int *out) {
+  KRT_TRY(refuse_unknown_keys(ctx, NULL));
+  KRT_TRY(expect_operands(ctx, 2));
+  int ins[2];
+  KRT_TRY(operand(ctx, 0, "x1", &ins[0]));
+  KRT_TRY(operand(ctx, 1, "x2", &ins[1]));
+  if (kl_value(ctx, ins[0])->data && kl_value(ctx, ins[1])->data)
+    return kl_unsupported(ctx, "an operation on two constants is not supported");
+  ir_attrs a = kl_attrs();
+  a.binary = kind;
+  return kl_emit(ctx, IR_OP_BINARY, NULL, ins, 2, &a, out);
+}
+
+static ir_activation act(ir_act_kind kind, float alpha, float beta) {
+  ir_activation a = ir_act_none();
+  a.kind = kind;
+  a.alpha = alpha;
+  a.beta = beta;
+  return a;
+}
+
+/* Elementwise operations of one tensor; *known = 0 when the class is none of them. */
+static krt_status *unary_activation(const keras_layer_ctx *ctx, const char *cls, ir_activation *a,
+                                    int *known) {
+  static const char *const no_keys[] = {NULL};
+  const char *const *keys = no_keys;
+  static const char *const gelu_keys[] = {"approximate", NULL};
+  static const char *const elu_keys[] = {"alpha", NULL};
+  static const char *const leaky_keys[] = {"negative_slope", NULL};
+  static const char *const clip_keys[] = {"x_min", "x_max", NULL};
+  *known = 1;
+  if (strcmp(cls, "Relu") == 0) *a = act(IR_ACT_RELU, 0, 0);
+  else if (strcmp(cls, "Relu6") == 0) {
+    *a = act(IR_ACT_RELU, 0, 0);
+    a->max_value = 6.0f;
+  } else if (strcmp(cls, "Sigmoid") == 0) *a = act(IR_ACT_SIGMOID, 0, 0);
+  else if (strcmp(cls, "HardSigmoid") == 0) *a = act(IR_ACT_HARD_SIGMOID, 1.0f / 6.0f, 0.5f);
+  else if (strcmp(cls, "Silu") == 0 || strcmp(cls, "Swish") == 0) *a = act(IR_ACT_SWISH, 0, 0);
+  else if (strcmp(cls, "HardSilu") == 0 || strcmp(cls, "HardSwish") == 0)
+    *a = act(IR_ACT_HARD_SWISH, 1.0f / 6.0f, 0.5f);
+  else if (strcmp(cls, "Gelu") == 0) {
+    int approximate;
+    KRT_TRY(kc_bool(ctx, NULL, "approximate", 1, &approximate));
+    *a = act(approximate ? IR_ACT_GELU_TANH : IR_ACT_GELU, 0, 0);
+    keys = gelu_keys;
+  } else if (strcmp(cls, "Tanh") == 0) *a = act(IR_ACT_TANH, 0, 0);
+  else if (strcmp(cls, "Softplus") == 0) *a = act(IR_ACT_SOFTPLUS, 0, 0);
+  else if (strcmp(cls, "Softsign") == 0) *a = act(IR_ACT_SOFTSIGN, 0, 0);
+  else if (strcmp(cls, "Elu") == 0) {
+    double alpha;
+    KRT_TRY(kc_float(ctx, NULL, "alpha", 1.0, &alpha));
+    *a = act(IR_ACT_ELU, (float)alpha, 0);
+    keys = elu_keys;
+  } else if (strcmp(cls, "Selu") == 0) *a = act(IR_ACT_SELU, 0, 0);
+  else if (strcmp(cls, "LeakyRelu") == 0) {
+    double slope;
+    KRT_TRY(kc_float(ctx, NULL, "negative_slope", 0.2, &slope));
+    *a = act(IR_ACT_RELU, (float)slope, 0);
+    keys = leaky_keys;
+  } else if (strcmp(cls, "Exp") == 0) *a = act(IR_ACT_EXPONENTIAL, 0, 0);
+  else if (strcmp(cls, "Sqrt") == 0) *a = act(IR_ACT_SQRT, 0, 0);
+  else if (strcmp(cls, "Rsqrt") == 0) *a = act(IR_ACT_RSQRT, 0, 0);
+  else if (strcmp(cls, "Absolute") == 0 || strcmp(cls, "Abs") == 0) *a = act(IR_ACT_ABS, 0, 0);
+  else if (strcmp(cls, "Log") == 0) *a = act(IR_ACT_LOG, 0, 0);
+  else if (strcmp(cls, "Negative") == 0) *a = act(IR_ACT_NEG, 0, 0);
+  else if (strcmp(cls, "Square") == 0) *a = act(IR_ACT_SQUARE, 0, 0);
+  else if (strcmp(cls, "Erf") == 0) *a = act(IR_ACT_ERF, 0, 0);
+  else if (strcmp(cls, "Clip") == 0) {
+    double lo, hi;
+    if (!kc_get(ctx, NULL, "x_min") || !kc_get(ctx, NULL, "x_max"))
+      return kl_unsupported(ctx, "clip without constant x_min and x_max is not supported");
+    KRT_TRY(kc_float(ctx, NULL, "x_min", 0, &lo));
+    KRT_TRY(kc_float(ctx, NULL, "x_max", 0, &hi));
+    *a = act(IR_ACT_CLIP, (float)lo, 0);
+    a->max_value = (float)hi;
+    keys = clip_keys;
+  } else {
+    *known = 0;
+    return NULL;
+  }
+  return refuse_unknown_keys(ctx, keys);
+}
+
+static krt_status *one_tensor(const keras_layer_ctx *ctx, int *x) {
+  KRT_TRY(expect_operands(ctx, 1));
+  const cJSON *j = operand_json(ctx, 0, "x");
+  if (!is_tensor(j)) return kl_unsupported(ctx, "operation %s on a constant is not supported",
+                                           ctx->class_name);
+  return tensor_value(ctx, j, x);
+}
+
+/* Axes from config "axis" (int, list or null = all); the batch axis may not be among them. */
+static krt_status *read_axes(const keras_layer_ctx *ctx, int x, int *axes, int *n_axes) {
+  const ir_value *v = kl_value(ctx, x);
+  const cJSON *axis = kc_get(ctx, NULL, "axis");
+  int raw[KRT_MAX_RANK], n = 0;
+  if (!axis) {
+    for (int i = 0; i < v->rank; i++) raw[n++] = i;
+  } else {
+    KRT_TRY(kc_int_list(ctx, axis, "axis", KRT_MAX_RANK, raw, &n));
+  }
+  int used[KRT_MAX_RANK] = {0};
+  for (int i = 0; i < n; i++) {
+    int a;
+    KRT_TRY(kl_axis(ctx, raw[i], v->rank, &a));
+    if (a == 0 && v->batched)
+      return kl_unsupported(ctx, "operation %s over the batch axis is not supported",
+                            ctx->class_name);
+    used[a] = 1;
+  }
+  *n_axes = 0;
+  for (int i = 0; i < v->rank; i++)
+    if (used[i]) axes[(*n_axes)++] = i;
+  return NULL;
+}
+
+static krt_status *convert_reduce(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"axis", "keepdims", "initial", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  if (kc_get(ctx, NULL, "initial"))
+    return kl_unsupported(ctx, "option initial of operation %s is not supported", ctx->class_name);
+  int x;
+  KRT_TRY(one_tensor(ctx, &x));
+  ir_attrs a = kl_attrs();
+  KRT_TRY(read_axes(ctx, x, a.axes, &a.n_axes));
+  KRT_TRY(kc_bool(ctx, NULL, "keepdims", 0, &a.keepdims));
+  const char *cls = ctx->class_name;
+  int negate = strcmp(cls, "Min") == 0; /* min(x) = -max(-x): exact */
+  a.reduce = strcmp(cls, "Mean") == 0 ? IR_REDUCE_MEAN
+             : strcmp(cls, "Sum") == 0 ? IR_REDUCE_SUM
+                                       : IR_REDUCE_MAX;
+  if (negate) {
+    ir_attrs n = kl_attrs();
+    n.act = act(IR_ACT_NEG, 0, 0);
+    KRT_TRY(kl_emit(ctx, IR_OP_ACTIVATION, "negate_in", &x, 1, &n, &x));
+    KRT_TRY(kl_emit(ctx, IR_OP_REDUCE, "max", &x, 1, &a, &x));
+    return kl_emit(ctx, IR_OP_ACTIVATION, NULL, &x, 1, &n, out);
+  }
+  return kl_emit(ctx, IR_OP_REDUCE, NULL, &x, 1, &a, out);
+}
+
+static krt_status *convert_softmax(const keras_layer_ctx *ctx, int log, int *out) {
+  static const char *const keys[] = {"axis", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  int x;
+  KRT_TRY(one_tensor(ctx, &x));
+  ir_attrs a = kl_attrs();
+  if (!kc_get(ctx, NULL, "axis")) return kl_unsupported(ctx, "softmax over every axis is not supported");
+  KRT_TRY(read_axes(ctx, x, a.axes, &a.n_axes));
+  return kl_emit(ctx, log ? IR_OP_LOG_SOFTMAX : IR_OP_SOFTMAX, NULL, &x, 1, &a, out);
+}
+
+/* A Reshape of x to per-sample dims (the batch excluded). */
+static krt_status *reshape_to(const keras_layer_ctx *ctx, int x, const int64_t *dims, int rank,
+                              int *out) {
+  ir_attrs a = kl_attrs();
+  a.shape_rank = rank;
+  for (int i = 0; i < rank; i++) a.shape[i] = dims[i];
+  return kl_emit(ctx, IR_OP_RESHAPE, NULL, &x, 1, &a, out);
+}
+
+static krt_status *batched_known(const keras_layer_ctx *ctx, int x) {
+  const ir_value *v = kl_value(ctx, x);
+  if (!v->batched) return kl_unsupported(ctx, "operation %s on an unbatched tensor is not supported", ctx->class_name);
+  for (int i = 1; i < v->rank; i++)
+    if (v->dims[i] < 0)
+      return kl_unsupported(ctx, "operation %s needs the input's dimensions known", ctx->class_name);
+  return NULL;
+}
+
+static krt_status *convert_reshape(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"newshape", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  int x;
+  KRT_TRY(one_tensor(ctx, &x));
+  KRT_TRY(batched_known(ctx, x));
+  int shape[KRT_MAX_RANK + 1], n = 0;
+  const cJSON *ns = kc_get(ctx, NULL, "newshape");
+  if (!ns) return kl_bad_file(ctx, "reshape has no newshape");
+  KRT_TRY(kc_int_list(ctx, ns, "newshape", KRT_MAX_RANK, shape, &n));
+  if (n < 1 || shape[0] != -1)
+    return kl_unsupported(ctx, "reshape must keep the batch as its first dimension (-1), newshape "
+                               "starts with %d", n ? shape[0] : 0);
+  int64_t dims[KRT_MAX_RANK];
+  int64_t total = ir_value_sample_elements(kl_value(ctx, x)), known = 1;
+  int unknown = -1;
+  for (int i = 1; i < n; i++) {
+    if (shape[i] == -1 && unknown < 0) unknown = i - 1;
+    else if (shape[i] < 0) return kl_unsupported(ctx, "newshape has two unknown dimensions");
+    else known *= shape[i];
+    dims[i - 1] = shape[i];
+  }
+  if (unknown >= 0) dims[unknown] = known ? total / known : 0;
+  return reshape_to(ctx, x, dims, n - 1, out);
+}
+
+static krt_status *convert_transpose(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"axes", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  int x;
+  KRT_TRY(one_tensor(ctx, &x));
+  int rank = kl_value(ctx, x)->rank, perm[KRT_MAX_RANK], n = 0;
+  const cJSON *axes = kc_get(ctx, NULL, "axes");
+  if (axes) KRT_TRY(kc_int_list(ctx, axes, "axes", KRT_MAX_RANK, perm, &n));
+  else
+    for (n = 0; n < rank; n++) perm[n] = rank - 1 - n; /* numpy: reverse every axis */
+  if (n != rank) return kl_bad_file(ctx, "axes has %d entries for a tensor of rank %d", n, rank);
+  for (int i = 0; i < n; i++) KRT_TRY(kl_axis(ctx, perm[i], rank, &perm[i]));
+  if (kl_value(ctx, x)->batched && perm[0] != 0)
+    return kl_unsupported(ctx, "a transpose that moves the batch axis is not supported");
+  ir_attrs a = kl_attrs();
+  for (int i = 0; i < rank; i++) a.perm[i] = perm[i];
+  return kl_emit(ctx, IR_OP_TRANSPOSE, NULL, &x, 1, &a, out);
+}
+
+/* ExpandDims and Squeeze: a Reshape. */
+static krt_status *convert_expand_squeeze(const keras_layer_ctx *ctx, int squeeze, int *out) {
+  static const char *const keys[] = {"axis", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  int x;
+  KRT_TRY(one_tensor(ctx, &x));
+  KRT_TRY(batched_known(ctx, x));
+  const ir_value *v = kl_value(ctx, x);
+  int raw[KRT_MAX_RANK], n = 0;
+  const cJSON *axis = kc_get(ctx, NULL, "axis");
+  if (axis) KRT_TRY(kc_int_list(ctx, axis, "axis", KRT_MAX_RANK, raw, &n));
+  int64_t dims[KRT_MAX_RANK];
+  int rank = 0;
+  if (squeeze) {
+    int drop[KRT_MAX_RANK] = {0};
+    for (int i = 0; i < n; i++) {
+      int a;
+      KRT_TRY(kl_axis(ctx, raw[i], v->rank, &a));
+      if (a == 0 || v->dims[a] != 1)
+        return kl_bad_file(ctx, "cannot squeeze axis %d of size %lld", raw[i],
+                           (long long)v->dims[a]);
+      drop[a] = 1;
+    }
+    for (int i = 1; i < v->rank; i++)
+      if (!drop[i] && !(n == 0 && v->dims[i] == 1)) dims[rank++] = v->dims[i];
+  } else {
+    if (n != 1) return kl_unsupported(ctx, "expand_dims needs one axis");
+    int a;
+    KRT_TRY(kl_axis(ctx, raw[0], v->rank + 1, &a));
+    if (a == 0) return kl_unsupported(ctx, "expand_dims before the batch axis is not supported");
+    for (int i = 1; i <= v->rank; i++) {
+      if (i == a) dims[rank++] = 1;
+      if (i < v->rank) dims[rank++] = v->dims[i];
+    }
+  }
+  return reshape_to(ctx, x, dims, rank, out);
+}
+
+static krt_status *convert_concatenate(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"axis", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  KRT_TRY(expect_operands(ctx, 1));
+  const cJSON *list = operand_json(ctx, 0, "xs");
+  if (!cJSON_IsArray(list)) return kl_bad_file(ctx, "concatenate is not called on a list");
+  int n = cJSON_GetArraySize(list);
+  int *ins = malloc((size_t)(n ? n : 1) * sizeof *ins);
+  if (!ins) return krt_error_oom("concatenate");
+  krt_status *s = NULL;
+  const cJSON *item;
+  int i = 0;
+  cJSON_ArrayForEach(item, list) {
+    if (!is_tensor(item)) {
+      s = kl_unsupported(ctx, "concatenating a constant is not supported");
+      break;
+    }
+    if ((s = tensor_value(ctx, item, &ins[i++]))) break;
+  }
+  int axis_raw = 0;
+  if (!s) s = kc_int(ctx, NULL, "axis", 0, &axis_raw);
+  ir_attrs a = kl_attrs();
+  if (!s && n > 0) s = kl_axis(ctx, axis_raw, kl_value(ctx, ins[0])->rank, &a.axis);
+  if (!s && a.axis == 0)
+    s = kl_unsupported(ctx, "concatenating along the batch axis is not supported");
+  if (!s) s = kl_emit(ctx, IR_OP_CONCAT, NULL, ins, n, &a, out);
+  free(ins);
+  return s;
+}
+
+/* ops.cast: its config "dtype" is the target, not a policy. Every value krt computes is float32
+ * and comparisons give 0/1, so a cast that cannot change a value (to a float type from float32,
+ * to any type from bool or integers) is an identity and a cast to bool is x != 0; a cast that
+ * rounds (float to int, to float16) is refused. */
+static int dtype_is(const char *name, const char *prefix) {
+  return name && strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
+static krt_status *convert_cast(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"dtype", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  int x;
+  KRT_TRY(one_tensor(ctx, &x));
+  const char *to = NULL, *from = NULL;
+  KRT_TRY(kc_string(ctx, NULL, "dtype", NULL, &to));
+  if (!to) return kl_bad_file(ctx, "cast has no dtype");
+  const cJSON *tensor = operand_json(ctx, 0, "x");
+  const cJSON *tcfg = cJSON_GetObjectItemCaseSensitive(tensor, "config");
+  const cJSON *tdt = tcfg ? cJSON_GetObjectItemCaseSensitive(tcfg, "dtype") : NULL;
+  if (cJSON_IsString(tdt)) from = tdt->valuestring;
+  if (!from) return kl_bad_file(ctx, "the tensor cast has no dtype");
+  int exact_from = strcmp(from, "bool") == 0 || dtype_is(from, "int") || dtype_is(from, "uint");
+  int float_from = strcmp(from, "float32") == 0 || strcmp(from, "float64") == 0;
+  int float_to = strcmp(to, "float32") == 0 || strcmp(to, "float64") == 0;
+  int int_to = dtype_is(to, "int") || dtype_is(to, "uint");
+  ir_attrs a = kl_attrs();
+  if (strcmp(to, "bool") == 0 && (float_from || exact_from)) {
+    int zero;
+    static const int64_t one[1] = {1};
+    float *data = calloc(1, sizeof *data);
+    if (!data) return krt_error_oom("cast");
+    KRT_TRY(kl_const(ctx, "zero", 1, one, data, &zero));
+    int ins[2] = {x, zero};
+    a.binary = IR_BINARY_NOT_EQUAL;
+    return kl_emit(ctx, IR_OP_BINARY, NULL, ins, 2, &a, out);
+  }
+  if ((float_to && (float_from || exact_from)) || (int_to && exact_from))
+    return kl_emit(ctx, IR_OP_IDENTITY, NULL, &x, 1, &a, out);
+  return kl_unsupported(ctx, "cast from %s to %s is not supported (krt computes in float32 and "
+                             "does not round)", from, to);
+}
+
+krt_status *keras_convert_operation(const keras_layer_ctx *ctx, int *output) {
+  const char *cls = ctx->class_name ? ctx->class_name : "";
+  if (!ctx->call) return kl_bad_file(ctx, "operation %s has no call arguments", cls);
+  if (strcmp(cls, "Cast") == 0) return convert_cast(ctx, output);
+  KRT_TRY(kc_check_dtype_policy(ctx));
+  for (size_t i = 0; i < sizeof binary_ops / sizeof *binary_ops; i++)
+    if (strcmp(binary_ops[i].name, cls) == 0) return convert_binary(ctx, binary_ops[i].kind, output);
+  ir_activation a;
+  int known = 0;
+  KRT_TRY(unary_activation(ctx, cls, &a, &known));
+  if (known) {
+    int x;
+    KRT_TRY(one_tensor(ctx, &x));
+    ir_attrs attrs = kl_attrs();
+    attrs.act = a;
+    return kl_emit(ctx, IR_OP_ACTIVATION, NULL, &x, 1, &attrs, output);
+  }
+  if (strcmp(cls, "Mean") == 0 || strcmp(cls, "Sum") == 0 || strcmp(cls, "Max") == 0 ||
+      strcmp(cls, "Min") == 0)
+    return convert_reduce(ctx, output);
+  if (strcmp(cls, "Softmax") == 0) return convert_softmax(ctx, 0, output);
+  if (strcmp(cls, "LogSoftmax") == 0) return convert_softmax(ctx, 1, output);
+  if (strcmp(cls, "Reshape") == 0) return convert_reshape(ctx, output);
+  if (strcmp(cls, "Transpose") == 0) return convert_transpose(ctx, output);
+  if (strcmp(cls, "ExpandDims") == 0) return convert_expand_squeeze(ctx, 0, output);
+  if (strcmp(cls, "Squeeze") == 0) return convert_expand_squeeze(ctx, 1, output);
+  if (strcmp(cls, "Concatenate") == 0) return convert_concatenate(ctx, output);
+  return kl_unsupported(ctx, "Keras operation %s (module %s) is not supported", cls,
+                        ctx->module ? ctx->module : "?");
+}
