@@ -51,8 +51,11 @@ krt_status *keras_convert_layer(const keras_layer_ctx *ctx, int *output);
  * functional graph: module keras.src.ops.*), not a layer. */
 int keras_is_operation(const char *module);
 /* Converts one operation node (keras_ops.c): its tensor operands are ctx->inputs, in the order
- * they appear in ctx->call; its constants are read from ctx->call. */
-krt_status *keras_convert_operation(const keras_layer_ctx *ctx, int *output);
+ * they appear in ctx->call; its constants are read from ctx->call. Writes the IR value ids of its
+ * outputs (one for most operations; ops.split and ops.unstack give several, each a node of its
+ * own) to outputs[0 .. *n_outputs), at most KERAS_MAX_OP_OUTPUTS. */
+#define KERAS_MAX_OP_OUTPUTS 64
+krt_status *keras_convert_operation(const keras_layer_ctx *ctx, int *outputs, int *n_outputs);
 
 /* Whether a class name is an input layer (InputLayer) or a model container (Sequential,
  * Functional, Model) that keras_model.c handles itself. */

@@ -72,24 +72,29 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const int
   ctx.inputs = inputs;
   ctx.n_weights = n_weights;
   ctx.weights = weights;
-  int out = -1;
-  s = keras_is_operation(ctx.module) ? keras_convert_operation(&ctx, &out)
-                                     : keras_convert_layer(&ctx, &out);
+  int outs[KERAS_MAX_OP_OUTPUTS], n_outs = 1;
+  outs[0] = -1;
+  s = keras_is_operation(ctx.module) ? keras_convert_operation(&ctx, outs, &n_outs)
+                                     : keras_convert_layer(&ctx, &outs[0]);
   keras_arrays_free(weights, n_weights);
   /* The converter names file, layer and class itself; add them should a message lack them. */
   if (s && strncmp(krt_status_message(s), b->src->file, strlen(b->src->file)) != 0)
     s = krt_error_wrap(s, "%s: layer '%s' (%s): ", b->src->file, l->full_name, l->class_name);
   if (s) return s;
-  if (out < 0 || out >= b->g->n_values)
-    return krt_error(KRT_ERR_INTERNAL, "%s: layer '%s' (%s): the converter returned no output",
-                     b->src->file, l->full_name, l->class_name);
-  int *result = malloc(sizeof *result);
+  if (n_outs < 1 || n_outs > KERAS_MAX_OP_OUTPUTS)
+    return krt_error(KRT_ERR_INTERNAL, "%s: layer '%s' (%s): the converter returned %d outputs",
+                     b->src->file, l->full_name, l->class_name, n_outs);
+  for (int i = 0; i < n_outs; i++)
+    if (outs[i] < 0 || outs[i] >= b->g->n_values)
+      return krt_error(KRT_ERR_INTERNAL, "%s: layer '%s' (%s): the converter returned no output",
+                       b->src->file, l->full_name, l->class_name);
+  int *result = malloc((size_t)n_outs * sizeof *result);
   if (!result) return krt_error_oom("layer outputs");
-  result[0] = out;
+  memcpy(result, outs, (size_t)n_outs * sizeof *result);
   record = &b->g->layers[l->record];
-  if (l->times_called++ == 0) record->output = out;
+  if (l->times_called++ == 0) record->output = outs[0];
   *outputs = result;
-  *n_outputs = 1;
+  *n_outputs = n_outs;
   return NULL;
 }
 

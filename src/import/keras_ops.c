@@ -504,7 +504,14 @@ static krt_status *convert_cast(const keras_layer_ctx *ctx, int *out) {
                              "does not round)", from, to);
 }
 
-krt_status *keras_convert_operation(const keras_layer_ctx *ctx, int *output) {
+static krt_status *convert_one(const keras_layer_ctx *ctx, int *output);
+
+krt_status *keras_convert_operation(const keras_layer_ctx *ctx, int *outputs, int *n_outputs) {
+  *n_outputs = 1;
+  return convert_one(ctx, &outputs[0]);
+}
+
+static krt_status *convert_one(const keras_layer_ctx *ctx, int *output) {
   const char *cls = ctx->class_name ? ctx->class_name : "";
   if (!ctx->call) return kl_bad_file(ctx, "operation %s has no call arguments", cls);
   if (strcmp(cls, "Cast") == 0) return convert_cast(ctx, output);
