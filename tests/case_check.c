@@ -71,9 +71,10 @@ typedef struct case_data {
   npy_array expected[MAX_TENSORS];
   double rtol, atol;
   double max_normalised; /* > 0: compare by max-normalised error only (case_check.h) */
-  const cJSON *labels; /* "expected_labels" or NULL */
-  int64_t batch;       /* of the inputs; 0 when there are none */
-  int refusal_ok;      /* "refusal_ok": true: KRT_ERR_UNSUPPORTED is an answer, not a failure */
+  const cJSON *labels;   /* "expected_labels" or NULL */
+  int64_t batch;         /* of the inputs; 0 when there are none */
+  int refusal_ok;        /* "refusal_ok": true: KRT_ERR_UNSUPPORTED is an answer, not a failure */
+  const char *expected_refusal; /* "expected_refusal": krt must refuse with this in its message */
 } case_data;
 
 static void free_case(case_data *c) {
@@ -167,6 +168,12 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
         number_or(c->json, "max_normalised_error_fp16", CASE_FP16_MAX_NORMALISED);
   c->labels = cJSON_GetObjectItemCaseSensitive(c->json, "expected_labels");
   c->refusal_ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->json, "refusal_ok"));
+  const cJSON *refusal = cJSON_GetObjectItemCaseSensitive(c->json, "expected_refusal");
+  if (refusal && !cJSON_IsString(refusal)) {
+    set_result(r, RESULT_FAIL, "case.json: \"expected_refusal\" is not a string");
+    return -1;
+  }
+  c->expected_refusal = refusal ? refusal->valuestring : NULL;
   if (c->labels && !cJSON_IsArray(c->labels)) {
     set_result(r, RESULT_FAIL, "case.json: \"expected_labels\" is not a list");
     return -1;
@@ -514,6 +521,23 @@ void case_check(const char *dir, case_result *r) {
   krt_status *refusal = NULL;
   int built = build_engine(&c, &run, &refusal, r);
   if (built < 0) goto done;
+  if (c.expected_refusal) {
+    /* A model krt must refuse (user code, training-mode calls): KRT_ERR_UNSUPPORTED with the
+     * expected words, nothing else; building it at all is the failure. */
+    if (built == 0) {
+      set_result(r, RESULT_FAIL, "expected a refusal containing \"%s\", but the model built",
+                 c.expected_refusal);
+      goto done;
+    }
+    krt_code code = krt_status_code(refusal);
+    take_message(refusal, buf, sizeof buf);
+    if (code == KRT_ERR_UNSUPPORTED && strstr(buf, c.expected_refusal))
+      set_result(r, RESULT_PASS, "refused as expected: %s", buf);
+    else
+      set_result(r, RESULT_FAIL, "expected a refusal (unsupported) containing \"%s\", got: %s",
+                 c.expected_refusal, buf);
+    goto done;
+  }
   if (built > 0) {
     /* A smoke case may be refused, but not by an internal error: that is a bug in krt. A case
      * marked refusal_ok may be refused as unsupported, never otherwise (a valid file is no

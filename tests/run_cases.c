@@ -50,6 +50,10 @@
  * fails ("now supported: remove it from the refusal list"), so the list cannot go stale; so does
  * a listed case refused for another reason, and, in a run without --only, a listed case that
  * is not in DIR.
+ *
+ * A case whose case.json gives "expected_refusal": "words" (user code and training-mode calls,
+ * tools/fixtures/fixture_cases_custom.py) passes only when krt refuses it, import or build
+ * failing with KRT_ERR_UNSUPPORTED and a message that contains the words; building it fails.
  */
 #include <dirent.h>
 #include <errno.h>

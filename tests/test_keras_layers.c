@@ -312,6 +312,94 @@ static void test_misc_layers(void) {
   teardown(&f);
 }
 
+/* User code is refused whatever its class name; keras.applications' own layers only from their
+ * modules; call keywords that change the result are refused. */
+static void test_user_code(void) {
+  fixture f;
+  int out;
+  int64_t in[1] = {4};
+  const char *dense = "{\"units\": 2}";
+  setup(&f, "Dense", dense, 2, in);
+  add_weight(&f, 2, (int64_t[]){4, 2});
+  add_weight(&f, 1, (int64_t[]){2});
+  f.ctx.module = "keras.layers";
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  teardown(&f);
+  setup(&f, "Dense", dense, 2, in);
+  f.ctx.module = "my_package.layers";
+  f.ctx.registered_name = "Dense";
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED,
+            "layer class Dense is user code, not a Keras built-in (module my_package.layers, "
+            "registered name 'Dense')");
+  teardown(&f);
+  setup(&f, "Dense", dense, 2, in);
+  f.ctx.module = "keras.layers"; /* a registered name wins over the module when Keras loads */
+  f.ctx.registered_name = "MyPackage>Dense";
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED,
+            "custom class registered as 'MyPackage>Dense'");
+  teardown(&f);
+  setup(&f, "Lambda", "{\"function\": {}}", 2, in);
+  f.ctx.module = "keras.layers";
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED,
+            "(Lambda): a Lambda layer holds Python code");
+  teardown(&f);
+  /* LayerScale: from keras.applications' module or an HDF5 file; nowhere else */
+  const char *scale = "{\"init_values\": 1e-6, \"projection_dim\": 4}";
+  for (int k = 0; k < 3; k++) {
+    setup(&f, "LayerScale", scale, 2, in);
+    add_weight(&f, 1, in);
+    f.ctx.module = k == 0 ? "keras.src.applications.convnext" : k == 1 ? NULL : "my_models";
+    f.ctx.registered_name = k == 1 ? NULL : "LayerScale";
+    if (k < 2) {
+      CHECK_OK(keras_convert_layer(&f.ctx, &out));
+      CHECK(last_node(&f)->op == IR_OP_BINARY && last_node(&f)->attrs.binary == IR_BINARY_MUL);
+    } else {
+      CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "(module my_models");
+    }
+    teardown(&f);
+  }
+  setup(&f, "LayerScale", "{\"projection_dim\": 4, \"axis\": 1}", 2, in);
+  add_weight(&f, 1, in);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED,
+            "(LayerScale): option axis is not supported");
+  teardown(&f);
+  setup(&f, "CustomScaleLayer", "{\"scale\": 0.5}", 2, in);
+  f.inputs[1] = f.inputs[0];
+  f.ctx.n_inputs = 2;
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->n_nodes == 2 && last_node(&f)->attrs.binary == IR_BINARY_ADD);
+  teardown(&f);
+  /* call keywords, Keras 3 and Keras 2 spellings */
+  static const struct {
+    const char *call, *needle; /* needle NULL: accepted */
+  } calls[] = {
+      {"{\"args\": [{\"class_name\": \"__keras_tensor__\"}], \"kwargs\": {\"training\": false, "
+       "\"mask\": null}}", NULL},
+      {"{\"args\": [], \"kwargs\": {\"inputs\": {\"class_name\": \"__keras_tensor__\"}}}", NULL},
+      {"{\"args\": [], \"kwargs\": {\"training\": true}}", "the call passes training=True"},
+      {"{\"args\": [], \"kwargs\": {\"mask\": {\"class_name\": \"__keras_tensor__\"}}}",
+       "the call passes a mask"},
+      {"{\"args\": [], \"kwargs\": {\"rate\": 0.9}}", "keyword argument rate=0.9 of the call"},
+      {"{\"args\": [true], \"kwargs\": {}}", "positional argument 0 of the call is not a tensor"},
+      {"[[\"dense\", 0, 0, {\"training\": false}]]", NULL},
+      {"[[\"dense\", 0, 0, {\"y\": [\"other\", 0, 0]}]]", NULL},
+      {"[[\"dense\", 0, 0, {\"training\": true}]]", "the call passes training=True"},
+      {"[[\"dense\", 0, 0, {\"training\": 1}]]", "keyword argument training=1"},
+  };
+  for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
+    setup(&f, "Dropout", "{\"rate\": 0.5}", 2, in);
+    cJSON *call = cJSON_Parse(calls[i].call);
+    CHECK(call != NULL);
+    f.ctx.call = call;
+    if (calls[i].needle)
+      CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, calls[i].needle);
+    else
+      CHECK_OK(keras_convert_layer(&f.ctx, &out));
+    cJSON_Delete(call);
+    teardown(&f);
+  }
+}
+
 int main(void) {
   test_unknown_class();
   test_dense_activations();
@@ -319,5 +407,6 @@ int main(void) {
   test_keras1_theano_kernel();
   test_conv_transpose();
   test_misc_layers();
+  test_user_code();
   return test_summary("test_keras_layers");
 }

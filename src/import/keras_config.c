@@ -90,6 +90,22 @@ krt_status *kc_string(const keras_layer_ctx *ctx, const cJSON *obj, const char *
   return NULL;
 }
 
+krt_status *kc_refuse_unknown_keys(const keras_layer_ctx *ctx, const char *const *known) {
+  static const char *const base[] = {
+      "name",        "trainable", "dtype", "activity_regularizer", "batch_input_shape",
+      "batch_shape", NULL};
+  if (!cJSON_IsObject(ctx->config)) return NULL;
+  const cJSON *item;
+  cJSON_ArrayForEach(item, ctx->config) {
+    if (!item->string || cJSON_IsNull(item)) continue;
+    int ok = 0;
+    for (int k = 0; base[k] && !ok; k++) ok = strcmp(base[k], item->string) == 0;
+    for (int k = 0; known && known[k] && !ok; k++) ok = strcmp(known[k], item->string) == 0;
+    if (!ok) return kl_unsupported(ctx, "option %s is not supported", item->string);
+  }
+  return NULL;
+}
+
 krt_status *kc_int_list(const keras_layer_ctx *ctx, const cJSON *item, const char *what, int max,
                         int *out, int *n) {
   if (item && json_int(item, out)) {

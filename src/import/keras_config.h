@@ -33,6 +33,12 @@ krt_status *kc_bool(const keras_layer_ctx *ctx, const cJSON *obj, const char *ke
 krt_status *kc_string(const keras_layer_ctx *ctx, const cJSON *obj, const char *key,
                       const char *def, const char **out);
 
+/* Refuses (KRT_ERR_UNSUPPORTED, naming the option) every non-null key of the layer's config other
+ * than the base Layer keys, which do not change what a layer computes at inference (name,
+ * trainable, dtype (kc_check_dtype_policy reads it), activity_regularizer, batch_input_shape,
+ * batch_shape), and the NULL-terminated list `known`. For layers whose every option is read. */
+krt_status *kc_refuse_unknown_keys(const keras_layer_ctx *ctx, const char *const *known);
+
 /* An int or a list of n ints (Keras's standardize_tuple): "kernel_size": 3 or [3, 3]. */
 krt_status *kc_int_tuple(const keras_layer_ctx *ctx, const cJSON *obj, const char *key, int n,
                          int def, int *out);
@@ -167,6 +173,9 @@ krt_status *kl_convert_batchnorm(const keras_layer_ctx *ctx, int variant, int *o
 krt_status *kl_convert_layernorm(const keras_layer_ctx *ctx, int variant, int *out);
 /* keras_layers_merge.c */
 krt_status *kl_convert_merge(const keras_layer_ctx *ctx, int variant, int *out);
+/* keras_layers_apps.c: the small layers keras.applications defines itself */
+krt_status *kl_convert_layer_scale(const keras_layer_ctx *ctx, int variant, int *out);
+krt_status *kl_convert_custom_scale(const keras_layer_ctx *ctx, int variant, int *out);
 /* keras_layers_spatial.c */
 krt_status *kl_convert_zero_padding(const keras_layer_ctx *ctx, int variant, int *out);
 krt_status *kl_convert_cropping(const keras_layer_ctx *ctx, int variant, int *out);

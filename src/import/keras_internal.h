@@ -29,6 +29,9 @@ typedef struct keras_layer_ctx {
   const cJSON *config;      /* the layer's "config" object */
   const char *module;       /* Keras 3: the entry's "module" ("keras.layers", "keras.src.ops.numpy",
                              * ...), or NULL */
+  const char *registered_name; /* Keras 3: the entry's "registered_name" (null for Keras's own
+                             * classes; "Package>Name" for registered custom classes, the class
+                             * name for other classes outside keras.layers), or NULL */
   const cJSON *call;        /* Keras 3 functional: this call's inbound node {"args", "kwargs"},
                              * where constants sit beside the tensors; NULL otherwise */
   int keras_major;          /* 1, 2 or 3 (from the file's keras_version; 2 when absent) */

@@ -1,5 +1,9 @@
 /* keras_convert_layer: the table from Keras layer class names (every spelling of Keras 1, 2 and
- * 3) to the family converters in keras_layers_*.c, and the node/constant helpers they share. */
+ * 3) to the family converters in keras_layers_*.c, and the node/constant helpers they share.
+ *
+ * A class name alone does not make a layer Keras's own: krt refuses user code (Lambda layers,
+ * custom classes) and calls whose keyword arguments change what the layer computes, before the
+ * table is consulted; see check_origin and check_call. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +96,154 @@ static const layer_entry layer_table[] = {
     {"Cropping2D", kl_convert_cropping, 2},
     {"UpSampling1D", kl_convert_upsampling, 1},
     {"UpSampling2D", kl_convert_upsampling, 2},
+    /* keras.applications' own layers (check_origin admits them from their modules only) */
+    {"LayerScale", kl_convert_layer_scale, 0},
+    {"CustomScaleLayer", kl_convert_custom_scale, 0},
 };
+
+/* Classes that keras.applications defines in its own modules and saves into its models. */
+typedef struct application_layer {
+  const char *class_name;
+  const char *module;
+} application_layer;
+
+static const application_layer application_layers[] = {
+    {"LayerScale", "keras.src.applications.convnext"},
+    {"CustomScaleLayer", "keras.src.applications.inception_resnet_v2"},
+};
+
+static int starts_with(const char *s, const char *prefix) {
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+#define USER_CODE_ADVICE                                                                      \
+  "its Python code is not in the file and krt never runs it; rebuild the model from Keras's " \
+  "built-in layers and keras.ops calls"
+
+/* Where the layer's class comes from. Keras 3 entries say it: Keras's own layers carry module
+ * "keras.layers" and registered_name null (keras/src/saving/serialization_lib.py,
+ * serialize_with_public_class: the public keras.* name of the class); a class outside Keras
+ * carries its Python module (null for __main__) and its registered name ("Package>Name" when
+ * registered with keras.saving.register_keras_serializable, else the class name), and Keras
+ * loads it from that code, whatever its class name, so a custom class named "Dense" is not
+ * Dense. HDF5 files record no module: their class names are all there is, and a registered class
+ * is spelled "Package>Name" there. */
+static krt_status *check_origin(const keras_layer_ctx *ctx) {
+  const char *cls = ctx->class_name ? ctx->class_name : "";
+  const char *module = ctx->module, *registered = ctx->registered_name;
+  if (strchr(cls, '>'))
+    return kl_unsupported(
+        ctx,
+        "layer class %s is a custom class registered with "
+        "keras.saving.register_keras_serializable, not a Keras built-in: " USER_CODE_ADVICE,
+        cls);
+  if (!module && !registered) return NULL; /* HDF5 (or a hand-written config): by class name */
+  if (module && !registered &&
+      (strcmp(module, "keras.layers") == 0 || starts_with(module, "keras.layers.")))
+    return NULL;
+  if (module && starts_with(module, "keras.src.layers.") &&
+      (!registered || strcmp(registered, cls) == 0))
+    return NULL; /* a Keras layer class without a public name */
+  for (size_t i = 0; i < sizeof application_layers / sizeof *application_layers; i++)
+    if (module && strcmp(cls, application_layers[i].class_name) == 0 &&
+        strcmp(module, application_layers[i].module) == 0 &&
+        (!registered || strcmp(registered, cls) == 0))
+      return NULL;
+  if (registered && strchr(registered, '>'))
+    return kl_unsupported(ctx,
+                          "layer class %s is the custom class registered as '%s' (module %s), "
+                          "not a Keras built-in: " USER_CODE_ADVICE,
+                          cls, registered, module ? module : "none recorded");
+  return kl_unsupported(ctx,
+                        "layer class %s is user code, not a Keras built-in (module %s, registered "
+                        "name '%s'): " USER_CODE_ADVICE,
+                        cls, module ? module : "none: defined in the script that saved the model",
+                        registered ? registered : cls);
+}
+
+/* ---- the call's arguments ------------------------------------------------------------------ */
+
+/* Keras 3: {"class_name": "__keras_tensor__", ...}; Keras 1/2: [layer, node, tensor]. */
+static int is_tensor_ref(const cJSON *j, int keras3) {
+  if (keras3) {
+    const cJSON *c = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "class_name") : NULL;
+    return cJSON_IsString(c) && strcmp(c->valuestring, "__keras_tensor__") == 0;
+  }
+  int n = cJSON_IsArray(j) ? cJSON_GetArraySize(j) : 0;
+  return (n == 3 || n == 4) && cJSON_IsString(cJSON_GetArrayItem(j, 0)) &&
+         cJSON_IsNumber(cJSON_GetArrayItem(j, 1)) && cJSON_IsNumber(cJSON_GetArrayItem(j, 2));
+}
+
+/* A tensor, or a non-empty (nested) list of tensors: what the wiring passes as inputs. */
+static int is_tensor_arg(const cJSON *j, int keras3) {
+  if (is_tensor_ref(j, keras3)) return 1;
+  if (!cJSON_IsArray(j) || cJSON_GetArraySize(j) == 0) return 0;
+  const cJSON *item;
+  cJSON_ArrayForEach(item, j) if (!is_tensor_arg(item, keras3)) return 0;
+  return 1;
+}
+
+/* The JSON of an argument, shortened, for messages. */
+static void describe_json(const cJSON *j, char *buf, size_t size) {
+  char *text = cJSON_PrintUnformatted(j);
+  snprintf(buf, size, "%s", text ? text : "?");
+  if (text && strlen(text) >= size && size > 4) memcpy(buf + size - 4, "...", 4);
+  cJSON_free(text);
+}
+
+/* One keyword argument of a layer call. Real Keras writes "training" (false or null unless the
+ * model passes training=True), "mask" (null, or the mask tensor that Embedding(mask_zero=True),
+ * Masking or an explicit mask=... hands on) and tensors passed by keyword ("inputs"). */
+static krt_status *check_call_kwarg(const keras_layer_ctx *ctx, const cJSON *kw, int keras3) {
+  const char *key = kw->string ? kw->string : "?";
+  if (cJSON_IsNull(kw)) return NULL; /* the default of every keyword Keras writes */
+  if (strcmp(key, "training") == 0) {
+    if (cJSON_IsFalse(kw)) return NULL;
+    if (cJSON_IsTrue(kw))
+      return kl_unsupported(ctx,
+                            "the call passes training=True, which makes Keras compute the layer "
+                            "as in training (dropout applied, batch statistics); krt computes "
+                            "inference only: call the layer without training=True");
+  } else if (strcmp(key, "mask") == 0) {
+    return kl_unsupported(ctx,
+                          "the call passes a mask (keyword argument mask), which changes the "
+                          "result; krt does not apply masks");
+  } else if (is_tensor_arg(kw, keras3)) {
+    return NULL; /* an input, wired and counted like a positional one */
+  }
+  char value[96];
+  describe_json(kw, value, sizeof value);
+  return kl_unsupported(ctx, "keyword argument %s=%s of the call is not supported", key, value);
+}
+
+/* The arguments of this call (ctx->call, as written: Keras 3 {"args", "kwargs"}; Keras 1/2
+ * [[layer, node, tensor, {kwargs}], ...]) other than its tensors, which must not change what the
+ * layer computes. Sequential models record no calls. */
+static krt_status *check_call(const keras_layer_ctx *ctx) {
+  const cJSON *call = ctx->call, *item;
+  if (cJSON_IsObject(call)) {
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(call, "args");
+    const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(call, "kwargs");
+    int i = 0;
+    cJSON_ArrayForEach(item, args) {
+      if (!is_tensor_arg(item, 1)) {
+        char value[96];
+        describe_json(item, value, sizeof value);
+        return kl_unsupported(ctx, "positional argument %d of the call is not a tensor: %s", i,
+                              value);
+      }
+      i++;
+    }
+    cJSON_ArrayForEach(item, kwargs) KRT_TRY(check_call_kwarg(ctx, item, 1));
+  } else if (cJSON_IsArray(call)) {
+    cJSON_ArrayForEach(item, call) {
+      const cJSON *kwargs = cJSON_IsArray(item) ? cJSON_GetArrayItem(item, 3) : NULL, *kw;
+      if (!cJSON_IsObject(kwargs)) continue;
+      cJSON_ArrayForEach(kw, kwargs) KRT_TRY(check_call_kwarg(ctx, kw, 0));
+    }
+  }
+  return NULL;
+}
 
 int keras_is_input_class(const char *class_name) {
   return class_name && strcmp(class_name, "InputLayer") == 0;
@@ -105,10 +256,17 @@ int keras_is_model_class(const char *class_name) {
 
 krt_status *keras_convert_layer(const keras_layer_ctx *ctx, int *output) {
   const char *cls = ctx->class_name ? ctx->class_name : "";
+  KRT_TRY(check_origin(ctx));
+  if (strcmp(cls, "Lambda") == 0)
+    return kl_unsupported(ctx,
+                          "a Lambda layer holds Python code (its function, saved as bytecode or "
+                          "by name), which krt never runs; rebuild the model with built-in layers "
+                          "or keras.ops calls in place of the Lambda");
   for (size_t i = 0; i < sizeof layer_table / sizeof *layer_table; i++) {
     if (strcmp(layer_table[i].class_name, cls) != 0) continue;
     if (ctx->n_inputs < 1) return kl_bad_file(ctx, "the layer is called on no input");
     KRT_TRY(kc_check_dtype_policy(ctx));
+    KRT_TRY(check_call(ctx));
     int out = -1;
     KRT_TRY(layer_table[i].convert(ctx, layer_table[i].variant, &out));
     *output = out;

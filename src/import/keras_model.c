@@ -63,6 +63,8 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const int
   ctx.config = l->config;
   const cJSON *module = cJSON_GetObjectItemCaseSensitive(l->entry, "module");
   ctx.module = cJSON_IsString(module) ? module->valuestring : NULL;
+  const cJSON *registered = cJSON_GetObjectItemCaseSensitive(l->entry, "registered_name");
+  ctx.registered_name = cJSON_IsString(registered) ? registered->valuestring : NULL;
   if (l->times_called < l->n_calls) ctx.call = l->calls[l->times_called].node;
   ctx.keras_major = b->src->keras_major;
   ctx.backend = b->src->backend;
