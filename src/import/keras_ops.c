@@ -504,10 +504,224 @@ static krt_status *convert_cast(const keras_layer_ctx *ctx, int *out) {
                              "does not round)", from, to);
 }
 
+/* A Slice of x on one axis: [begin, end). */
+static krt_status *slice_axis(const keras_layer_ctx *ctx, int x, int axis, int64_t begin,
+                              int64_t end, const char *part, int *out) {
+  const ir_value *v = kl_value(ctx, x);
+  ir_attrs a = kl_attrs();
+  for (int i = 0; i < v->rank; i++) {
+    a.begin[i] = 0;
+    a.end[i] = v->dims[i];
+  }
+  a.begin[axis] = begin;
+  a.end[axis] = end;
+  return kl_emit(ctx, IR_OP_SLICE, part, &x, 1, &a, out);
+}
+
+/* The per-sample dims of x without axis `drop` (> 0), for Unstack and integer indexing. */
+static int dims_without(const ir_value *v, int drop, int64_t *dims) {
+  int r = 0;
+  for (int i = 1; i < v->rank; i++)
+    if (i != drop) dims[r++] = v->dims[i];
+  return r;
+}
+
+/* ops.split(x, indices_or_sections, axis) and ops.unstack(x, num, axis): one Slice per output. */
+static krt_status *convert_split(const keras_layer_ctx *ctx, int unstack, int *outs, int *n_outs) {
+  static const char *const split_keys[] = {"indices_or_sections", "axis", NULL};
+  static const char *const unstack_keys[] = {"num", "axis", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, unstack ? unstack_keys : split_keys));
+  int x;
+  KRT_TRY(one_tensor(ctx, &x));
+  KRT_TRY(batched_known(ctx, x));
+  const ir_value *v = kl_value(ctx, x);
+  int raw = 0, axis;
+  KRT_TRY(kc_int(ctx, NULL, "axis", 0, &raw));
+  KRT_TRY(kl_axis(ctx, raw, v->rank, &axis));
+  if (axis == 0) return kl_unsupported(ctx, "%s along the batch axis is not supported", ctx->class_name);
+  int64_t len = v->dims[axis];
+  int64_t cuts[KERAS_MAX_OP_OUTPUTS + 1];
+  int n = 0;
+  if (unstack) {
+    int num = (int)len;
+    if (kc_get(ctx, NULL, "num")) KRT_TRY(kc_int(ctx, NULL, "num", 0, &num));
+    if (num != len) return kl_bad_file(ctx, "unstack num %d for an axis of %lld", num, (long long)len);
+    n = num;
+    for (int i = 0; i <= n && i <= KERAS_MAX_OP_OUTPUTS; i++) cuts[i] = i;
+  } else {
+    const cJSON *ios = kc_get(ctx, NULL, "indices_or_sections");
+    if (cJSON_IsNumber(ios)) {
+      n = ios->valueint;
+      if (n < 1 || len % n != 0)
+        return kl_bad_file(ctx, "cannot split an axis of %lld into %d equal sections", (long long)len, n);
+      for (int i = 0; i <= n && i <= KERAS_MAX_OP_OUTPUTS; i++) cuts[i] = len / n * i;
+    } else {
+      int idx[KERAS_MAX_OP_OUTPUTS], m = 0;
+      if (!ios) return kl_bad_file(ctx, "split has no indices_or_sections");
+      KRT_TRY(kc_int_list(ctx, ios, "indices_or_sections", KERAS_MAX_OP_OUTPUTS - 1, idx, &m));
+      n = m + 1;
+      cuts[0] = 0;
+      for (int i = 0; i < m; i++) {
+        int64_t c = idx[i] < 0 ? idx[i] + len : idx[i];
+        cuts[i + 1] = c < 0 ? 0 : c > len ? len : c;
+        if (cuts[i + 1] < cuts[i]) return kl_unsupported(ctx, "split indices must not decrease");
+      }
+      cuts[n] = len;
+    }
+  }
+  if (n < 1 || n > KERAS_MAX_OP_OUTPUTS)
+    return kl_unsupported(ctx, "%s into %d parts is not supported (at most %d)", ctx->class_name,
+                          n, KERAS_MAX_OP_OUTPUTS);
+  for (int i = 0; i < n; i++) {
+    if (cuts[i + 1] == cuts[i]) return kl_unsupported(ctx, "an empty split part is not supported");
+    char part[32];
+    snprintf(part, sizeof part, "part_%d", i);
+    KRT_TRY(slice_axis(ctx, x, axis, cuts[i], cuts[i + 1], unstack ? part : (n == 1 ? NULL : part), &outs[i]));
+    if (unstack) {
+      int64_t dims[KRT_MAX_RANK];
+      int r = dims_without(kl_value(ctx, x), axis, dims);
+      snprintf(part, sizeof part, "out_%d", i);
+      ir_attrs a = kl_attrs();
+      a.shape_rank = r;
+      for (int k = 0; k < r; k++) a.shape[k] = dims[k];
+      KRT_TRY(kl_emit(ctx, IR_OP_RESHAPE, part, &outs[i], 1, &a, &outs[i]));
+    }
+  }
+  *n_outs = n;
+  return NULL;
+}
+
+/* ops.stack(xs, axis): each x reshaped with a 1 at axis, then one Concat. */
+static krt_status *convert_stack(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"axis", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  KRT_TRY(expect_operands(ctx, 1));
+  const cJSON *list = operand_json(ctx, 0, "x");
+  if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) < 1)
+    return kl_bad_file(ctx, "stack is not called on a list of tensors");
+  int n = cJSON_GetArraySize(list);
+  int *ins = malloc((size_t)n * sizeof *ins);
+  if (!ins) return krt_error_oom("stack");
+  krt_status *s = NULL;
+  int raw = 0, axis = 0, i = 0;
+  const cJSON *item;
+  cJSON_ArrayForEach(item, list) {
+    if (!is_tensor(item)) s = kl_unsupported(ctx, "stacking a constant is not supported");
+    if (!s) s = tensor_value(ctx, item, &ins[i]);
+    if (!s) s = batched_known(ctx, ins[i]);
+    if (s) break;
+    i++;
+  }
+  if (!s) s = kc_int(ctx, NULL, "axis", 0, &raw);
+  if (!s) s = kl_axis(ctx, raw, kl_value(ctx, ins[0])->rank + 1, &axis);
+  if (!s && axis == 0) s = kl_unsupported(ctx, "stacking along the batch axis is not supported");
+  for (int k = 0; !s && k < n; k++) {
+    const ir_value *v = kl_value(ctx, ins[k]);
+    int64_t dims[KRT_MAX_RANK];
+    int r = 0;
+    for (int d = 1; d <= v->rank; d++) {
+      if (d == axis) dims[r++] = 1;
+      if (d < v->rank) dims[r++] = v->dims[d];
+    }
+    char part[32];
+    snprintf(part, sizeof part, "expand_%d", k);
+    ir_attrs a = kl_attrs();
+    a.shape_rank = r;
+    for (int d = 0; d < r; d++) a.shape[d] = dims[d];
+    s = kl_emit(ctx, IR_OP_RESHAPE, part, &ins[k], 1, &a, &ins[k]);
+  }
+  ir_attrs a = kl_attrs();
+  a.axis = axis;
+  if (!s) s = kl_emit(ctx, IR_OP_CONCAT, NULL, ins, n, &a, out);
+  free(ins);
+  return s;
+}
+
+/* x[...] (GetItem): per axis a slice {start, stop, step} with step 1 (None ends, negative indices
+ * from the end, clamped as Python does) or an integer (the axis dropped). Ellipsis, None
+ * (newaxis), steps other than 1 and tensor indices are refused. */
+static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
+  KRT_TRY(refuse_unknown_keys(ctx, NULL));
+  KRT_TRY(expect_operands(ctx, 2));
+  int x;
+  const cJSON *xj = operand_json(ctx, 0, "x");
+  if (!is_tensor(xj)) return kl_unsupported(ctx, "indexing a constant is not supported");
+  KRT_TRY(tensor_value(ctx, xj, &x));
+  KRT_TRY(batched_known(ctx, x));
+  const ir_value *v = kl_value(ctx, x);
+  const cJSON *key = operand_json(ctx, 1, "key");
+  const cJSON *single[1] = {key};
+  int n_keys = cJSON_IsArray(key) ? cJSON_GetArraySize(key) : 1;
+  if (n_keys > v->rank)
+    return kl_bad_file(ctx, "%d indices for a tensor of rank %d", n_keys, v->rank);
+  ir_attrs a = kl_attrs();
+  int drop[KRT_MAX_RANK] = {0}, any_drop = 0;
+  for (int i = 0; i < v->rank; i++) {
+    a.begin[i] = 0;
+    a.end[i] = v->dims[i];
+  }
+  for (int i = 0; i < n_keys; i++) {
+    const cJSON *k = cJSON_IsArray(key) ? cJSON_GetArrayItem(key, i) : single[0];
+    int64_t len = v->dims[i];
+    const cJSON *cls = cJSON_IsObject(k) ? cJSON_GetObjectItemCaseSensitive(k, "class_name") : NULL;
+    if (cJSON_IsNumber(k)) {
+      if (i == 0) return kl_unsupported(ctx, "indexing the batch axis is not supported");
+      int64_t idx = (int64_t)k->valuedouble;
+      if (idx < 0) idx += len;
+      if (idx < 0 || idx >= len)
+        return kl_bad_file(ctx, "index %lld is out of range for axis %d of size %lld",
+                           (long long)k->valuedouble, i, (long long)len);
+      a.begin[i] = idx;
+      a.end[i] = idx + 1;
+      drop[i] = any_drop = 1;
+      continue;
+    }
+    if (!cJSON_IsString(cls) || strcmp(cls->valuestring, "__slice__") != 0)
+      return kl_unsupported(ctx, "index %d of the subscript is not a slice or an integer "
+                                 "(Ellipsis, None and tensor indices are not supported)", i);
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(k, "config");
+    const cJSON *st = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "start") : NULL;
+    const cJSON *sp = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "stop") : NULL;
+    const cJSON *step = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "step") : NULL;
+    if (step && !cJSON_IsNull(step) && !(cJSON_IsNumber(step) && step->valuedouble == 1))
+      return kl_unsupported(ctx, "a slice with step %g on axis %d is not supported (step 1 only)",
+                            cJSON_IsNumber(step) ? step->valuedouble : 0.0, i);
+    if ((st && !cJSON_IsNull(st) && !cJSON_IsNumber(st)) ||
+        (sp && !cJSON_IsNull(sp) && !cJSON_IsNumber(sp)))
+      return kl_unsupported(ctx, "a slice bound on axis %d is not a constant integer", i);
+    int has_start = cJSON_IsNumber(st), has_stop = cJSON_IsNumber(sp);
+    if (i == 0) {
+      if (has_start || has_stop) return kl_unsupported(ctx, "slicing the batch axis is not supported");
+      continue;
+    }
+    int64_t b = has_start ? (int64_t)st->valuedouble : 0;
+    int64_t e = has_stop ? (int64_t)sp->valuedouble : len;
+    if (b < 0) b += len;
+    if (e < 0) e += len;
+    b = b < 0 ? 0 : b > len ? len : b;
+    e = e < 0 ? 0 : e > len ? len : e;
+    if (e <= b) return kl_unsupported(ctx, "an empty slice on axis %d is not supported", i);
+    a.begin[i] = b;
+    a.end[i] = e;
+  }
+  if (!any_drop) return kl_emit(ctx, IR_OP_SLICE, NULL, &x, 1, &a, out);
+  KRT_TRY(kl_emit(ctx, IR_OP_SLICE, "slice", &x, 1, &a, &x));
+  int64_t dims[KRT_MAX_RANK];
+  int r = 0;
+  for (int i = 1; i < v->rank; i++)
+    if (!drop[i]) dims[r++] = a.end[i] - a.begin[i];
+  return reshape_to(ctx, x, dims, r, out);
+}
+
 static krt_status *convert_one(const keras_layer_ctx *ctx, int *output);
 
 krt_status *keras_convert_operation(const keras_layer_ctx *ctx, int *outputs, int *n_outputs) {
   *n_outputs = 1;
+  const char *cls = ctx->class_name ? ctx->class_name : "";
+  if (ctx->call && (strcmp(cls, "Split") == 0 || strcmp(cls, "Unstack") == 0)) {
+    KRT_TRY(kc_check_dtype_policy(ctx));
+    return convert_split(ctx, strcmp(cls, "Unstack") == 0, outputs, n_outputs);
+  }
   return convert_one(ctx, &outputs[0]);
 }
 
@@ -538,6 +752,8 @@ static krt_status *convert_one(const keras_layer_ctx *ctx, int *output) {
   if (strcmp(cls, "ExpandDims") == 0) return convert_expand_squeeze(ctx, 0, output);
   if (strcmp(cls, "Squeeze") == 0) return convert_expand_squeeze(ctx, 1, output);
   if (strcmp(cls, "Concatenate") == 0) return convert_concatenate(ctx, output);
+  if (strcmp(cls, "Stack") == 0) return convert_stack(ctx, output);
+  if (strcmp(cls, "GetItem") == 0) return convert_get_item(ctx, output);
   return kl_unsupported(ctx, "Keras operation %s (module %s) is not supported", cls,
                         ctx->module ? ctx->module : "?");
 }
