@@ -713,6 +713,51 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
   return reshape_to(ctx, x, dims, r, out);
 }
 
+/* ops.pad(x, pad_width, mode="constant", constant_values=None|0): a zero Pad; the batch axis
+ * unpadded. Other modes and fill values are refused. */
+static krt_status *convert_pad(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"pad_width", "mode", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  const cJSON *args = cJSON_GetObjectItemCaseSensitive(ctx->call, "args");
+  const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(ctx->call, "kwargs");
+  const cJSON *cv = cJSON_GetObjectItemCaseSensitive(kwargs, "constant_values");
+  if (cJSON_IsArray(args) && cJSON_GetArraySize(args) > 1) cv = cJSON_GetArrayItem(args, 1);
+  if (cv && !cJSON_IsNull(cv) && !(cJSON_IsNumber(cv) && cv->valuedouble == 0))
+    return kl_unsupported(ctx, "pad with constant_values other than 0 is not supported");
+  const cJSON *kw;
+  cJSON_ArrayForEach(kw, kwargs) if (strcmp(kw->string, "constant_values") != 0 && !cJSON_IsNull(kw))
+    return kl_unsupported(ctx, "keyword argument %s of pad is not supported", kw->string);
+  int x;
+  const cJSON *xj = operand_json(ctx, 0, "x");
+  if (!is_tensor(xj)) return kl_unsupported(ctx, "padding a constant is not supported");
+  KRT_TRY(tensor_value(ctx, xj, &x));
+  const char *mode = NULL;
+  KRT_TRY(kc_string(ctx, NULL, "mode", "constant", &mode));
+  if (strcmp(mode, "constant") != 0)
+    return kl_unsupported(ctx, "pad mode '%s' is not supported (constant only)", mode);
+  const ir_value *v = kl_value(ctx, x);
+  const cJSON *pw = kc_get(ctx, NULL, "pad_width");
+  if (!cJSON_IsArray(pw)) return kl_bad_file(ctx, "pad_width is not a list");
+  int n = cJSON_GetArraySize(pw);
+  ir_attrs a = kl_attrs();
+  for (int i = 0; i < v->rank; i++) {
+    /* numpy: one pair for every axis, or a single pair for all */
+    const cJSON *pair = n == v->rank ? cJSON_GetArrayItem(pw, i) : n == 1 ? cJSON_GetArrayItem(pw, 0) : NULL;
+    if (cJSON_IsNumber(cJSON_GetArrayItem(pw, 0)) && n == 2) pair = pw;
+    int both[2], m = 0;
+    if (!pair) return kl_bad_file(ctx, "pad_width has %d entries for a tensor of rank %d", n, v->rank);
+    KRT_TRY(kc_int_list(ctx, pair, "pad_width", 2, both, &m));
+    if (m == 1) both[1] = both[0];
+    else if (m != 2) return kl_bad_file(ctx, "pad_width entry %d is not a pair", i);
+    if (both[0] < 0 || both[1] < 0) return kl_bad_file(ctx, "negative pad_width");
+    if (i == 0 && v->batched && (both[0] || both[1]))
+      return kl_unsupported(ctx, "padding the batch axis is not supported");
+    a.pad_begin[i] = both[0];
+    a.pad_end[i] = both[1];
+  }
+  return kl_emit(ctx, IR_OP_PAD, NULL, &x, 1, &a, out);
+}
+
 static krt_status *convert_one(const keras_layer_ctx *ctx, int *output);
 
 krt_status *keras_convert_operation(const keras_layer_ctx *ctx, int *outputs, int *n_outputs) {
@@ -753,6 +798,7 @@ static krt_status *convert_one(const keras_layer_ctx *ctx, int *output) {
   if (strcmp(cls, "Squeeze") == 0) return convert_expand_squeeze(ctx, 1, output);
   if (strcmp(cls, "Concatenate") == 0) return convert_concatenate(ctx, output);
   if (strcmp(cls, "Stack") == 0) return convert_stack(ctx, output);
+  if (strcmp(cls, "Pad") == 0) return convert_pad(ctx, output);
   if (strcmp(cls, "GetItem") == 0) return convert_get_item(ctx, output);
   return kl_unsupported(ctx, "Keras operation %s (module %s) is not supported", cls,
                         ctx->module ? ctx->module : "?");
