@@ -576,7 +576,7 @@ static krt_status *convert_split(const keras_layer_ctx *ctx, int unstack, int *o
     if (cuts[i + 1] == cuts[i]) return kl_unsupported(ctx, "an empty split part is not supported");
     char part[32];
     snprintf(part, sizeof part, "part_%d", i);
-    KRT_TRY(slice_axis(ctx, x, axis, cuts[i], cuts[i + 1], unstack ? part : (n == 1 ? NULL : part), &outs[i]));
+    KRT_TRY(slice_axis(ctx, x, axis, cuts[i], cuts[i + 1], n == 1 && !unstack ? NULL : part, &outs[i]));
     if (unstack) {
       int64_t dims[KRT_MAX_RANK];
       int r = dims_without(kl_value(ctx, x), axis, dims);
@@ -650,7 +650,6 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
   KRT_TRY(batched_known(ctx, x));
   const ir_value *v = kl_value(ctx, x);
   const cJSON *key = operand_json(ctx, 1, "key");
-  const cJSON *single[1] = {key};
   int n_keys = cJSON_IsArray(key) ? cJSON_GetArraySize(key) : 1;
   if (n_keys > v->rank)
     return kl_bad_file(ctx, "%d indices for a tensor of rank %d", n_keys, v->rank);
@@ -661,7 +660,7 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
     a.end[i] = v->dims[i];
   }
   for (int i = 0; i < n_keys; i++) {
-    const cJSON *k = cJSON_IsArray(key) ? cJSON_GetArrayItem(key, i) : single[0];
+    const cJSON *k = cJSON_IsArray(key) ? cJSON_GetArrayItem(key, i) : key;
     int64_t len = v->dims[i];
     const cJSON *cls = cJSON_IsObject(k) ? cJSON_GetObjectItemCaseSensitive(k, "class_name") : NULL;
     if (cJSON_IsNumber(k)) {
