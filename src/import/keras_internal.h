@@ -60,6 +60,20 @@ int keras_is_operation(const char *module);
 #define KERAS_MAX_OP_OUTPUTS 64
 krt_status *keras_convert_operation(const keras_layer_ctx *ctx, int *outputs, int *n_outputs);
 
+/* tf.keras 2 operation layers (keras_tfop.c): TFOpLambda (a TensorFlow function called on Keras
+ * tensors: "function": "math.multiply", ...) and SlicingOpLambda (x[...]). Their inbound node
+ * keeps the structure of the function's first argument, [layer, node, tensor, kwargs] entries
+ * and ["_CONSTANT_VALUE", -1, value, kwargs] for constants, with the other arguments in kwargs,
+ * where a tensor is [layer, node, tensor] at any depth. keras_tfop_visit_tensors calls visit on
+ * each tensor reference of such a node in the order the wiring hands them over as ctx->inputs:
+ * the first argument's entries in order, then the kwargs' tensors depth first. */
+int keras_is_tfop_class(const char *class_name);
+typedef krt_status *(*keras_tfop_visit_fn)(void *user, const cJSON *ref);
+krt_status *keras_tfop_visit_tensors(const cJSON *node, keras_tfop_visit_fn visit, void *user);
+/* Converts one call of such a layer by translating it into the Keras 3 operation that computes
+ * the same (keras_convert_operation); outputs as there. */
+krt_status *keras_convert_tfop(const keras_layer_ctx *ctx, int *outputs, int *n_outputs);
+
 /* Whether a class name is an input layer (InputLayer) or a model container (Sequential,
  * Functional, Model) that keras_model.c handles itself. */
 int keras_is_input_class(const char *class_name);

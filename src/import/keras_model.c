@@ -31,9 +31,11 @@ static int64_t array_elements(const keras_array *a) {
   return n;
 }
 
-/* Converts one call of one layer; the call's outputs are returned in a new array. */
-static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const int *inputs,
-                                int n_inputs, int **outputs, int *n_outputs) {
+/* Converts one call of one layer (`call`: its inbound node in this run of the model, NULL in a
+ * Sequential model); the call's outputs are returned in a new array. A nested model run twice
+ * runs its layers' calls twice: the node is the run's, not the times_called-th. */
+static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const kw_call *call,
+                                const int *inputs, int n_inputs, int **outputs, int *n_outputs) {
   kw_layer *l = &m->layers[index];
   ir_layer *record = NULL;
   if (l->nested) {
@@ -65,7 +67,7 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const int
   ctx.module = cJSON_IsString(module) ? module->valuestring : NULL;
   const cJSON *registered = cJSON_GetObjectItemCaseSensitive(l->entry, "registered_name");
   ctx.registered_name = cJSON_IsString(registered) ? registered->valuestring : NULL;
-  if (l->times_called < l->n_calls) ctx.call = l->calls[l->times_called].node;
+  ctx.call = call ? call->node : NULL;
   ctx.keras_major = b->src->keras_major;
   ctx.backend = b->src->backend;
   ctx.layer_index = l->record;
@@ -76,8 +78,12 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const int
   ctx.weights = weights;
   int outs[KERAS_MAX_OP_OUTPUTS], n_outs = 1;
   outs[0] = -1;
-  s = keras_is_operation(ctx.module) ? keras_convert_operation(&ctx, outs, &n_outs)
-                                     : keras_convert_layer(&ctx, &outs[0]);
+  if (keras_is_operation(ctx.module))
+    s = keras_convert_operation(&ctx, outs, &n_outs);
+  else if (keras_is_tfop_class(ctx.class_name))
+    s = keras_convert_tfop(&ctx, outs, &n_outs);
+  else
+    s = keras_convert_layer(&ctx, &outs[0]);
   keras_arrays_free(weights, n_weights);
   /* The converter names file, layer and class itself; add them should a message lack them. */
   if (s && strncmp(krt_status_message(s), b->src->file, strlen(b->src->file)) != 0)
@@ -115,7 +121,7 @@ static krt_status *run_sequential(kw_builder *b, kw_model *m, const int *inputs,
       continue;
     }
     int *outs = NULL, n_outs = 0;
-    KRT_TRY(convert_call(b, m, i, &value, 1, &outs, &n_outs));
+    KRT_TRY(convert_call(b, m, i, NULL, &value, 1, &outs, &n_outs));
     if (n_outs != 1) {
       free(outs);
       return krt_error(KRT_ERR_UNSUPPORTED,
@@ -227,7 +233,8 @@ static krt_status *try_call(kw_builder *b, kw_model *m, run_state *st, int i, in
     }
   }
   int k = st->done[i];
-  krt_status *s = convert_call(b, m, i, values, call->n_refs, &st->outs[i][k], &st->n_outs[i][k]);
+  krt_status *s =
+      convert_call(b, m, i, call, values, call->n_refs, &st->outs[i][k], &st->n_outs[i][k]);
   free(values);
   if (s) return s;
   st->done[i]++;

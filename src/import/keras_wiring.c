@@ -178,13 +178,31 @@ static krt_status *collect_keras3_tensors(kw_builder *b, const kw_model *m, cons
   return NULL;
 }
 
+/* tf.keras 2 TFOpLambda / SlicingOpLambda nodes (keras_tfop_visit_tensors). */
+typedef struct tfop_refs {
+  kw_builder *b;
+  const kw_model *m;
+  const char *user;
+  ref_list *list;
+} tfop_refs;
+
+static krt_status *add_tfop_ref(void *user, const cJSON *ref) {
+  tfop_refs *t = user;
+  return add_triple(t->b, t->m, ref, t->user, t->list);
+}
+
 /* One inbound node in either spelling. Keras 1/2: [[layer, node, tensor, {kwargs}], ...], where
- * tf.keras puts further tensors as triples in kwargs ({"y": ["dense", 0, 0]}). */
+ * tf.keras puts further tensors as triples in kwargs ({"y": ["dense", 0, 0]}); tf.keras 2's
+ * operation layers (tfop) write the structure of their first argument instead (keras_internal.h).
+ */
 static krt_status *parse_call(kw_builder *b, const kw_model *m, const cJSON *node, const char *user,
-                              kw_call *call) {
+                              int tfop, kw_call *call) {
   ref_list list = {NULL, 0, 0};
   krt_status *s = NULL;
-  if (cJSON_IsObject(node)) {
+  if (tfop && cJSON_IsArray(node)) {
+    tfop_refs t = {b, m, user, &list};
+    s = keras_tfop_visit_tensors(node, add_tfop_ref, &t);
+  } else if (cJSON_IsObject(node)) {
     s = collect_keras3_tensors(b, m, cJSON_GetObjectItemCaseSensitive(node, "args"), user, &list);
     if (!s)
       s = collect_keras3_tensors(b, m, cJSON_GetObjectItemCaseSensitive(node, "kwargs"), user,
@@ -235,7 +253,8 @@ static krt_status *parse_calls(kw_builder *b, const kw_model *m, kw_layer *l) {
   snprintf(user, sizeof user, "layer '%s' (%s)", l->full_name, l->class_name);
   const cJSON *node;
   cJSON_ArrayForEach(node, nodes) {
-    KRT_TRY(parse_call(b, m, node, user, &l->calls[l->n_calls]));
+    KRT_TRY(parse_call(b, m, node, user, keras_is_tfop_class(l->class_name),
+                       &l->calls[l->n_calls]));
     l->n_calls++;
   }
   return NULL;
