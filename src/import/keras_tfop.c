@@ -212,6 +212,20 @@ static krt_status *refuse(const tf_call *tc, const char *fmt, ...) {
 
 static krt_status *oom(void) { return krt_error_oom("TFOpLambda call"); }
 
+/* {"class_name": class_name, "config": cfg}, as Keras 3 writes tensors and slices; takes cfg
+ * (freed on failure; NULL counts as an allocation that failed). */
+static krt_status *class_object(const char *class_name, cJSON *cfg, cJSON **out) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o || !cfg || !cJSON_AddStringToObject(o, "class_name", class_name)) {
+    cJSON_Delete(o);
+    cJSON_Delete(cfg);
+    return oom();
+  }
+  cJSON_AddItemToObject(o, "config", cfg);
+  *out = o;
+  return NULL;
+}
+
 /* Which input (of ctx->inputs, in keras_tfop_visit_tensors' order) a reference is. */
 typedef struct ref_search {
   const cJSON *target;
@@ -246,17 +260,13 @@ static krt_status *placeholder(const tf_call *tc, const cJSON *ref, cJSON **out)
   KRT_TRY(keras_tfop_visit_tensors(tc->node, count_ref, &s));
   if (s.found < 0 || s.found >= tc->ctx->n_inputs)
     return kl_error(tc->ctx, KRT_ERR_INTERNAL, "an operand tensor is not among the call's inputs");
-  cJSON *t = cJSON_CreateObject(), *cfg = cJSON_CreateObject();
-  if (!t || !cfg || !cJSON_AddStringToObject(t, "class_name", "__keras_tensor__") ||
-      !cJSON_AddStringToObject(cfg, "dtype", value_dtype(tc->ctx, tc->ctx->inputs[s.found])) ||
-      !cJSON_AddNumberToObject(cfg, "input", s.found)) {
-    cJSON_Delete(t);
+  cJSON *cfg = cJSON_CreateObject();
+  if (cfg && (!cJSON_AddStringToObject(cfg, "dtype", value_dtype(tc->ctx, tc->ctx->inputs[s.found])) ||
+              !cJSON_AddNumberToObject(cfg, "input", s.found))) {
     cJSON_Delete(cfg);
-    return oom();
+    cfg = NULL;
   }
-  cJSON_AddItemToObject(t, "config", cfg);
-  *out = t;
-  return NULL;
+  return class_object("__keras_tensor__", cfg, out);
 }
 
 static int contains_ref(const cJSON *j) {
@@ -619,15 +629,7 @@ static krt_status *subscript(const tf_call *tc, int i, const cJSON *k, cJSON **o
     if (!cJSON_IsNull(item) && !cJSON_IsNumber(item))
       return refuse(tc, "the %s of subscript %d is not a constant integer", key, i);
   }
-  cJSON *s = cJSON_CreateObject(), *cfg = cJSON_Duplicate(k, 1);
-  if (!s || !cfg || !cJSON_AddStringToObject(s, "class_name", "__slice__")) {
-    cJSON_Delete(s);
-    cJSON_Delete(cfg);
-    return oom();
-  }
-  cJSON_AddItemToObject(s, "config", cfg);
-  *out = s;
-  return NULL;
+  return class_object("__slice__", cJSON_Duplicate(k, 1), out);
 }
 
 static int is_ellipsis(const cJSON *k) {
@@ -658,13 +660,8 @@ static krt_status *tr_getitem(tf_call *tc) {
     const cJSON *k = cJSON_IsArray(spec) ? cJSON_GetArrayItem(spec, i) : spec;
     if (is_ellipsis(k)) {
       for (int f = 0; f < fill; f++) {
-        cJSON *all = cJSON_CreateObject(), *cfg = cJSON_CreateObject(); /* config {}: [:] */
-        if (!all || !cfg || !cJSON_AddStringToObject(all, "class_name", "__slice__")) {
-          cJSON_Delete(all);
-          cJSON_Delete(cfg);
-          return oom();
-        }
-        cJSON_AddItemToObject(all, "config", cfg);
+        cJSON *all = NULL;
+        KRT_TRY(class_object("__slice__", cJSON_CreateObject(), &all)); /* config {}: [:] */
         cJSON_AddItemToArray(key, all);
       }
       continue;
