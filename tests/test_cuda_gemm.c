@@ -10,6 +10,10 @@
  * implementations read, a shared filter once), no context allocates more than its arena,
  * workspace and staging, and two threads running two contexts at once get the CPU's results.
  *
+ * Inputs and outputs sit 64 bytes into their allocations (the arena's alignment, not
+ * cudaMalloc's 256) and the output and workspace hold NaN before every launch, as a context's
+ * memory holds earlier values (the NASNetMobile case: FP32 tuning once recorded an engine that
+ * was wrong there).
  * Errors: max |gpu - ref| / max |ref|; FP32 <= 1e-4 (no TF32 anywhere), FP16 <= 5e-3 (the CPU
  * reference then reads the same float16-rounded inputs and weights). TF32 (float32 data, the
  * libraries may round products' inputs to TF32): ||gpu - ref|| / ||ref|| <= 2e-3, the bound
@@ -238,6 +242,12 @@ static krt_status *cpu_reference(const built *b, int64_t batch, const float *x, 
     }                                                                                          \
   } while (0)
 
+/* Activations sit in the arena 64 bytes apart (KRT_PLAN_ALIGNMENT), not at cudaMalloc's 256:
+ * inputs and outputs here are that far into their allocations (upload leaves the room), and the
+ * workspace and y hold NaN before every launch, as a context's memory holds earlier values. */
+#define IO_OFFSET KRT_PLAN_ALIGNMENT
+static void *at_offset(void *p) { return p ? (unsigned char *)p + IO_OFFSET : NULL; }
+
 static krt_status *upload(const float *host, int64_t n, int fp16, void **dev) {
   size_t es = fp16 ? 2 : 4;
   void *tmp = malloc((size_t)n * es + 1);
@@ -246,8 +256,9 @@ static krt_status *upload(const float *host, int64_t n, int fp16, void **dev) {
     for (int64_t i = 0; i < n; i++) ((uint16_t *)tmp)[i] = to_half(host[i]);
   else
     memcpy(tmp, host, (size_t)n * es);
-  cudaError_t e = cudaMalloc(dev, (size_t)n * es + 16);
-  if (e == cudaSuccess) e = cudaMemcpy(*dev, tmp, (size_t)n * es, cudaMemcpyHostToDevice);
+  cudaError_t e = cudaMalloc(dev, (size_t)n * es + IO_OFFSET + 16);
+  if (e == cudaSuccess)
+    e = cudaMemcpy((unsigned char *)*dev + IO_OFFSET, tmp, (size_t)n * es, cudaMemcpyHostToDevice);
   free(tmp);
   return e == cudaSuccess ? NULL : krt_error(KRT_ERR_DEVICE, "upload: %s", cudaGetErrorString(e));
 }
@@ -379,7 +390,7 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, krt_precision pre
   if (ws_bytes) CU(cudaMalloc(&ws, ws_bytes));
   if ((s = upload(x, count_at(&g->values[b->x], max_batch), fp16, &xd))) goto done;
   if (b->r >= 0 && (s = upload(r, count_at(&g->values[b->r], max_batch), fp16, &rd))) goto done;
-  CU(cudaMalloc(&yd, (size_t)y_max * 4));
+  CU(cudaMalloc(&yd, (size_t)y_max * 4 + IO_OFFSET));
   cuda_launch l;
   memset(&l, 0, sizeof l);
   l.stream = env->stream;
@@ -395,16 +406,18 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, krt_precision pre
       const ir_value *v = &g->values[n->inputs[i]];
       in[i].dtype = fp16 ? KRT_FLOAT16 : KRT_FLOAT32;
       tensor_dims(v, batch, &in[i].rank, in[i].dims);
-      in[i].data = v->data ? (void *)w.ptr[n->inputs[i]] : n->inputs[i] == b->x ? xd : rd;
+      in[i].data = v->data ? (void *)w.ptr[n->inputs[i]]
+                   : at_offset(n->inputs[i] == b->x ? xd : rd);
     }
     y.dtype = in[0].dtype;
     tensor_dims(yv, batch, &y.rank, y.dims);
-    y.data = yd;
-    CU(cudaMemsetAsync(yd, 0xff, (size_t)y_max * 4, env->stream)); /* NaN garbage */
+    y.data = at_offset(yd);
+    CU(cudaMemsetAsync(yd, 0xff, (size_t)y_max * 4 + IO_OFFSET, env->stream)); /* NaN garbage */
+    if (ws) CU(cudaMemsetAsync(ws, 0xff, ws_bytes, env->stream)); /* so is the workspace */
     if ((s = launch_node(b, in, n->n_inputs, &y, &l))) goto done;
     CU(cudaStreamSynchronize(env->stream));
     int64_t yc = count_at(yv, batch);
-    if ((s = download(yd, yc, fp16, got))) goto done;
+    if ((s = download(y.data, yc, fp16, got))) goto done;
     res->err[bi] = norm_error(got, ref, yc);
     res->l2[bi] = l2_error(got, ref, yc);
     if (bi == 0 && spec->time_it) {
@@ -426,7 +439,7 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, krt_precision pre
       CU(cudaEventElapsedTime(&ms, e0, e1));
       res->ms = ms / (per_graph * replays);
       /* the replayed result must still be right */
-      if ((s = download(yd, yc, fp16, got))) goto done;
+      if ((s = download(y.data, yc, fp16, got))) goto done;
       double e2 = norm_error(got, ref, yc), l2 = l2_error(got, ref, yc);
       if (e2 > res->err[0]) res->err[0] = e2;
       if (l2 > res->l2[0]) res->l2[0] = l2;
@@ -1005,6 +1018,9 @@ int main(void) {
       {"conv relu thresh", IR_OP_CONV, 2, {8, 8}, 16, 16, {3, 3}, {1, 1}, {1, 1}, 1, {1, 1}, {1, 1}, 1, 0, act_of(IR_ACT_RELU, 0, INFINITY, 0.5f), 2},
       {"conv hard_swish", IR_OP_CONV, 2, {8, 8}, 16, 16, {3, 3}, {1, 1}, {1, 1}, 1, {1, 1}, {1, 1}, 1, 0, act_of(IR_ACT_HARD_SWISH, 0, 0, 0), 2},
       {"conv nobias", IR_OP_CONV, 2, {8, 8}, 16, 24, {3, 3}, {1, 1}, {1, 1}, 1, {1, 1}, {1, 1}, 0, 0, NOACT, 2},
+      /* NASNetMobile's adjust_conv_projection_2 (1x1 conv + folded BN, 264 -> 44 channels at
+       * 28x28, batch 2): FP32 tuning recorded an engine that is wrong there (cuda_conv.c) */
+      {"nasnet conv1x1 264>44", IR_OP_CONV, 2, {28, 28}, 264, 44, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, {0, 0}, 1, 0, NOACT, 2},
       {"grouped g4", IR_OP_CONV, 2, {9, 9}, 16, 32, {3, 3}, {1, 1}, {1, 1}, 4, {1, 1}, {1, 1}, 1, 0, RELU, 2},
       {"depthwise s1 relu6", IR_OP_CONV, 2, {14, 14}, 32, 32, {3, 3}, {1, 1}, {1, 1}, 32, {1, 1}, {1, 1}, 1, 0, act_of(IR_ACT_RELU, 0, 6.0f, 0), 3},
       {"depthwise s2 asym", IR_OP_CONV, 2, {14, 14}, 32, 32, {3, 3}, {2, 2}, {1, 1}, 32, {0, 0}, {1, 1}, 1, 0, act_of(IR_ACT_RELU, 0, 6.0f, 0), 3},

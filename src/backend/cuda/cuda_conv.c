@@ -40,6 +40,7 @@
  * library's own part, and one cudaMemcpy2DAsync moves it into place: the copy the Concat would
  * have made.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -669,9 +670,17 @@ static conv_exec borrowed_exec(const conv_state *st, const cg_graph *g, const cg
 }
 
 typedef struct conv_buffers {
-  void *x, *y, *r, *ws;
+  void *x, *y, *r, *ws;           /* the allocations; candidates are timed on these */
+  void *x_chk, *y_chk, *r_chk;    /* the same, VERIFY_OFFSET bytes in: candidates are checked here */
   size_t ws_bytes;
+  size_t y_elems;                 /* elements of y (pitched like the node's output) */
 } conv_buffers;
+
+/* Candidates are checked at pointers only as aligned as cuDNN is promised (CG_ALIGNMENT), not at
+ * the 256 bytes of cudaMalloc: the arena places values 64 bytes apart (plan.h), and a kernel that
+ * assumed more than it was told would be right here and wrong there. */
+#define VERIFY_OFFSET 16
+#define VERIFY_SLACK 256 /* bytes allocated past each buffer's end */
 
 static void buffers_free(conv_buffers *b) {
   cudaFree(b->x);
@@ -680,8 +689,35 @@ static void buffers_free(conv_buffers *b) {
   cudaFree(b->ws);
 }
 
-/* Candidate buffers at this batch: x, y (pitched like the node's output), the residual, and a
- * workspace of ws_bytes. */
+/* count values uniform in [-1, 1) (a fixed sequence from seed) into dev, in dtype. */
+static krt_status *fill_random(const ir_node *n, void *dev, int64_t count, krt_dtype dtype,
+                               uint64_t seed, cudaStream_t stream) {
+  float *host = malloc((size_t)(count > 0 ? count : 1) * sizeof *host);
+  if (!host) return krt_error_oom("tuning inputs");
+  uint64_t state = seed * 6364136223846793005ull + 1442695040888963407ull;
+  for (int64_t i = 0; i < count; i++) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    host[i] = (float)((state >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+  }
+  krt_status *s = NULL;
+  void *f32 = NULL;
+  cudaError_t e = cudaStreamSynchronize(stream);
+  if (e == cudaSuccess && dtype == KRT_FLOAT32) {
+    e = cudaMemcpy(dev, host, (size_t)count * sizeof *host, cudaMemcpyHostToDevice);
+  } else if (e == cudaSuccess) {
+    e = cudaMalloc(&f32, (size_t)count * sizeof *host);
+    if (e == cudaSuccess) e = cudaMemcpy(f32, host, (size_t)count * sizeof *host, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) s = cuda_convert(dev, dtype, f32, KRT_FLOAT32, count, stream);
+    if (e == cudaSuccess && !s) e = cudaStreamSynchronize(stream);
+  }
+  if (e != cudaSuccess && !s) s = cuda_runtime_error(n, "filling tuning inputs", e);
+  cudaFree(f32);
+  free(host);
+  return s;
+}
+
+/* Candidate buffers at this batch: x and the residual (random, so that timings and checks see
+ * real data), y (pitched like the node's output) and a workspace of ws_bytes. */
 static krt_status *buffers_alloc(const cuda_prepare_ctx *ctx, const conv_state *st, int64_t batch,
                                  size_t ws_bytes, conv_buffers *b) {
   const ir_node *n = st->node;
@@ -692,16 +728,180 @@ static krt_status *buffers_alloc(const cuda_prepare_ctx *ctx, const conv_state *
     return krt_error(KRT_ERR_SHAPE, "node '%s': unknown sizes at batch %lld", node_name(n),
                      (long long)batch);
   int64_t y_alloc = st->pitch ? batch * st->out_positions * st->pitch : ye;
-  cudaError_t e = cudaMalloc(&b->x, (size_t)xe * esize);
-  if (e == cudaSuccess) e = cudaMemsetAsync(b->x, 0, (size_t)xe * esize, ctx->stream);
-  if (e == cudaSuccess) e = cudaMalloc(&b->y, (size_t)y_alloc * esize);
-  if (e == cudaSuccess && n->attrs.residual) e = cudaMalloc(&b->r, (size_t)ye * esize);
-  if (e == cudaSuccess && b->r) e = cudaMemsetAsync(b->r, 0, (size_t)ye * esize, ctx->stream);
+  int64_t slack = VERIFY_SLACK / (int64_t)esize;
+  b->y_elems = (size_t)y_alloc;
+  cudaError_t e = cudaMalloc(&b->x, (size_t)(xe + slack) * esize);
+  if (e == cudaSuccess) e = cudaMalloc(&b->y, (size_t)(y_alloc + slack) * esize);
+  if (e == cudaSuccess && n->attrs.residual) e = cudaMalloc(&b->r, (size_t)(ye + slack) * esize);
   if (e == cudaSuccess && ws_bytes) e = cudaMalloc(&b->ws, ws_bytes);
   b->ws_bytes = ws_bytes;
   if (e != cudaSuccess) return cuda_runtime_error(n, "allocating tuning buffers", e);
+  b->x_chk = (unsigned char *)b->x + VERIFY_OFFSET;
+  b->y_chk = (unsigned char *)b->y + VERIFY_OFFSET;
+  b->r_chk = b->r ? (unsigned char *)b->r + VERIFY_OFFSET : NULL;
+  KRT_TRY(fill_random(n, b->x, xe + slack, st->dtype, 1, ctx->stream));
+  if (b->r) KRT_TRY(fill_random(n, b->r, ye + slack, st->dtype, 2, ctx->stream));
   return NULL;
 }
+
+/* ---- verification ---------------------------------------------------------------------------
+ * A candidate is recorded only if it computes the convolution: timing alone records whatever is
+ * fastest, right or not. NASNetMobile in FP32 (2026-12): the choice recorded for its 1x1 convs
+ * 264 -> 44 at 28x28 gave adjust_conv_projection_2 and _3 errors of 7e-3 and 0.42 (normalised)
+ * while normal_conv_1_1 and _2, with the same key (so the same engine) and identical input
+ * data, were right: the engine's result depended on more than its inputs (what the output or
+ * workspace memory held before, or the pointers' alignment). Each candidate runs once before it
+ * is timed, on random
+ * inputs, with y and the workspace filled with NaN first (an engine that reads either, or leaves
+ * an element unwritten, shows), at pointers only VERIFY_OFFSET-aligned, and its result is
+ * compared with the reference: cudnnConvolutionForward's IMPLICIT_GEMM algorithm (plain FMA
+ * loops, no workspace) where the legacy API applies (2-D forward, symmetric pads), else the
+ * candidate's own result with y and the workspace zeroed instead (same answer whatever the
+ * memory held). The choice is checked once more as prepare rebuilds it (engine index and knobs
+ * -> plan) before it is recorded; a choice that fails gives way to the next fastest. */
+
+typedef struct conv_check {
+  const conv_state *st;
+  const conv_buffers *buf;
+  cudaStream_t stream;
+  int64_t rows;       /* output positions at this batch */
+  int64_t stride;     /* elements between them in y: the pitch, or out_channels */
+  float *ref, *got;   /* host, y_elems each */
+  void *f32;          /* device, y_elems floats: FP16 results converted for download */
+  int has_ref;        /* ref holds the reference result (else: checked for consistency) */
+  double tolerance;   /* on max|got - ref| / max|ref| over the node's columns */
+} conv_check;
+
+static void check_free(conv_check *k) {
+  free(k->ref);
+  free(k->got);
+  cudaFree(k->f32);
+  memset(k, 0, sizeof *k);
+}
+
+static krt_status *check_download(const conv_check *k, float *host) {
+  const ir_node *n = k->st->node;
+  cudaError_t e;
+  const void *src = k->buf->y_chk;
+  if (k->st->dtype != KRT_FLOAT32) {
+    KRT_TRY(cuda_convert(k->f32, KRT_FLOAT32, src, k->st->dtype, (int64_t)k->buf->y_elems,
+                         k->stream));
+    src = k->f32;
+  }
+  e = cudaStreamSynchronize(k->stream);
+  if (e == cudaSuccess)
+    e = cudaMemcpy(host, src, k->buf->y_elems * sizeof *host, cudaMemcpyDeviceToHost);
+  return e == cudaSuccess ? NULL : cuda_runtime_error(n, "reading a tuning result", e);
+}
+
+/* Runs e once on the check buffers with y and the workspace set to `fill` bytes first, and
+ * downloads y to host. A failing run returns its status. */
+static krt_status *check_run(const conv_check *k, const conv_exec *e, int fill, float *host) {
+  const ir_node *n = k->st->node;
+  size_t esize = k->st->dtype == KRT_FLOAT16 ? 2 : 4;
+  cudaError_t ce = cudaMemsetAsync(k->buf->y_chk, fill, k->buf->y_elems * esize, k->stream);
+  if (ce == cudaSuccess && k->buf->ws)
+    ce = cudaMemsetAsync(k->buf->ws, fill, k->buf->ws_bytes, k->stream);
+  if (ce != cudaSuccess) return cuda_runtime_error(n, "cudaMemsetAsync", ce);
+  KRT_TRY(exec_run(k->st, e, k->buf->x_chk, k->buf->y_chk, k->buf->r_chk, k->buf->ws, k->stream));
+  ce = cudaStreamSynchronize(k->stream);
+  if (ce != cudaSuccess) {
+    cudaGetLastError();
+    return cuda_runtime_error(n, "a checked run", ce);
+  }
+  return check_download(k, host);
+}
+
+/* max|a - b| / max|b| over the node's columns; NaN or infinity anywhere: INFINITY. */
+static double check_error(const conv_check *k, const float *a, const float *b) {
+  double diff = 0.0, top = 0.0;
+  int64_t channels = k->st->out_channels;
+  for (int64_t r = 0; r < k->rows; r++)
+    for (int64_t c = 0; c < channels; c++) {
+      size_t i = (size_t)(r * k->stride + c);
+      double d = fabs((double)a[i] - (double)b[i]), m = fabs((double)b[i]);
+      if (!(d <= 1e300) || !(m <= 1e300)) return INFINITY;
+      if (d > diff) diff = d;
+      if (m > top) top = m;
+    }
+  return diff / (top > 1e-30 ? top : 1e-30);
+}
+
+/* The normalised error of e (check_run, conv_check); a failing run returns its status. */
+static krt_status *check_exec(const conv_check *k, const conv_exec *e, double *err) {
+  *err = INFINITY;
+  KRT_TRY(check_run(k, e, 0xff, k->got)); /* 0xff bytes: NaN in float32 and float16 */
+  if (k->has_ref) {
+    *err = check_error(k, k->got, k->ref);
+    return NULL;
+  }
+  KRT_TRY(check_run(k, e, 0x00, k->ref));
+  *err = check_error(k, k->got, k->ref);
+  return NULL;
+}
+
+static krt_status *check_init(const conv_state *st, int64_t batch, const conv_buffers *buf,
+                              krt_precision precision, cudaStream_t stream, conv_check *k) {
+  memset(k, 0, sizeof *k);
+  k->st = st;
+  k->buf = buf;
+  k->stream = stream;
+  k->rows = batch * st->out_positions;
+  k->stride = st->pitch ? st->pitch : st->out_channels;
+  /* FP32 engines agree with FMA loops to rounding (~1e-6 here); a wrong one is off by far more.
+   * TF32 and FP16 round products' inputs (and FP16 the result) to 10-bit mantissas. */
+  k->tolerance = precision == KRT_PRECISION_FP32 ? 1e-4 : 2e-2;
+  k->ref = malloc(buf->y_elems * sizeof *k->ref);
+  k->got = malloc(buf->y_elems * sizeof *k->got);
+  if (!k->ref || !k->got) return krt_error_oom("checking tuning candidates");
+  if (st->dtype != KRT_FLOAT32) {
+    cudaError_t e = cudaMalloc(&k->f32, buf->y_elems * sizeof(float));
+    if (e != cudaSuccess) return cuda_runtime_error(st->node, "allocating a tuning check", e);
+  }
+  conv_exec ref;
+  memset(&ref, 0, sizeof ref);
+  krt_status *s = legacy_build(st, batch, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+                               buf->ws_bytes, &ref);
+  if (!s && exec_workspace(&ref) <= buf->ws_bytes) s = check_run(k, &ref, 0xff, k->ref);
+  else if (!s) s = krt_error(KRT_ERR_UNSUPPORTED, "no room for the reference");
+  /* A reference with a hole or a NaN would reject every candidate: use it only when whole. */
+  k->has_ref = !s && check_error(k, k->ref, k->ref) == 0.0;
+  krt_status_release(s); /* no legacy reference: candidates are checked for consistency */
+  exec_free(&ref);
+  return NULL;
+}
+
+/* A candidate that passed its check and was timed. */
+typedef struct conv_candidate {
+  cuda_choice choice;
+} conv_candidate;
+
+static int by_ms(const void *pa, const void *pb) {
+  const conv_candidate *a = pa, *b = pb;
+  return (a->choice.ms > b->choice.ms) - (a->choice.ms < b->choice.ms);
+}
+
+/* Checks and times one candidate exec; on success appends it to list. */
+static void try_candidate(const cuda_prepare_ctx *ctx, const conv_check *k, conv_trial *t,
+                          const cuda_choice *choice, conv_candidate *list, int *n_list,
+                          int max_list) {
+  double err, ms;
+  krt_status *s = check_exec(k, t->e, &err);
+  if (s || !(err <= k->tolerance) || *n_list == max_list) { /* wrong: no candidate */
+    krt_status_release(s);
+    return;
+  }
+  s = cuda_time_candidate(ctx->stream, run_trial, t, &ms);
+  if (s) { /* an engine that fails to run is no candidate */
+    krt_status_release(s);
+    return;
+  }
+  list[*n_list].choice = *choice;
+  list[*n_list].choice.ms = ms;
+  ++*n_list;
+}
+
+#define CONV_MAX_CANDIDATES (2 * CONV_TUNE_PER_LIST + 1 + 8)
 
 krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_t batch) {
   char key[1024];
@@ -719,6 +919,10 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
   int has_legacy = 0;
   conv_buffers buf;
   memset(&buf, 0, sizeof buf);
+  conv_check check;
+  memset(&check, 0, sizeof check);
+  conv_candidate list[CONV_MAX_CANDIDATES];
+  int n_list = 0;
   krt_status *s = NULL;
 
   /* Candidates: fused graph engines, plain graph engines (+ epilogue kernel), the legacy API. */
@@ -753,46 +957,35 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
     s = krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): cuDNN offers no engine for %s", name,
                   ir_op_name(n->op), key);
   if (!s) s = buffers_alloc(ctx, st, batch, ws, &buf);
+  if (!s) s = check_init(st, batch, &buf, ctx->precision, ctx->stream, &check);
 
-  cuda_choice best;
-  memset(&best, 0, sizeof best);
-  best.ms = -1.0;
   int done = 0;
   for (int f = 1; f >= 0 && !s; f--)
     for (int i = 0; i < n_cfgs[f] && !s; i++) {
       if ((size_t)cfgs[f][i].workspace > library_ws) continue;
       conv_exec e = borrowed_exec(st, &graphs[f], &cfgs[f][i], batch, f);
       conv_trial t = {st, &e, buf.x, buf.r, buf.y, buf.ws, ctx->stream};
-      double ms;
-      krt_status *err = cuda_time_candidate(ctx->stream, run_trial, &t, &ms);
-      cuda_tune_progress(ctx, n, ++done, total);
-      if (err) { /* an engine that fails to run is no candidate */
-        krt_status_release(err);
-        continue;
-      }
-      uint8_t packed[sizeof best.knobs - 1];
+      cuda_choice c;
+      memset(&c, 0, sizeof c);
+      uint8_t packed[sizeof c.knobs - 1];
       int used = cg_config_pack(&cfgs[f][i], packed, (int)sizeof packed);
-      if (used < 0 || (best.ms >= 0 && ms >= best.ms)) continue;
-      memset(&best, 0, sizeof best);
-      memcpy(best.knobs + 1, packed, (size_t)used);
-      best.kind = CUDA_IMPL_CUDNN_GRAPH;
-      best.id = cfgs[f][i].global_index;
-      best.knobs[0] = f ? 0 : 1;
-      best.n_knobs = 1 + used;
-      best.ms = ms;
+      cuda_tune_progress(ctx, n, ++done, total);
+      if (used < 0) continue; /* cannot be recorded */
+      memcpy(c.knobs + 1, packed, (size_t)used);
+      c.kind = CUDA_IMPL_CUDNN_GRAPH;
+      c.id = cfgs[f][i].global_index;
+      c.knobs[0] = f ? 0 : 1;
+      c.n_knobs = 1 + used;
+      try_candidate(ctx, &check, &t, &c, list, &n_list, CONV_MAX_CANDIDATES);
     }
   if (!s && has_legacy) {
     conv_trial t = {st, &legacy, buf.x, buf.r, buf.y, buf.ws, ctx->stream};
-    double ms;
-    krt_status *err = cuda_time_candidate(ctx->stream, run_trial, &t, &ms);
+    cuda_choice c;
+    memset(&c, 0, sizeof c);
+    c.kind = CUDA_IMPL_CUDNN_LEGACY;
+    c.id = legacy.algo;
     cuda_tune_progress(ctx, n, ++done, total);
-    if (!err && (best.ms < 0 || ms < best.ms)) {
-      memset(&best, 0, sizeof best);
-      best.kind = CUDA_IMPL_CUDNN_LEGACY;
-      best.id = legacy.algo;
-      best.ms = ms;
-    }
-    krt_status_release(err);
+    try_candidate(ctx, &check, &t, &c, list, &n_list, CONV_MAX_CANDIDATES);
   }
   for (int v = 0; v < n_variants && !s; v++) {
     conv_exec e;
@@ -802,23 +995,39 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
     e.variant = v;
     set_staging(st, batch, &e);
     conv_trial t = {st, &e, buf.x, buf.r, buf.y, buf.ws, ctx->stream};
-    double ms;
-    krt_status *err = cuda_time_candidate(ctx->stream, run_trial, &t, &ms);
+    cuda_choice c;
+    memset(&c, 0, sizeof c);
+    c.kind = CUDA_IMPL_KRT_KERNEL;
+    c.id = v;
     cuda_tune_progress(ctx, n, ++done, total);
-    if (!err && (best.ms < 0 || ms < best.ms)) {
-      memset(&best, 0, sizeof best);
-      best.kind = CUDA_IMPL_KRT_KERNEL;
-      best.id = v;
-      best.ms = ms;
-    }
-    krt_status_release(err);
+    try_candidate(ctx, &check, &t, &c, list, &n_list, CONV_MAX_CANDIDATES);
   }
-  if (!s && best.ms < 0)
-    s = krt_error(KRT_ERR_DEVICE, "node '%s' (%s): none of %d candidates ran", name,
-                  ir_op_name(n->op), total);
-  if (!s) s = cuda_tuning_put(ctx->tuning, key, &best);
+
+  /* The fastest candidate whose rebuilt implementation (as prepare builds it from the record)
+   * passes the check too. */
+  qsort(list, (size_t)n_list, sizeof *list, by_ms);
+  const cuda_choice *best = NULL;
+  for (int i = 0; i < n_list && !s && !best; i++) {
+    const cuda_choice *c = &list[i].choice;
+    conv_exec e;
+    krt_status *err = exec_build(st, batch, c, buf.ws_bytes, &e);
+    int same = !err && e.impl == c->kind &&
+               (c->kind != CUDA_IMPL_CUDNN_GRAPH || e.cfg.global_index == c->id) &&
+               (c->kind != CUDA_IMPL_CUDNN_LEGACY || (int64_t)e.algo == c->id) &&
+               exec_workspace(&e) <= buf.ws_bytes;
+    double error = INFINITY;
+    if (same) err = check_exec(&check, &e, &error);
+    if (same && !err && error <= check.tolerance) best = c;
+    krt_status_release(err);
+    exec_free(&e);
+  }
+  if (!s && !best)
+    s = krt_error(KRT_ERR_DEVICE, "node '%s' (%s): none of %d candidates ran and computed the "
+                  "convolution correctly (%s)", name, ir_op_name(n->op), total, key);
+  if (!s) s = cuda_tuning_put(ctx->tuning, key, best);
 
   cudaStreamSynchronize(ctx->stream);
+  check_free(&check);
   buffers_free(&buf);
   exec_free(&legacy);
   for (int f = 0; f < 2; f++) {

@@ -7,7 +7,9 @@
  * algorithms for Dense), each with one checked run and then 10 runs captured into a CUDA graph
  * replayed 1 + 3 times; nodes with the same key (same shapes and attributes) are tuned once, so
  * a ResNet-50 tunes in seconds. Engines needing runtime compilation (NVRTC, ~0.3 s each) are
- * limited to 2 fused + 1 plain per node.
+ * limited to 2 fused + 1 plain per node. Conv candidates are checked against a reference before
+ * they are timed, and the choice again as prepare rebuilds it (cuda_conv.c, "verification"): a
+ * fast engine that computes the wrong thing is never recorded.
  */
 #include <string.h>
 
