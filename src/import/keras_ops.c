@@ -526,6 +526,64 @@ static int dims_without(const ir_value *v, int drop, int64_t *dims) {
   return r;
 }
 
+/* Exact gathers with constant indices are built from what the IR has: y takes, along one
+ * per-sample axis, the elements idx[0..n) of x (each in [0, dims[axis])), as a Concat of one Slice
+ * per run of consecutive indices (one Slice when idx is a single run). Take, strided and reversed
+ * subscripts, Tile, Repeat and BroadcastTo all reduce to it. More than KL_MAX_PIECES runs is
+ * refused rather than built as a graph that large. */
+#define KL_MAX_PIECES 1024
+
+static krt_status *pick_along_axis(const keras_layer_ctx *ctx, int x, int axis, const int64_t *idx,
+                                   int64_t n, const char *part, int *out) {
+  const ir_value *v = kl_value(ctx, x);
+  int64_t runs = 0;
+  for (int64_t k = 0; k < n; k++)
+    if (k == 0 || idx[k] != idx[k - 1] + 1) runs++;
+  if (runs > KL_MAX_PIECES)
+    return kl_unsupported(ctx, "operation %s needs %lld pieces on axis %d (krt builds at most %d)",
+                          ctx->class_name, (long long)runs, axis, KL_MAX_PIECES);
+  int contiguous_all = runs == 1 && idx[0] == 0 && n == v->dims[axis];
+  if (contiguous_all) {
+    ir_attrs none = kl_attrs();
+    return kl_emit(ctx, IR_OP_IDENTITY, part, &x, 1, &none, out);
+  }
+  int *pieces = malloc((size_t)runs * sizeof *pieces);
+  if (!pieces) return krt_error_oom("pieces of a gather");
+  krt_status *s = NULL;
+  int r = 0;
+  for (int64_t k = 0; !s && k < n;) {
+    int64_t e = k + 1;
+    while (e < n && idx[e] == idx[e - 1] + 1) e++;
+    char piece[40];
+    snprintf(piece, sizeof piece, "axis%d_piece%d", axis, r);
+    s = slice_axis(ctx, x, axis, idx[k], idx[e - 1] + 1, runs == 1 ? part : piece, &pieces[r]);
+    r++;
+    k = e;
+  }
+  ir_attrs a = kl_attrs();
+  a.axis = axis;
+  if (!s && runs > 1) s = kl_emit(ctx, IR_OP_CONCAT, part, pieces, r, &a, out);
+  if (!s && runs == 1) *out = pieces[0];
+  free(pieces);
+  return s;
+}
+
+/* The per-axis indices of numpy's x[start:stop:step] on an axis of length len (Python's
+ * slice.indices: None ends, negative bounds from the end, clamped). Returns the count. */
+static int64_t slice_indices(const cJSON *start, const cJSON *stop, int64_t step, int64_t len,
+                             int64_t *idx) {
+  int64_t lo = step > 0 ? 0 : -1, hi = step > 0 ? len : len - 1;
+  int64_t b = cJSON_IsNumber(start) ? (int64_t)start->valuedouble : (step > 0 ? lo : hi);
+  int64_t e = cJSON_IsNumber(stop) ? (int64_t)stop->valuedouble : (step > 0 ? hi : lo);
+  if (cJSON_IsNumber(start) && b < 0) b += len;
+  if (cJSON_IsNumber(stop) && e < 0) e += len;
+  b = b < lo ? lo : b > hi ? hi : b;
+  e = e < lo ? lo : e > hi ? hi : e;
+  int64_t n = 0;
+  for (int64_t i = b; step > 0 ? i < e : i > e; i += step) idx[n++] = i;
+  return n;
+}
+
 /* ops.split(x, indices_or_sections, axis) and ops.unstack(x, num, axis): one Slice per output. */
 static krt_status *convert_split(const keras_layer_ctx *ctx, int unstack, int *outs, int *n_outs) {
   static const char *const split_keys[] = {"indices_or_sections", "axis", NULL};
@@ -637,9 +695,10 @@ static krt_status *convert_stack(const keras_layer_ctx *ctx, int *out) {
   return s;
 }
 
-/* x[...] (GetItem): per axis a slice {start, stop, step} with step 1 (None ends, negative indices
- * from the end, clamped as Python does) or an integer (the axis dropped). Ellipsis, None
- * (newaxis), steps other than 1 and tensor indices are refused. */
+/* x[...] (GetItem): per axis a slice {start, stop, step} (None ends, negative bounds from the end,
+ * clamped as Python does; any nonzero step, negative ones reversing) or an integer (the axis
+ * dropped). The batch axis takes only `:`. Ellipsis, None (newaxis) and tensor indices are
+ * refused. Step 1 is one Slice; other steps pick their elements after it (pick_along_axis). */
 static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
   KRT_TRY(refuse_unknown_keys(ctx, NULL));
   KRT_TRY(expect_operands(ctx, 2));
@@ -653,9 +712,11 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
   int n_keys = cJSON_IsArray(key) ? cJSON_GetArraySize(key) : 1;
   if (n_keys > v->rank)
     return kl_bad_file(ctx, "%d indices for a tensor of rank %d", n_keys, v->rank);
+  int rank = v->rank;
   ir_attrs a = kl_attrs();
   int drop[KRT_MAX_RANK] = {0}, any_drop = 0;
-  for (int i = 0; i < v->rank; i++) {
+  int64_t step_of[KRT_MAX_RANK] = {0}; /* 0: step 1, else the step of that axis */
+  for (int i = 0; i < rank; i++) {
     a.begin[i] = 0;
     a.end[i] = v->dims[i];
   }
@@ -682,34 +743,336 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
     const cJSON *st = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "start") : NULL;
     const cJSON *sp = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "stop") : NULL;
     const cJSON *step = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "step") : NULL;
-    if (step && !cJSON_IsNull(step) && !(cJSON_IsNumber(step) && step->valuedouble == 1))
-      return kl_unsupported(ctx, "a slice with step %g on axis %d is not supported (step 1 only)",
-                            cJSON_IsNumber(step) ? step->valuedouble : 0.0, i);
     if ((st && !cJSON_IsNull(st) && !cJSON_IsNumber(st)) ||
-        (sp && !cJSON_IsNull(sp) && !cJSON_IsNumber(sp)))
-      return kl_unsupported(ctx, "a slice bound on axis %d is not a constant integer", i);
-    int has_start = cJSON_IsNumber(st), has_stop = cJSON_IsNumber(sp);
+        (sp && !cJSON_IsNull(sp) && !cJSON_IsNumber(sp)) ||
+        (step && !cJSON_IsNull(step) && !cJSON_IsNumber(step)))
+      return kl_unsupported(ctx, "a slice bound or step on axis %d is not a constant integer", i);
+    int64_t stp = cJSON_IsNumber(step) ? (int64_t)step->valuedouble : 1;
+    if (stp == 0 || (cJSON_IsNumber(step) && step->valuedouble != (double)stp))
+      return kl_bad_file(ctx, "slice step %g on axis %d", step->valuedouble, i);
     if (i == 0) {
-      if (has_start || has_stop) return kl_unsupported(ctx, "slicing the batch axis is not supported");
+      if (cJSON_IsNumber(st) || cJSON_IsNumber(sp) || stp != 1)
+        return kl_unsupported(ctx, "slicing the batch axis is not supported");
       continue;
     }
-    int64_t b = has_start ? (int64_t)st->valuedouble : 0;
-    int64_t e = has_stop ? (int64_t)sp->valuedouble : len;
-    if (b < 0) b += len;
-    if (e < 0) e += len;
-    b = b < 0 ? 0 : b > len ? len : b;
-    e = e < 0 ? 0 : e > len ? len : e;
-    if (e <= b) return kl_unsupported(ctx, "an empty slice on axis %d is not supported", i);
-    a.begin[i] = b;
-    a.end[i] = e;
+    int64_t *idx = malloc((size_t)(len > 0 ? len : 1) * sizeof *idx);
+    if (!idx) return krt_error_oom("slice indices");
+    int64_t n = slice_indices(st, sp, stp, len, idx);
+    int64_t first = n ? idx[0] : 0, last = n ? idx[n - 1] : 0;
+    free(idx);
+    if (n == 0) return kl_unsupported(ctx, "an empty slice on axis %d is not supported", i);
+    a.begin[i] = stp > 0 ? first : last;
+    a.end[i] = (stp > 0 ? last : first) + 1;
+    if (stp != 1) step_of[i] = stp;
   }
-  if (!any_drop) return kl_emit(ctx, IR_OP_SLICE, NULL, &x, 1, &a, out);
+  int has_steps = 0;
+  for (int i = 1; i < rank; i++) has_steps |= step_of[i] != 0;
+  if (!any_drop && !has_steps) return kl_emit(ctx, IR_OP_SLICE, NULL, &x, 1, &a, out);
+  int last_step = 0;
+  for (int i = 1; i < rank; i++)
+    if (step_of[i]) last_step = i;
   KRT_TRY(kl_emit(ctx, IR_OP_SLICE, "slice", &x, 1, &a, &x));
+  for (int i = 1; i < rank; i++) {
+    if (!step_of[i]) continue;
+    char part[32];
+    snprintf(part, sizeof part, "axis%d_steps", i);
+    /* within the slice [begin, end): every |step|-th element, from the far end when step < 0 */
+    int64_t span = a.end[i] - a.begin[i], mag = step_of[i] > 0 ? step_of[i] : -step_of[i];
+    int64_t n = (span - 1) / mag + 1;
+    int64_t *idx = malloc((size_t)n * sizeof *idx);
+    if (!idx) return krt_error_oom("slice indices");
+    for (int64_t k = 0; k < n; k++) idx[k] = step_of[i] > 0 ? k * mag : span - 1 - k * mag;
+    int final = !any_drop && i == last_step;
+    krt_status *s = pick_along_axis(ctx, x, i, idx, n, final ? NULL : part, final ? out : &x);
+    free(idx);
+    KRT_TRY(s);
+    if (final) return NULL;
+  }
+  const ir_value *sliced = kl_value(ctx, x);
   int64_t dims[KRT_MAX_RANK];
   int r = 0;
-  for (int i = 1; i < v->rank; i++)
-    if (!drop[i]) dims[r++] = a.end[i] - a.begin[i];
+  for (int i = 1; i < rank; i++)
+    if (!drop[i]) dims[r++] = sliced->dims[i];
   return reshape_to(ctx, x, dims, r, out);
+}
+
+/* The single tensor operand of Tile, Repeat and BroadcastTo, batched with known dims. */
+static krt_status *tensor_operand(const keras_layer_ctx *ctx, int *x) {
+  const cJSON *xj = operand_json(ctx, 0, "x");
+  if (!is_tensor(xj)) return kl_unsupported(ctx, "operation %s on a constant is not supported", ctx->class_name);
+  KRT_TRY(tensor_value(ctx, xj, x));
+  return batched_known(ctx, *x);
+}
+
+/* Applies pick_along_axis on each axis with a list in idx[axis] (NULL: axis untouched); the last
+ * node gets the layer's own name. */
+static krt_status *pick_axes(const keras_layer_ctx *ctx, int x, int64_t *const *idx,
+                             const int64_t *n, int rank, int *out) {
+  int last = 0;
+  for (int i = 1; i < rank; i++)
+    if (idx[i]) last = i;
+  if (!last) {
+    ir_attrs none = kl_attrs();
+    return kl_emit(ctx, IR_OP_IDENTITY, NULL, &x, 1, &none, out);
+  }
+  for (int i = 1; i <= last; i++) {
+    if (!idx[i]) continue;
+    char part[32];
+    snprintf(part, sizeof part, "axis%d", i);
+    KRT_TRY(pick_along_axis(ctx, x, i, idx[i], n[i], i == last ? NULL : part, i == last ? out : &x));
+  }
+  return NULL;
+}
+
+static void free_axes(int64_t **idx, int rank) {
+  for (int i = 0; i < rank; i++) free(idx[i]);
+}
+
+/* ops.tile(x, repeats): numpy's tile; repeats shorter than the rank apply to the last axes. The
+ * batch axis is not tiled, and more repeats than axes (new leading axes) are refused. */
+static krt_status *convert_tile(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"repeats", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  KRT_TRY(expect_operands(ctx, 1));
+  int x;
+  KRT_TRY(tensor_operand(ctx, &x));
+  const ir_value *v = kl_value(ctx, x);
+  int rank = v->rank, reps[KRT_MAX_RANK], n_reps = 0;
+  int64_t dims[KRT_MAX_RANK];
+  for (int i = 0; i < rank; i++) dims[i] = v->dims[i];
+  const cJSON *rj = kc_get(ctx, NULL, "repeats");
+  if (cJSON_IsNumber(rj)) {
+    reps[0] = (int)rj->valuedouble;
+    n_reps = 1;
+  } else {
+    KRT_TRY(kc_int_list(ctx, rj, "repeats", KRT_MAX_RANK, reps, &n_reps));
+  }
+  if (n_reps > rank)
+    return kl_unsupported(ctx, "tile with %d repeats on a tensor of rank %d (new leading axes "
+                               "before the batch) is not supported", n_reps, rank);
+  int64_t *idx[KRT_MAX_RANK] = {0}, n[KRT_MAX_RANK] = {0};
+  krt_status *s = NULL;
+  for (int k = 0; !s && k < n_reps; k++) {
+    int i = rank - n_reps + k, r = reps[k];
+    if (r < 1) s = kl_unsupported(ctx, "tile with repeats %d on axis %d is not supported", r, i);
+    else if (i == 0 && r != 1) s = kl_unsupported(ctx, "tiling the batch axis is not supported");
+    if (s || r == 1) continue;
+    n[i] = dims[i] * r;
+    idx[i] = malloc((size_t)n[i] * sizeof *idx[i]);
+    if (!idx[i]) s = krt_error_oom("tile");
+    for (int64_t j = 0; !s && j < n[i]; j++) idx[i][j] = j % dims[i];
+  }
+  if (!s) s = pick_axes(ctx, x, idx, n, rank, out);
+  free_axes(idx, rank);
+  return s;
+}
+
+/* ops.repeat(x, repeats, axis): every element repeated along axis, repeats an integer or one
+ * count per element. An integer count r is a Reshape to [..., d, 1, ...], a Concat of r copies
+ * on the new axis and a Reshape to [..., d*r, ...]; per-element counts pick their elements.
+ * axis=None (the flattened tensor, batch included) is refused. */
+static krt_status *convert_repeat(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"repeats", "axis", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  KRT_TRY(expect_operands(ctx, 1));
+  int x;
+  KRT_TRY(tensor_operand(ctx, &x));
+  const ir_value *v = kl_value(ctx, x);
+  int rank = v->rank;
+  int64_t dims[KRT_MAX_RANK];
+  for (int i = 0; i < rank; i++) dims[i] = v->dims[i];
+  const cJSON *aj = kc_get(ctx, NULL, "axis");
+  if (!cJSON_IsNumber(aj))
+    return kl_unsupported(ctx, "repeat without an axis (over the flattened tensor, batch "
+                               "included) is not supported");
+  int axis = 0;
+  KRT_TRY(kl_axis(ctx, (int)aj->valuedouble, rank, &axis));
+  if (axis == 0) return kl_unsupported(ctx, "repeating along the batch axis is not supported");
+  const cJSON *rj = kc_get(ctx, NULL, "repeats");
+  int64_t d = dims[axis];
+  int64_t *counts = malloc((size_t)d * sizeof *counts);
+  if (!counts) return krt_error_oom("repeat");
+  krt_status *s = NULL;
+  int uniform = 1;
+  if (cJSON_IsNumber(rj)) {
+    for (int64_t j = 0; j < d; j++) counts[j] = (int64_t)rj->valuedouble;
+  } else if (cJSON_IsArray(rj) && (cJSON_GetArraySize(rj) == d || cJSON_GetArraySize(rj) == 1)) {
+    int64_t j = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, rj) {
+      if (!cJSON_IsNumber(c)) s = kl_bad_file(ctx, "repeats is not a list of integers");
+      else counts[j++] = (int64_t)c->valuedouble;
+    }
+    for (; !s && j < d; j++) counts[j] = counts[0];
+  } else {
+    s = kl_bad_file(ctx, "repeats is not an integer or a list of %lld integers", (long long)d);
+  }
+  int64_t total = 0;
+  for (int64_t j = 0; !s && j < d; j++) {
+    if (counts[j] < 0) s = kl_bad_file(ctx, "negative repeats");
+    total += counts[j];
+    uniform &= counts[j] == counts[0];
+  }
+  if (!s && total == 0) s = kl_unsupported(ctx, "a repeat giving an empty tensor is not supported");
+  if (!s && uniform) {
+    int r = (int)counts[0];
+    int64_t shape[KRT_MAX_RANK];
+    int n_shape = 0;
+    for (int i = 1; i < rank; i++) {
+      shape[n_shape++] = dims[i];
+      if (i == axis) shape[n_shape++] = 1;
+    }
+    int col = x;
+    if (n_shape + 1 > KRT_MAX_RANK) s = kl_unsupported(ctx, "repeat on a tensor of rank %d", rank);
+    if (!s) {
+      ir_attrs ra = kl_attrs();
+      ra.shape_rank = n_shape;
+      for (int i = 0; i < n_shape; i++) ra.shape[i] = shape[i];
+      s = kl_emit(ctx, IR_OP_RESHAPE, "column", &x, 1, &ra, &col);
+    }
+    int *copies = s ? NULL : malloc((size_t)r * sizeof *copies);
+    if (!s && !copies) s = krt_error_oom("repeat");
+    int joined = col;
+    if (!s) {
+      for (int k = 0; k < r; k++) copies[k] = col;
+      ir_attrs ca = kl_attrs();
+      ca.axis = axis + 1;
+      if (r > 1) s = kl_emit(ctx, IR_OP_CONCAT, "copies", copies, r, &ca, &joined);
+    }
+    free(copies);
+    for (int i = 1; i < rank; i++) shape[i - 1] = i == axis ? d * r : dims[i];
+    if (!s) s = reshape_to(ctx, joined, shape, rank - 1, out);
+  } else if (!s) {
+    int64_t *idx[KRT_MAX_RANK] = {0}, n[KRT_MAX_RANK] = {0};
+    idx[axis] = malloc((size_t)total * sizeof *idx[axis]);
+    if (!idx[axis]) s = krt_error_oom("repeat");
+    n[axis] = total;
+    int64_t at = 0;
+    for (int64_t j = 0; !s && j < d; j++)
+      for (int64_t c = 0; c < counts[j]; c++) idx[axis][at++] = j;
+    if (!s) s = pick_axes(ctx, x, idx, n, rank, out);
+    free_axes(idx, rank);
+  }
+  free(counts);
+  return s;
+}
+
+/* ops.broadcast_to(x, shape): axes of size 1 repeated to the shape's. The shape's leading entry
+ * is the batch: it must be left open (None or -1), since a fixed one would change the batch; new
+ * leading axes (which would move the batch axis) are refused. */
+static krt_status *convert_broadcast_to(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"shape", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  KRT_TRY(expect_operands(ctx, 1));
+  int x;
+  KRT_TRY(tensor_operand(ctx, &x));
+  const ir_value *v = kl_value(ctx, x);
+  int rank = v->rank;
+  int64_t dims[KRT_MAX_RANK];
+  for (int i = 0; i < rank; i++) dims[i] = v->dims[i];
+  const cJSON *sj = kc_get(ctx, NULL, "shape");
+  if (!cJSON_IsArray(sj)) return kl_bad_file(ctx, "shape is not a list");
+  int n_shape = cJSON_GetArraySize(sj);
+  if (n_shape != rank)
+    return kl_unsupported(ctx, "broadcast_to from rank %d to rank %d is not supported (new leading "
+                               "axes would move the batch axis)", rank, n_shape);
+  const cJSON *b = cJSON_GetArrayItem(sj, 0);
+  if (!(cJSON_IsNull(b) || (cJSON_IsNumber(b) && b->valuedouble == -1)))
+    return kl_unsupported(ctx, "broadcast_to a fixed batch size %g is not supported (the batch "
+                               "must stay None)", cJSON_IsNumber(b) ? b->valuedouble : 0.0);
+  int64_t *idx[KRT_MAX_RANK] = {0}, n[KRT_MAX_RANK] = {0};
+  krt_status *s = NULL;
+  for (int i = 1; !s && i < rank; i++) {
+    const cJSON *e = cJSON_GetArrayItem(sj, i);
+    if (!cJSON_IsNumber(e)) {
+      s = kl_unsupported(ctx, "entry %d of the shape is not a constant integer", i);
+      break;
+    }
+    int64_t to = (int64_t)e->valuedouble;
+    if (to == dims[i]) continue;
+    if (dims[i] != 1 || to < 1) {
+      s = kl_bad_file(ctx, "cannot broadcast axis %d of size %lld to %lld", i, (long long)dims[i],
+                      (long long)to);
+      break;
+    }
+    n[i] = to;
+    idx[i] = calloc((size_t)to, sizeof *idx[i]);
+    if (!idx[i]) s = krt_error_oom("broadcast_to");
+  }
+  if (!s) s = pick_axes(ctx, x, idx, n, rank, out);
+  free_axes(idx, rank);
+  return s;
+}
+
+/* ops.take(x, indices, axis): constant indices (a number, a nested list or a numpy array; negative
+ * ones from the end) along a per-sample axis; y's shape is x's with that axis replaced by the
+ * indices' shape. Tensor indices, axis=None and out-of-range indices are refused. */
+static krt_status *convert_take(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"axis", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  KRT_TRY(expect_operands(ctx, 2));
+  int x;
+  KRT_TRY(tensor_operand(ctx, &x));
+  const ir_value *v = kl_value(ctx, x);
+  int rank = v->rank;
+  int64_t dims[KRT_MAX_RANK];
+  for (int i = 0; i < rank; i++) dims[i] = v->dims[i];
+  const cJSON *aj = kc_get(ctx, NULL, "axis");
+  if (!cJSON_IsNumber(aj))
+    return kl_unsupported(ctx, "take without an axis (over the flattened tensor, batch included) "
+                               "is not supported");
+  int axis = 0;
+  KRT_TRY(kl_axis(ctx, (int)aj->valuedouble, rank, &axis));
+  if (axis == 0) return kl_unsupported(ctx, "take along the batch axis is not supported");
+  const cJSON *ij = operand_json(ctx, 1, "indices");
+  if (is_tensor(ij))
+    return kl_unsupported(ctx, "take with tensor indices is not supported (constant indices only)");
+  const cJSON *cls = cJSON_IsObject(ij) ? cJSON_GetObjectItemCaseSensitive(ij, "class_name") : NULL;
+  if (cJSON_IsString(cls) && (strcmp(cls->valuestring, "__numpy__") == 0 ||
+                              strcmp(cls->valuestring, "__tensor__") == 0)) {
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(ij, "config");
+    ij = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "value") : NULL;
+  }
+  int irank = -1;
+  int64_t idims[KRT_MAX_RANK];
+  for (int d = 0; d < KRT_MAX_RANK; d++) idims[d] = -1;
+  if (!ij || !const_shape(ij, 0, &irank, idims))
+    return kl_unsupported(ctx, "the indices of take are not a constant list of integers");
+  if (rank - 1 + irank > KRT_MAX_RANK)
+    return kl_unsupported(ctx, "take gives a tensor of rank %d", rank - 1 + irank);
+  int64_t count = 1;
+  for (int d = 0; d < irank; d++) count *= idims[d];
+  if (count == 0) return kl_unsupported(ctx, "take with no indices is not supported");
+  float *raw = malloc((size_t)count * sizeof *raw);
+  int64_t *idx[KRT_MAX_RANK] = {0}, n[KRT_MAX_RANK] = {0};
+  idx[axis] = malloc((size_t)count * sizeof *idx[axis]);
+  krt_status *s = (!raw || !idx[axis]) ? krt_error_oom("take") : NULL;
+  int64_t at = 0;
+  if (!s) const_fill(ij, raw, &at);
+  for (int64_t k = 0; !s && k < count; k++) {
+    int64_t i = (int64_t)raw[k];
+    if ((float)i != raw[k]) s = kl_bad_file(ctx, "index %g of take is not an integer", raw[k]);
+    else if (i < -dims[axis] || i >= dims[axis])
+      s = kl_unsupported(ctx, "index %lld of take is out of range for axis %d of size %lld",
+                         (long long)i, axis, (long long)dims[axis]);
+    else idx[axis][k] = i < 0 ? i + dims[axis] : i;
+  }
+  n[axis] = count;
+  free(raw);
+  if (!s && irank == 1) s = pick_axes(ctx, x, idx, n, rank, out);
+  else if (!s) {
+    int picked;
+    s = pick_along_axis(ctx, x, axis, idx[axis], count, "picked", &picked);
+    int64_t shape[KRT_MAX_RANK];
+    int r = 0;
+    for (int i = 1; i < rank; i++) {
+      if (i != axis) shape[r++] = dims[i];
+      else for (int d = 0; d < irank; d++) shape[r++] = idims[d];
+    }
+    if (!s) s = reshape_to(ctx, picked, shape, r, out);
+  }
+  free_axes(idx, rank);
+  return s;
 }
 
 /* ops.pad(x, pad_width, mode="constant", constant_values=None|0): a zero Pad; the batch axis
@@ -799,6 +1162,10 @@ static krt_status *convert_one(const keras_layer_ctx *ctx, int *output) {
   if (strcmp(cls, "Stack") == 0) return convert_stack(ctx, output);
   if (strcmp(cls, "Pad") == 0) return convert_pad(ctx, output);
   if (strcmp(cls, "GetItem") == 0) return convert_get_item(ctx, output);
+  if (strcmp(cls, "Tile") == 0) return convert_tile(ctx, output);
+  if (strcmp(cls, "Repeat") == 0) return convert_repeat(ctx, output);
+  if (strcmp(cls, "BroadcastTo") == 0) return convert_broadcast_to(ctx, output);
+  if (strcmp(cls, "Take") == 0) return convert_take(ctx, output);
   return kl_unsupported(ctx, "Keras operation %s (module %s) is not supported", cls,
                         ctx->module ? ctx->module : "?");
 }

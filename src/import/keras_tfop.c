@@ -111,7 +111,10 @@ typedef enum tf_kind {
   TF_UNSTACK,    /* unstack(value, num=None, axis=0) */
   TF_CAST,       /* cast(x, dtype) */
   TF_CLIP,       /* clip_by_value(t, clip_value_min, clip_value_max) */
-  TF_GETITEM     /* __operators__.getitem: slice_spec */
+  TF_GETITEM,    /* __operators__.getitem: slice_spec */
+  TF_TILE,       /* tile(input, multiples) */
+  TF_REPEAT,     /* repeat(input, repeats, axis=None) */
+  TF_GATHER      /* gather(params, indices, validate_indices=None, axis=None, batch_dims=0) */
 } tf_kind;
 
 typedef struct tf_function {
@@ -185,6 +188,10 @@ static const tf_function tf_functions[] = {
     {"cast", "Cast", TF_CAST},
     {"clip_by_value", "Clip", TF_CLIP},
     {"__operators__.getitem", "GetItem", TF_GETITEM},
+    {"tile", "Tile", TF_TILE},
+    {"repeat", "Repeat", TF_REPEAT},
+    {"compat.v1.gather", "Take", TF_GATHER},
+    {"gather", "Take", TF_GATHER},
 };
 
 /* One translation in progress: the TF call read from the layer's inbound node and the Keras 3
@@ -638,8 +645,8 @@ static int is_ellipsis(const cJSON *k) {
 }
 
 /* x[slice_spec]: a slice, an integer, or a list of them with at most one Ellipsis, which stands
- * for as many full slices as the rank leaves. Strides other than 1 and newaxis are refused (by
- * GetItem, or here). */
+ * for as many full slices as the rank leaves. Steps go to GetItem as written; newaxis is
+ * refused. */
 static krt_status *tr_getitem(tf_call *tc) {
   static const char *const known[] = {"slice_spec", NULL};
   KRT_TRY(check_kwargs(tc, known));
@@ -671,6 +678,53 @@ static krt_status *tr_getitem(tf_call *tc) {
     cJSON_AddItemToArray(key, s);
   }
   return NULL;
+}
+
+static krt_status *tr_tile(tf_call *tc) {
+  static const char *const known[] = {"multiples", NULL};
+  KRT_TRY(check_kwargs(tc, known));
+  if (!kwarg(tc, "multiples")) return refuse(tc, "the call has no multiples");
+  KRT_TRY(config_const(tc, "multiples", "repeats"));
+  return add_first_tensor(tc);
+}
+
+static krt_status *tr_repeat(tf_call *tc) {
+  static const char *const known[] = {"repeats", "axis", NULL};
+  KRT_TRY(check_kwargs(tc, known));
+  if (!kwarg(tc, "repeats")) return refuse(tc, "the call has no repeats");
+  KRT_TRY(config_const(tc, "repeats", "repeats"));
+  KRT_TRY(config_const(tc, "axis", "axis")); /* absent: the flattened tensor, refused by Repeat */
+  return add_first_tensor(tc);
+}
+
+static int has_negative(const cJSON *j) {
+  if (cJSON_IsNumber(j)) return j->valuedouble < 0;
+  const cJSON *item;
+  if (cJSON_IsArray(j)) cJSON_ArrayForEach(item, j) if (has_negative(item)) return 1;
+  return 0;
+}
+
+/* tf.gather(params, indices, axis=0): constant indices only (Take); TensorFlow's default axis 0
+ * is the batch, which Take refuses. batch_dims other than 0 is refused. */
+static krt_status *tr_gather(tf_call *tc) {
+  static const char *const known[] = {"indices", "validate_indices", "axis", "batch_dims", NULL};
+  KRT_TRY(check_kwargs(tc, known));
+  int batch_dims = 0;
+  KRT_TRY(kwarg_int(tc, "batch_dims", 0, &batch_dims));
+  if (batch_dims != 0) return refuse(tc, "argument batch_dims=%d is not supported", batch_dims);
+  const cJSON *idx = kwarg(tc, "indices");
+  if (!idx) return refuse(tc, "the call has no indices");
+  if (contains_ref(idx))
+    return refuse(tc, "gather with tensor indices is not supported (constant indices only)");
+  if (has_negative(idx))
+    return refuse(tc, "a negative index is not supported (TensorFlow rejects it on the CPU and "
+                      "gives zeros on the GPU)");
+  if (kwarg(tc, "axis")) KRT_TRY(config_const(tc, "axis", "axis"));
+  else KRT_TRY(config_number(tc, "axis", 0));
+  KRT_TRY(add_first_tensor(tc));
+  cJSON *x = NULL;
+  KRT_TRY(operand_from_kwarg(tc, "indices", idx, &x));
+  return add_arg(tc, x);
 }
 
 /* Appends the input each placeholder in j stands for, depth first. */
@@ -774,6 +828,9 @@ krt_status *keras_convert_tfop(const keras_layer_ctx *ctx, int *outputs, int *n_
       case TF_CAST: s = tr_cast(&tc); break;
       case TF_CLIP: s = tr_clip(&tc); break;
       case TF_GETITEM: s = tr_getitem(&tc); break;
+      case TF_TILE: s = tr_tile(&tc); break;
+      case TF_REPEAT: s = tr_repeat(&tc); break;
+      case TF_GATHER: s = tr_gather(&tc); break;
     }
   }
   /* The operands in the order keras_ops.c counts them (depth first through args; kwargs stay
