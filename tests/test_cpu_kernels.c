@@ -614,7 +614,7 @@ static void test_binary(void) {
                                   IR_BINARY_DIV,     IR_BINARY_MAX,        IR_BINARY_MIN,
                                   IR_BINARY_POW,     IR_BINARY_GREATER,    IR_BINARY_GREATER_EQUAL,
                                   IR_BINARY_LESS,    IR_BINARY_LESS_EQUAL, IR_BINARY_EQUAL,
-                                  IR_BINARY_NOT_EQUAL};
+                                  IR_BINARY_NOT_EQUAL, IR_BINARY_WHERE_TRUE, IR_BINARY_WHERE_FALSE};
   const int nkinds = (int)(sizeof kinds / sizeof kinds[0]);
   for (int k = 0; k < nkinds; k++) {
     n.attrs.binary = kinds[k];
@@ -635,6 +635,8 @@ static void test_binary(void) {
           case IR_BINARY_LESS_EQUAL: r = u <= v; break;
           case IR_BINARY_EQUAL: r = u == v; break;
           case IR_BINARY_NOT_EQUAL: r = u != v; break;
+          case IR_BINARY_WHERE_TRUE: r = v != 0 ? u : 0; break;
+          case IR_BINARY_WHERE_FALSE: r = v != 0 ? 0 : u; break;
         }
         want[i * 4 + j] = r;
       }

@@ -424,17 +424,24 @@ static void binary_case(const int64_t *da, int ra, const int64_t *db, int rb, in
   float *b = add_input(&c, rb, db, -2.0f, 2.0f);
   if (b && kind == IR_BINARY_DIV) /* keep divisors away from 0 */
     for (int64_t i = 0; i < count_of(rb, db); i++) b[i] += b[i] >= 0 ? 0.5f : -0.5f;
+  if (b && (kind == IR_BINARY_WHERE_TRUE || kind == IR_BINARY_WHERE_FALSE)) /* a mask of 0 and 1 */
+    for (int64_t i = 0; i < count_of(rb, db); i++) b[i] = b[i] > 0 ? 1.0f : 0.0f;
   ir_attrs a = no_attrs();
   a.binary = (ir_binary_kind)kind;
   a.act = rand_int(0, 2) ? ir_act_none() : random_act();
-  static const char *names[] = {"add", "sub", "mul", "div", "max", "min"};
+  static const char *names[] = {"add", "sub", "mul", "div", "max", "min", "pow", "gt", "ge",
+                                "lt", "le", "eq", "ne", "where_true", "where_false"};
   char label[32];
   snprintf(label, sizeof label, "Binary:%s", names[kind]);
   run_case(&c, label, IR_OP_BINARY, &a);
 }
 
 static void test_binary(void) {
-  for (int kind = 0; kind <= IR_BINARY_MIN; kind++) {
+  static const int kinds[] = {IR_BINARY_ADD, IR_BINARY_SUB, IR_BINARY_MUL, IR_BINARY_DIV,
+                              IR_BINARY_MAX, IR_BINARY_MIN, IR_BINARY_GREATER, IR_BINARY_EQUAL,
+                              IR_BINARY_WHERE_TRUE, IR_BINARY_WHERE_FALSE};
+  for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+    int kind = kinds[k];
     int64_t d[4];
     random_dims(4, 9, d);
     binary_case(d, 4, d, 4, kind);                             /* same shape */

@@ -407,7 +407,7 @@ static void test_binary(void) {
   CHECK_SHAPE(g, emit(g, IR_OP_BINARY, "consts", (int[]){c41, c113}, 2, &a), 0, 1, 4, 3);
   a.binary = (ir_binary_kind)(IR_BINARY_LAST + 1);
   CHECK_ERR(emit_status(g, IR_OP_BINARY, "kind", (int[]){x, c3}, 2, &a), KRT_ERR_INTERNAL,
-            "unknown binary kind 13");
+            "unknown binary kind 15");
   ir_graph_free(g);
 }
 

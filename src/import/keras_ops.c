@@ -192,6 +192,32 @@ static krt_status *convert_binary(const keras_layer_ctx *ctx, ir_binary_kind kin
   return kl_emit(ctx, IR_OP_BINARY, NULL, ins, 2, &a, out);
 }
 
+/* ops.where(condition, x1, x2): x1 where condition is nonzero (true), else x2, all three
+ * broadcast; a Binary WHERE_TRUE(x1, c) plus a Binary WHERE_FALSE(x2, c), which is exact (the
+ * other term is 0). where(condition) alone (the indices of nonzero entries, a data-dependent
+ * shape) is refused. */
+static krt_status *convert_where(const keras_layer_ctx *ctx, int *out) {
+  KRT_TRY(refuse_unknown_keys(ctx, NULL));
+  const cJSON *x1 = operand_json(ctx, 1, "x1"), *x2 = operand_json(ctx, 2, "x2");
+  if (!x1 || cJSON_IsNull(x1) || !x2 || cJSON_IsNull(x2))
+    return kl_unsupported(ctx, "where with only a condition (the indices of its nonzero entries) "
+                               "is not supported");
+  KRT_TRY(expect_operands(ctx, 3));
+  int c, x, y, kept[2];
+  KRT_TRY(operand(ctx, 0, "condition", &c));
+  KRT_TRY(operand(ctx, 1, "x1", &x));
+  KRT_TRY(operand(ctx, 2, "x2", &y));
+  if (kl_value(ctx, c)->data)
+    return kl_unsupported(ctx, "where with a constant condition is not supported");
+  ir_attrs a = kl_attrs();
+  a.binary = IR_BINARY_WHERE_TRUE;
+  KRT_TRY(kl_emit(ctx, IR_OP_BINARY, "if_true", (int[]){x, c}, 2, &a, &kept[0]));
+  a.binary = IR_BINARY_WHERE_FALSE;
+  KRT_TRY(kl_emit(ctx, IR_OP_BINARY, "if_false", (int[]){y, c}, 2, &a, &kept[1]));
+  a.binary = IR_BINARY_ADD;
+  return kl_emit(ctx, IR_OP_BINARY, NULL, kept, 2, &a, out);
+}
+
 static ir_activation act(ir_act_kind kind, float alpha, float beta) {
   ir_activation a = ir_act_none();
   a.kind = kind;
@@ -1162,6 +1188,7 @@ static krt_status *convert_one(const keras_layer_ctx *ctx, int *output) {
   if (strcmp(cls, "Stack") == 0) return convert_stack(ctx, output);
   if (strcmp(cls, "Pad") == 0) return convert_pad(ctx, output);
   if (strcmp(cls, "GetItem") == 0) return convert_get_item(ctx, output);
+  if (strcmp(cls, "Where") == 0) return convert_where(ctx, output);
   if (strcmp(cls, "Tile") == 0) return convert_tile(ctx, output);
   if (strcmp(cls, "Repeat") == 0) return convert_repeat(ctx, output);
   if (strcmp(cls, "BroadcastTo") == 0) return convert_broadcast_to(ctx, output);

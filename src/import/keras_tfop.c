@@ -114,7 +114,8 @@ typedef enum tf_kind {
   TF_GETITEM,    /* __operators__.getitem: slice_spec */
   TF_TILE,       /* tile(input, multiples) */
   TF_REPEAT,     /* repeat(input, repeats, axis=None) */
-  TF_GATHER      /* gather(params, indices, validate_indices=None, axis=None, batch_dims=0) */
+  TF_GATHER,     /* gather(params, indices, validate_indices=None, axis=None, batch_dims=0) */
+  TF_WHERE       /* where(condition, x=None, y=None) */
 } tf_kind;
 
 typedef struct tf_function {
@@ -192,6 +193,7 @@ static const tf_function tf_functions[] = {
     {"repeat", "Repeat", TF_REPEAT},
     {"compat.v1.gather", "Take", TF_GATHER},
     {"gather", "Take", TF_GATHER},
+    {"where", "Where", TF_WHERE},
 };
 
 /* One translation in progress: the TF call read from the layer's inbound node and the Keras 3
@@ -253,7 +255,7 @@ static const char *value_dtype(const keras_layer_ctx *ctx, int id) {
   const ir_value *v = kl_value(ctx, id);
   if (v->producer >= 0) {
     const ir_node *n = &ctx->graph->nodes[v->producer];
-    if (n->op == IR_OP_BINARY && n->attrs.binary >= IR_BINARY_GREATER) return "bool";
+    if (n->op == IR_OP_BINARY && IR_BINARY_IS_COMPARISON(n->attrs.binary)) return "bool";
     return "float32";
   }
   if (v->data) return "float32";
@@ -727,6 +729,22 @@ static krt_status *tr_gather(tf_call *tc) {
   return add_arg(tc, x);
 }
 
+/* tf.where(condition, x, y): Where; without x and y (the indices of true entries) it is
+ * refused. */
+static krt_status *tr_where(tf_call *tc) {
+  static const char *const known[] = {"x", "y", NULL};
+  KRT_TRY(check_kwargs(tc, known));
+  const cJSON *x = kwarg(tc, "x"), *y = kwarg(tc, "y");
+  if (!x || !y)
+    return refuse(tc, "where without x and y (the indices of true entries) is not supported");
+  KRT_TRY(add_first_tensor(tc));
+  cJSON *xo = NULL, *yo = NULL;
+  KRT_TRY(operand_from_kwarg(tc, "x", x, &xo));
+  KRT_TRY(add_arg(tc, xo));
+  KRT_TRY(operand_from_kwarg(tc, "y", y, &yo));
+  return add_arg(tc, yo);
+}
+
 /* Appends the input each placeholder in j stands for, depth first. */
 static void collect_inputs(const keras_layer_ctx *ctx, const cJSON *j, int *inputs, int *n) {
   const cJSON *cls = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "class_name") : NULL;
@@ -831,6 +849,7 @@ krt_status *keras_convert_tfop(const keras_layer_ctx *ctx, int *outputs, int *n_
       case TF_TILE: s = tr_tile(&tc); break;
       case TF_REPEAT: s = tr_repeat(&tc); break;
       case TF_GATHER: s = tr_gather(&tc); break;
+      case TF_WHERE: s = tr_where(&tc); break;
     }
   }
   /* The operands in the order keras_ops.c counts them (depth first through args; kwargs stay

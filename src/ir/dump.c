@@ -150,7 +150,7 @@ void ir_format_attrs(const ir_graph *g, const ir_node *n, char *buf, size_t size
   const ir_attrs *a = &n->attrs;
   static const char *const pools[] = {"max", "avg"};
   static const char *const reduces[] = {"mean", "max", "sum"};
-  static const char *const binaries[] = {"add", "sub", "mul", "div", "max", "min", "pow", "greater", "greater_equal", "less", "less_equal", "equal", "not_equal"};
+  static const char *const binaries[] = {"add", "sub", "mul", "div", "max", "min", "pow", "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "where_true", "where_false"};
   static const char *const resizes[] = {"nearest", "bilinear"};
 #define KIND_NAME(table, k) \
   ((unsigned)(k) < sizeof table / sizeof *table ? table[(unsigned)(k)] : "?")

@@ -67,9 +67,13 @@ typedef enum ir_binary_kind {
   IR_BINARY_POW = 6,             /* a ** b, as powf */
   /* comparisons give 1.0 where true, 0.0 where false (Keras's bool tensors, as float32) */
   IR_BINARY_GREATER = 7, IR_BINARY_GREATER_EQUAL = 8, IR_BINARY_LESS = 9, IR_BINARY_LESS_EQUAL = 10,
-  IR_BINARY_EQUAL = 11, IR_BINARY_NOT_EQUAL = 12
+  IR_BINARY_EQUAL = 11, IR_BINARY_NOT_EQUAL = 12,
+  /* masks for where(c, x, y) = WHERE_TRUE(x, c) + WHERE_FALSE(y, c), exact (x + 0 is x, inf and
+   * NaN included): WHERE_TRUE(a, b) = b != 0 ? a : 0, WHERE_FALSE(a, b) = b != 0 ? 0 : a */
+  IR_BINARY_WHERE_TRUE = 13, IR_BINARY_WHERE_FALSE = 14
 } ir_binary_kind;
-#define IR_BINARY_LAST IR_BINARY_NOT_EQUAL
+#define IR_BINARY_LAST IR_BINARY_WHERE_FALSE
+#define IR_BINARY_IS_COMPARISON(k) ((k) >= IR_BINARY_GREATER && (k) <= IR_BINARY_NOT_EQUAL)
 typedef enum ir_resize_kind { IR_RESIZE_NEAREST = 0, IR_RESIZE_BILINEAR = 1 } ir_resize_kind;
 
 /* What a value holds, for readers and for backends that choose layouts. Data is always stored in

@@ -146,6 +146,8 @@ static float binary_value(ir_binary_kind kind, float a, float b) {
     case IR_BINARY_LESS_EQUAL: return a <= b ? 1.0f : 0.0f;
     case IR_BINARY_EQUAL: return a == b ? 1.0f : 0.0f;
     case IR_BINARY_NOT_EQUAL: return a != b ? 1.0f : 0.0f;
+    case IR_BINARY_WHERE_TRUE: return b != 0.0f ? a : 0.0f;
+    case IR_BINARY_WHERE_FALSE: return b != 0.0f ? 0.0f : a;
   }
   return NAN;
 }

@@ -104,6 +104,8 @@ enum {
   OP_LE = IR_BINARY_LESS_EQUAL,
   OP_EQ = IR_BINARY_EQUAL,
   OP_NE = IR_BINARY_NOT_EQUAL,
+  OP_WHERE_TRUE = IR_BINARY_WHERE_TRUE,
+  OP_WHERE_FALSE = IR_BINARY_WHERE_FALSE,
   OP_PRELU = 100
 };
 
@@ -122,6 +124,8 @@ static __device__ __forceinline__ float binary_eval(int op, float a, float b) {
     case OP_LE: return a <= b ? 1.0f : 0.0f;
     case OP_EQ: return a == b ? 1.0f : 0.0f;
     case OP_NE: return a != b ? 1.0f : 0.0f;
+    case OP_WHERE_TRUE: return b != 0.0f ? a : 0.0f;
+    case OP_WHERE_FALSE: return b != 0.0f ? 0.0f : a;
     case OP_PRELU: return a >= 0.0f ? a : b * a; /* a = x, b = alpha */
   }
   return a;
