@@ -102,14 +102,19 @@ static krt_status *operand(const keras_layer_ctx *ctx, int i, const char *name, 
   const cJSON *j = operand_json(ctx, i, name);
   if (!j || cJSON_IsNull(j)) return kl_bad_file(ctx, "operand %d (%s) is missing", i, name);
   if (is_tensor(j)) return tensor_value(ctx, j, value);
-  /* A constant tensor (ops.convert_to_tensor, a numpy array) is written as
-   * {"class_name": "__tensor__", "config": {"value": [...], "dtype": "float32"}}. */
+  /* A constant tensor (ops.convert_to_tensor) or numpy array is written as
+   * {"class_name": "__tensor__" or "__numpy__", "config": {"value": [...], "dtype": "float32"}}.
+   * Only dtypes that leave the result float32 are taken: a float64 array would make Keras compute
+   * in float64, a float16 one round. */
   const cJSON *cls = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "class_name") : NULL;
-  if (cJSON_IsString(cls) && strcmp(cls->valuestring, "__tensor__") == 0) {
+  if (cJSON_IsString(cls) && (strcmp(cls->valuestring, "__tensor__") == 0 ||
+                              strcmp(cls->valuestring, "__numpy__") == 0)) {
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(j, "config");
     const cJSON *dt = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "dtype") : NULL;
-    if (cJSON_IsString(dt) && (strstr(dt->valuestring, "float16") || strstr(dt->valuestring, "int64")))
-      return kl_unsupported(ctx, "a constant operand of dtype %s is not supported", dt->valuestring);
+    if (cJSON_IsString(dt) && strcmp(dt->valuestring, "float32") != 0 &&
+        strcmp(dt->valuestring, "int32") != 0 && strcmp(dt->valuestring, "bool") != 0)
+      return kl_unsupported(ctx, "a constant operand of dtype %s is not supported (float32, int32 "
+                                 "and bool only)", dt->valuestring);
     j = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "value") : NULL;
     if (!j) return kl_bad_file(ctx, "constant operand %d (%s) has no value", i, name);
   }
@@ -190,32 +195,6 @@ static krt_status *convert_binary(const keras_layer_ctx *ctx, ir_binary_kind kin
   ir_attrs a = kl_attrs();
   a.binary = kind;
   return kl_emit(ctx, IR_OP_BINARY, NULL, ins, 2, &a, out);
-}
-
-/* ops.where(condition, x1, x2): x1 where condition is nonzero (true), else x2, all three
- * broadcast; a Binary WHERE_TRUE(x1, c) plus a Binary WHERE_FALSE(x2, c), which is exact (the
- * other term is 0). where(condition) alone (the indices of nonzero entries, a data-dependent
- * shape) is refused. */
-static krt_status *convert_where(const keras_layer_ctx *ctx, int *out) {
-  KRT_TRY(refuse_unknown_keys(ctx, NULL));
-  const cJSON *x1 = operand_json(ctx, 1, "x1"), *x2 = operand_json(ctx, 2, "x2");
-  if (!x1 || cJSON_IsNull(x1) || !x2 || cJSON_IsNull(x2))
-    return kl_unsupported(ctx, "where with only a condition (the indices of its nonzero entries) "
-                               "is not supported");
-  KRT_TRY(expect_operands(ctx, 3));
-  int c, x, y, kept[2];
-  KRT_TRY(operand(ctx, 0, "condition", &c));
-  KRT_TRY(operand(ctx, 1, "x1", &x));
-  KRT_TRY(operand(ctx, 2, "x2", &y));
-  if (kl_value(ctx, c)->data)
-    return kl_unsupported(ctx, "where with a constant condition is not supported");
-  ir_attrs a = kl_attrs();
-  a.binary = IR_BINARY_WHERE_TRUE;
-  KRT_TRY(kl_emit(ctx, IR_OP_BINARY, "if_true", (int[]){x, c}, 2, &a, &kept[0]));
-  a.binary = IR_BINARY_WHERE_FALSE;
-  KRT_TRY(kl_emit(ctx, IR_OP_BINARY, "if_false", (int[]){y, c}, 2, &a, &kept[1]));
-  a.binary = IR_BINARY_ADD;
-  return kl_emit(ctx, IR_OP_BINARY, NULL, kept, 2, &a, out);
 }
 
 static ir_activation act(ir_act_kind kind, float alpha, float beta) {
@@ -721,10 +700,17 @@ static krt_status *convert_stack(const keras_layer_ctx *ctx, int *out) {
   return s;
 }
 
-/* x[...] (GetItem): per axis a slice {start, stop, step} (None ends, negative bounds from the end,
- * clamped as Python does; any nonzero step, negative ones reversing) or an integer (the axis
- * dropped). The batch axis takes only `:`. Ellipsis, None (newaxis) and tensor indices are
- * refused. Step 1 is one Slice; other steps pick their elements after it (pick_along_axis). */
+static int is_class(const cJSON *j, const char *name) {
+  const cJSON *c = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "class_name") : NULL;
+  return cJSON_IsString(c) && strcmp(c->valuestring, name) == 0;
+}
+
+/* x[...] (GetItem), numpy's basic indexing: per axis a slice {start, stop, step} (None ends,
+ * negative bounds from the end, clamped as Python does; any nonzero step, negative ones
+ * reversing) or an integer (the axis dropped); one Ellipsis (as many full slices as the rank
+ * leaves) and None (a new axis of size 1) anywhere after the batch axis. The batch axis takes
+ * only `:`. Tensor and boolean indices are refused. Built as one Slice, the stepped axes picked
+ * after it (pick_along_axis), and a Reshape where axes are dropped or added. */
 static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
   KRT_TRY(refuse_unknown_keys(ctx, NULL));
   KRT_TRY(expect_operands(ctx, 2));
@@ -734,22 +720,39 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
   KRT_TRY(tensor_value(ctx, xj, &x));
   KRT_TRY(batched_known(ctx, x));
   const ir_value *v = kl_value(ctx, x);
-  const cJSON *key = operand_json(ctx, 1, "key");
-  int n_keys = cJSON_IsArray(key) ? cJSON_GetArraySize(key) : 1;
-  if (n_keys > v->rank)
-    return kl_bad_file(ctx, "%d indices for a tensor of rank %d", n_keys, v->rank);
   int rank = v->rank;
+  const cJSON *key = operand_json(ctx, 1, "key");
+  int n_keys = cJSON_IsArray(key) ? cJSON_GetArraySize(key) : 1, n_axes = 0, ellipses = 0;
+  for (int i = 0; i < n_keys; i++) {
+    const cJSON *k = cJSON_IsArray(key) ? cJSON_GetArrayItem(key, i) : key;
+    if (is_class(k, "__ellipsis__")) ellipses++;
+    else if (!cJSON_IsNull(k)) n_axes++;
+  }
+  if (ellipses > 1) return kl_bad_file(ctx, "the subscript has %d Ellipsis", ellipses);
+  if (n_axes > rank)
+    return kl_bad_file(ctx, "%d indices for a tensor of rank %d", n_axes, rank);
   ir_attrs a = kl_attrs();
-  int drop[KRT_MAX_RANK] = {0}, any_drop = 0;
+  int drop[KRT_MAX_RANK] = {0}, any_reshape = 0;
   int64_t step_of[KRT_MAX_RANK] = {0}; /* 0: step 1, else the step of that axis */
+  int new_before[KRT_MAX_RANK + 1] = {0}; /* new axes (None) before input axis i (rank: at the end) */
   for (int i = 0; i < rank; i++) {
     a.begin[i] = 0;
     a.end[i] = v->dims[i];
   }
-  for (int i = 0; i < n_keys; i++) {
-    const cJSON *k = cJSON_IsArray(key) ? cJSON_GetArrayItem(key, i) : key;
+  int i = 0; /* the input axis the next subscript applies to */
+  for (int q = 0; q < n_keys; q++) {
+    const cJSON *k = cJSON_IsArray(key) ? cJSON_GetArrayItem(key, q) : key;
+    if (is_class(k, "__ellipsis__")) {
+      i += rank - n_axes;
+      continue;
+    }
+    if (cJSON_IsNull(k)) {
+      if (i == 0) return kl_unsupported(ctx, "a new axis (None) before the batch axis is not supported");
+      new_before[i]++;
+      any_reshape = 1;
+      continue;
+    }
     int64_t len = v->dims[i];
-    const cJSON *cls = cJSON_IsObject(k) ? cJSON_GetObjectItemCaseSensitive(k, "class_name") : NULL;
     if (cJSON_IsNumber(k)) {
       if (i == 0) return kl_unsupported(ctx, "indexing the batch axis is not supported");
       int64_t idx = (int64_t)k->valuedouble;
@@ -759,12 +762,13 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
                            (long long)k->valuedouble, i, (long long)len);
       a.begin[i] = idx;
       a.end[i] = idx + 1;
-      drop[i] = any_drop = 1;
+      drop[i] = any_reshape = 1;
+      i++;
       continue;
     }
-    if (!cJSON_IsString(cls) || strcmp(cls->valuestring, "__slice__") != 0)
-      return kl_unsupported(ctx, "index %d of the subscript is not a slice or an integer "
-                                 "(Ellipsis, None and tensor indices are not supported)", i);
+    if (!is_class(k, "__slice__"))
+      return kl_unsupported(ctx, "index %d of the subscript is not a slice, an integer, Ellipsis "
+                                 "or None (tensor and boolean indices are not supported)", q);
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(k, "config");
     const cJSON *st = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "start") : NULL;
     const cJSON *sp = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "stop") : NULL;
@@ -779,6 +783,7 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
     if (i == 0) {
       if (cJSON_IsNumber(st) || cJSON_IsNumber(sp) || stp != 1)
         return kl_unsupported(ctx, "slicing the batch axis is not supported");
+      i++;
       continue;
     }
     int64_t *idx = malloc((size_t)(len > 0 ? len : 1) * sizeof *idx);
@@ -790,26 +795,25 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
     a.begin[i] = stp > 0 ? first : last;
     a.end[i] = (stp > 0 ? last : first) + 1;
     if (stp != 1) step_of[i] = stp;
+    i++;
   }
-  int has_steps = 0;
-  for (int i = 1; i < rank; i++) has_steps |= step_of[i] != 0;
-  if (!any_drop && !has_steps) return kl_emit(ctx, IR_OP_SLICE, NULL, &x, 1, &a, out);
   int last_step = 0;
-  for (int i = 1; i < rank; i++)
-    if (step_of[i]) last_step = i;
+  for (int d = 1; d < rank; d++)
+    if (step_of[d]) last_step = d;
+  if (!any_reshape && !last_step) return kl_emit(ctx, IR_OP_SLICE, NULL, &x, 1, &a, out);
   KRT_TRY(kl_emit(ctx, IR_OP_SLICE, "slice", &x, 1, &a, &x));
-  for (int i = 1; i < rank; i++) {
-    if (!step_of[i]) continue;
-    char part[32];
-    snprintf(part, sizeof part, "axis%d_steps", i);
+  for (int d = 1; d < rank; d++) {
+    if (!step_of[d]) continue;
     /* within the slice [begin, end): every |step|-th element, from the far end when step < 0 */
-    int64_t span = a.end[i] - a.begin[i], mag = step_of[i] > 0 ? step_of[i] : -step_of[i];
+    char part[32];
+    snprintf(part, sizeof part, "axis%d_steps", d);
+    int64_t span = a.end[d] - a.begin[d], mag = step_of[d] > 0 ? step_of[d] : -step_of[d];
     int64_t n = (span - 1) / mag + 1;
     int64_t *idx = malloc((size_t)n * sizeof *idx);
     if (!idx) return krt_error_oom("slice indices");
-    for (int64_t k = 0; k < n; k++) idx[k] = step_of[i] > 0 ? k * mag : span - 1 - k * mag;
-    int final = !any_drop && i == last_step;
-    krt_status *s = pick_along_axis(ctx, x, i, idx, n, final ? NULL : part, final ? out : &x);
+    for (int64_t k = 0; k < n; k++) idx[k] = step_of[d] > 0 ? k * mag : span - 1 - k * mag;
+    int final = !any_reshape && d == last_step;
+    krt_status *s = pick_along_axis(ctx, x, d, idx, n, final ? NULL : part, final ? out : &x);
     free(idx);
     KRT_TRY(s);
     if (final) return NULL;
@@ -817,8 +821,13 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
   const ir_value *sliced = kl_value(ctx, x);
   int64_t dims[KRT_MAX_RANK];
   int r = 0;
-  for (int i = 1; i < rank; i++)
-    if (!drop[i]) dims[r++] = sliced->dims[i];
+  for (int d = 1; d <= rank; d++) {
+    for (int k = 0; k < new_before[d]; k++) {
+      if (r >= KRT_MAX_RANK - 1) return kl_unsupported(ctx, "the subscript gives too many axes");
+      dims[r++] = 1;
+    }
+    if (d < rank && !drop[d]) dims[r++] = sliced->dims[d];
+  }
   return reshape_to(ctx, x, dims, r, out);
 }
 
@@ -1101,6 +1110,115 @@ static krt_status *convert_take(const keras_layer_ctx *ctx, int *out) {
   return s;
 }
 
+/* x[..., K] times a constant W[K, M] (or w[K], the product's last axis dropped): a Dense without
+ * bias. W comes from operand() as [K, M] in row-major order; transpose_w says the file holds
+ * it as [M, K]. */
+static krt_status *dense_by_constant(const keras_layer_ctx *ctx, int x, int w, int transpose_w,
+                                     int *out) {
+  const ir_value *xv = kl_value(ctx, x), *wv = kl_value(ctx, w);
+  int vector = wv->rank == 1;
+  if (xv->rank < 2 || (wv->rank != 1 && wv->rank != 2))
+    return kl_unsupported(ctx, "%s of a rank-%d tensor by a rank-%d constant is not supported "
+                               "(a matrix or a vector on the right only)", ctx->class_name,
+                          xv->rank, wv->rank);
+  int64_t k = xv->dims[xv->rank - 1];
+  int64_t wk = transpose_w ? wv->dims[wv->rank - 1] : wv->dims[0];
+  int64_t m = vector ? 1 : transpose_w ? wv->dims[0] : wv->dims[1];
+  if (k < 0 || k != wk)
+    return kl_bad_file(ctx, "%s: the tensor's last axis is %lld, the constant's %lld",
+                       ctx->class_name, (long long)k, (long long)wk);
+  const float *src = wv->data;
+  float *data = malloc((size_t)(k * m) * sizeof *data);
+  if (!data) return krt_error_oom("matmul weights");
+  for (int64_t i = 0; i < k; i++)
+    for (int64_t j = 0; j < m; j++) data[i * m + j] = transpose_w ? src[j * k + i] : src[i * m + j];
+  int ins[2] = {x, -1};
+  KRT_TRY(kl_const(ctx, "kernel", 2, (int64_t[]){k, m}, data, &ins[1]));
+  ir_attrs a = kl_attrs();
+  if (!vector) return kl_emit(ctx, IR_OP_DENSE, NULL, ins, 2, &a, out);
+  int column;
+  KRT_TRY(kl_emit(ctx, IR_OP_DENSE, "column", ins, 2, &a, &column));
+  int64_t dims[KRT_MAX_RANK];
+  xv = kl_value(ctx, x);
+  for (int i = 1; i < xv->rank - 1; i++) dims[i - 1] = xv->dims[i];
+  return reshape_to(ctx, column, dims, xv->rank - 2, out);
+}
+
+/* ops.matmul(x1, x2) with x2 a constant matrix or vector: a Dense. A product of two tensors
+ * (attention) or by a constant on the left is refused for now. */
+static krt_status *convert_matmul(const keras_layer_ctx *ctx, int *out) {
+  KRT_TRY(refuse_unknown_keys(ctx, NULL));
+  KRT_TRY(expect_operands(ctx, 2));
+  int x, w;
+  KRT_TRY(operand(ctx, 0, "x1", &x));
+  KRT_TRY(operand(ctx, 1, "x2", &w));
+  if (kl_value(ctx, x)->data || !kl_value(ctx, w)->data)
+    return kl_unsupported(ctx, "matmul of %s is not supported (a tensor times a constant only)",
+                          kl_value(ctx, x)->data ? "a constant by a tensor" : "two tensors");
+  if (!kl_value(ctx, x)->batched) return batched_known(ctx, x);
+  return dense_by_constant(ctx, x, w, 0, out);
+}
+
+/* ops.einsum(subscripts, x, w) in the one form that is a Dense: "<x>,<j><k>-><x with its last
+ * letter j replaced by k>" (or "...j,jk->...k"; w given as "kj" is transposed), w a constant
+ * matrix. Other equations are refused. */
+static krt_status *convert_einsum(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"subscripts", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  KRT_TRY(expect_operands(ctx, 2));
+  const char *eq = NULL;
+  KRT_TRY(kc_string(ctx, NULL, "subscripts", NULL, &eq));
+  if (!eq) return kl_bad_file(ctx, "einsum has no subscripts");
+  int x, w;
+  KRT_TRY(operand(ctx, 0, "x", &x));
+  KRT_TRY(operand(ctx, 1, "w", &w));
+  char a[64], b[64], c[64];
+  const char *comma = strchr(eq, ','), *arrow = strstr(eq, "->");
+  size_t la = comma ? (size_t)(comma - eq) : 0, lb = comma && arrow > comma ? (size_t)(arrow - comma - 1) : 0;
+  int ok = comma && arrow && arrow > comma && !strchr(comma + 1, ',') && la > 0 && la < sizeof a &&
+           lb == 2 && strlen(arrow + 2) < sizeof c && !strchr(eq, ' ');
+  if (ok) {
+    memcpy(a, eq, la), a[la] = 0;
+    memcpy(b, comma + 1, lb), b[lb] = 0;
+    snprintf(c, sizeof c, "%s", arrow + 2);
+    char j = a[la - 1];
+    int transpose = b[1] == j && b[0] != j;
+    char k = transpose ? b[0] : b[1];
+    ok = (b[0] == j || b[1] == j) && k != j && !strchr(a, k) && strlen(c) == la &&
+         strncmp(a, c, la - 1) == 0 && c[la - 1] == k && strchr(a, j) == a + la - 1;
+    if (ok && !kl_value(ctx, x)->data && kl_value(ctx, w)->data && kl_value(ctx, w)->rank == 2)
+      return dense_by_constant(ctx, x, w, transpose, out);
+  }
+  return kl_unsupported(ctx, "einsum '%s' is not supported (only a tensor times a constant matrix "
+                             "on its last axis, as '...j,jk->...k')", eq);
+}
+
+/* ops.where(condition, x1, x2): x1 where condition is nonzero (true), else x2, all three
+ * broadcast; a Binary WHERE_TRUE(x1, c) plus a Binary WHERE_FALSE(x2, c), which is exact (the
+ * other term is 0). where(condition) alone (the indices of nonzero entries, a data-dependent
+ * shape) is refused. */
+static krt_status *convert_where(const keras_layer_ctx *ctx, int *out) {
+  KRT_TRY(refuse_unknown_keys(ctx, NULL));
+  const cJSON *x1 = operand_json(ctx, 1, "x1"), *x2 = operand_json(ctx, 2, "x2");
+  if (!x1 || cJSON_IsNull(x1) || !x2 || cJSON_IsNull(x2))
+    return kl_unsupported(ctx, "where with only a condition (the indices of its nonzero entries) "
+                               "is not supported");
+  KRT_TRY(expect_operands(ctx, 3));
+  int c, x, y, kept[2];
+  KRT_TRY(operand(ctx, 0, "condition", &c));
+  KRT_TRY(operand(ctx, 1, "x1", &x));
+  KRT_TRY(operand(ctx, 2, "x2", &y));
+  if (kl_value(ctx, c)->data)
+    return kl_unsupported(ctx, "where with a constant condition is not supported");
+  ir_attrs a = kl_attrs();
+  a.binary = IR_BINARY_WHERE_TRUE;
+  KRT_TRY(kl_emit(ctx, IR_OP_BINARY, "if_true", (int[]){x, c}, 2, &a, &kept[0]));
+  a.binary = IR_BINARY_WHERE_FALSE;
+  KRT_TRY(kl_emit(ctx, IR_OP_BINARY, "if_false", (int[]){y, c}, 2, &a, &kept[1]));
+  a.binary = IR_BINARY_ADD;
+  return kl_emit(ctx, IR_OP_BINARY, NULL, kept, 2, &a, out);
+}
+
 /* ops.pad(x, pad_width, mode="constant", constant_values=None|0): a zero Pad; the batch axis
  * unpadded. Other modes and fill values are refused. */
 static krt_status *convert_pad(const keras_layer_ctx *ctx, int *out) {
@@ -1189,6 +1307,8 @@ static krt_status *convert_one(const keras_layer_ctx *ctx, int *output) {
   if (strcmp(cls, "Pad") == 0) return convert_pad(ctx, output);
   if (strcmp(cls, "GetItem") == 0) return convert_get_item(ctx, output);
   if (strcmp(cls, "Where") == 0) return convert_where(ctx, output);
+  if (strcmp(cls, "Matmul") == 0) return convert_matmul(ctx, output);
+  if (strcmp(cls, "Einsum") == 0) return convert_einsum(ctx, output);
   if (strcmp(cls, "Tile") == 0) return convert_tile(ctx, output);
   if (strcmp(cls, "Repeat") == 0) return convert_repeat(ctx, output);
   if (strcmp(cls, "BroadcastTo") == 0) return convert_broadcast_to(ctx, output);

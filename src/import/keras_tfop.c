@@ -625,7 +625,10 @@ static krt_status *subscript(const tf_call *tc, int i, const cJSON *k, cJSON **o
     *out = cJSON_Duplicate(k, 1);
     return *out ? NULL : oom();
   }
-  if (cJSON_IsNull(k)) return refuse(tc, "subscript %d is tf.newaxis (None), which is not supported", i);
+  if (cJSON_IsNull(k)) { /* tf.newaxis */
+    *out = cJSON_CreateNull();
+    return *out ? NULL : oom();
+  }
   if (!cJSON_IsObject(k) || cJSON_GetObjectItemCaseSensitive(k, "class_name") ||
       contains_ref(k))
     return refuse(tc, "subscript %d is not a slice or an integer (tensor, boolean or other indices "
@@ -646,37 +649,27 @@ static int is_ellipsis(const cJSON *k) {
   return cJSON_IsString(c) && strcmp(c->valuestring, "__ellipsis__") == 0;
 }
 
-/* x[slice_spec]: a slice, an integer, or a list of them with at most one Ellipsis, which stands
- * for as many full slices as the rank leaves. Steps go to GetItem as written; newaxis is
- * refused. */
+/* x[slice_spec]: a slice, an integer, tf.newaxis or Ellipsis, or a list of them, passed to GetItem
+ * as Keras 3 writes them. */
 static krt_status *tr_getitem(tf_call *tc) {
   static const char *const known[] = {"slice_spec", NULL};
   KRT_TRY(check_kwargs(tc, known));
   const cJSON *spec = kwarg(tc, "slice_spec");
-  if (!spec) return kl_bad_file(tc->ctx, "the subscript has no slice_spec");
+  if (!spec) {
+    const cJSON *raw = tc->kwargs ? cJSON_GetObjectItemCaseSensitive(tc->kwargs, "slice_spec") : NULL;
+    if (!raw) return kl_bad_file(tc->ctx, "the subscript has no slice_spec");
+    spec = raw; /* x[tf.newaxis] */
+  }
   KRT_TRY(add_first_tensor(tc));
-  int rank = kl_value(tc->ctx, tc->ctx->inputs[0])->rank;
-  int n = cJSON_IsArray(spec) ? cJSON_GetArraySize(spec) : 1, ellipses = 0;
-  for (int i = 0; i < n; i++)
-    if (is_ellipsis(cJSON_IsArray(spec) ? cJSON_GetArrayItem(spec, i) : spec)) ellipses++;
-  if (ellipses > 1) return kl_bad_file(tc->ctx, "the subscript has %d Ellipsis", ellipses);
-  int fill = rank - (n - ellipses);
-  if (fill < 0) return kl_bad_file(tc->ctx, "%d subscripts for a tensor of rank %d", n - ellipses, rank);
+  int n = cJSON_IsArray(spec) ? cJSON_GetArraySize(spec) : 1;
   cJSON *key = cJSON_CreateArray();
   if (!key) return oom();
   KRT_TRY(add_arg(tc, key));
   for (int i = 0; i < n; i++) {
     const cJSON *k = cJSON_IsArray(spec) ? cJSON_GetArrayItem(spec, i) : spec;
-    if (is_ellipsis(k)) {
-      for (int f = 0; f < fill; f++) {
-        cJSON *all = NULL;
-        KRT_TRY(class_object("__slice__", cJSON_CreateObject(), &all)); /* config {}: [:] */
-        cJSON_AddItemToArray(key, all);
-      }
-      continue;
-    }
     cJSON *s = NULL;
-    KRT_TRY(subscript(tc, i, k, &s));
+    if (is_ellipsis(k)) KRT_TRY(class_object("__ellipsis__", cJSON_CreateObject(), &s));
+    else KRT_TRY(subscript(tc, i, k, &s));
     cJSON_AddItemToArray(key, s);
   }
   return NULL;
