@@ -831,12 +831,34 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
   return reshape_to(ctx, x, dims, r, out);
 }
 
-/* The single tensor operand of Tile, Repeat and BroadcastTo, batched with known dims. */
-static krt_status *tensor_operand(const keras_layer_ctx *ctx, int *x) {
+/* What Tile, Repeat, BroadcastTo and Take share: only config `keys`, n_operands operands, the
+ * first a batched tensor x with known dims (copied to dims: pick_along_axis may move the graph's
+ * values). */
+static krt_status *gather_operand(const keras_layer_ctx *ctx, const char *const *keys,
+                                  int n_operands, int *x, int *rank, int64_t *dims) {
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  KRT_TRY(expect_operands(ctx, n_operands));
   const cJSON *xj = operand_json(ctx, 0, "x");
   if (!is_tensor(xj)) return kl_unsupported(ctx, "operation %s on a constant is not supported", ctx->class_name);
   KRT_TRY(tensor_value(ctx, xj, x));
-  return batched_known(ctx, *x);
+  KRT_TRY(batched_known(ctx, *x));
+  const ir_value *v = kl_value(ctx, *x);
+  *rank = v->rank;
+  for (int i = 0; i < v->rank; i++) dims[i] = v->dims[i];
+  return NULL;
+}
+
+/* Config "axis" as a per-sample axis: None (numpy's flattened tensor, the batch included) and
+ * the batch axis are refused. */
+static krt_status *per_sample_axis(const keras_layer_ctx *ctx, const char *what, int rank,
+                                   int *axis) {
+  const cJSON *aj = kc_get(ctx, NULL, "axis");
+  if (!cJSON_IsNumber(aj))
+    return kl_unsupported(ctx, "%s without an axis (over the flattened tensor, batch included) "
+                               "is not supported", what);
+  KRT_TRY(kl_axis(ctx, (int)aj->valuedouble, rank, axis));
+  if (*axis == 0) return kl_unsupported(ctx, "%s along the batch axis is not supported", what);
+  return NULL;
 }
 
 /* Applies pick_along_axis on each axis with a list in idx[axis] (NULL: axis untouched); the last
@@ -867,14 +889,9 @@ static void free_axes(int64_t **idx, int rank) {
  * batch axis is not tiled, and more repeats than axes (new leading axes) are refused. */
 static krt_status *convert_tile(const keras_layer_ctx *ctx, int *out) {
   static const char *const keys[] = {"repeats", NULL};
-  KRT_TRY(refuse_unknown_keys(ctx, keys));
-  KRT_TRY(expect_operands(ctx, 1));
-  int x;
-  KRT_TRY(tensor_operand(ctx, &x));
-  const ir_value *v = kl_value(ctx, x);
-  int rank = v->rank, reps[KRT_MAX_RANK], n_reps = 0;
+  int x, rank, reps[KRT_MAX_RANK], n_reps = 0;
   int64_t dims[KRT_MAX_RANK];
-  for (int i = 0; i < rank; i++) dims[i] = v->dims[i];
+  KRT_TRY(gather_operand(ctx, keys, 1, &x, &rank, dims));
   const cJSON *rj = kc_get(ctx, NULL, "repeats");
   if (cJSON_IsNumber(rj)) {
     reps[0] = (int)rj->valuedouble;
@@ -908,21 +925,11 @@ static krt_status *convert_tile(const keras_layer_ctx *ctx, int *out) {
  * axis=None (the flattened tensor, batch included) is refused. */
 static krt_status *convert_repeat(const keras_layer_ctx *ctx, int *out) {
   static const char *const keys[] = {"repeats", "axis", NULL};
-  KRT_TRY(refuse_unknown_keys(ctx, keys));
-  KRT_TRY(expect_operands(ctx, 1));
-  int x;
-  KRT_TRY(tensor_operand(ctx, &x));
-  const ir_value *v = kl_value(ctx, x);
-  int rank = v->rank;
+  int x, rank;
   int64_t dims[KRT_MAX_RANK];
-  for (int i = 0; i < rank; i++) dims[i] = v->dims[i];
-  const cJSON *aj = kc_get(ctx, NULL, "axis");
-  if (!cJSON_IsNumber(aj))
-    return kl_unsupported(ctx, "repeat without an axis (over the flattened tensor, batch "
-                               "included) is not supported");
+  KRT_TRY(gather_operand(ctx, keys, 1, &x, &rank, dims));
   int axis = 0;
-  KRT_TRY(kl_axis(ctx, (int)aj->valuedouble, rank, &axis));
-  if (axis == 0) return kl_unsupported(ctx, "repeating along the batch axis is not supported");
+  KRT_TRY(per_sample_axis(ctx, "repeat", rank, &axis));
   const cJSON *rj = kc_get(ctx, NULL, "repeats");
   int64_t d = dims[axis];
   int64_t *counts = malloc((size_t)d * sizeof *counts);
@@ -997,14 +1004,9 @@ static krt_status *convert_repeat(const keras_layer_ctx *ctx, int *out) {
  * leading axes (which would move the batch axis) are refused. */
 static krt_status *convert_broadcast_to(const keras_layer_ctx *ctx, int *out) {
   static const char *const keys[] = {"shape", NULL};
-  KRT_TRY(refuse_unknown_keys(ctx, keys));
-  KRT_TRY(expect_operands(ctx, 1));
-  int x;
-  KRT_TRY(tensor_operand(ctx, &x));
-  const ir_value *v = kl_value(ctx, x);
-  int rank = v->rank;
+  int x, rank;
   int64_t dims[KRT_MAX_RANK];
-  for (int i = 0; i < rank; i++) dims[i] = v->dims[i];
+  KRT_TRY(gather_operand(ctx, keys, 1, &x, &rank, dims));
   const cJSON *sj = kc_get(ctx, NULL, "shape");
   if (!cJSON_IsArray(sj)) return kl_bad_file(ctx, "shape is not a list");
   int n_shape = cJSON_GetArraySize(sj);
@@ -1044,21 +1046,11 @@ static krt_status *convert_broadcast_to(const keras_layer_ctx *ctx, int *out) {
  * indices' shape. Tensor indices, axis=None and out-of-range indices are refused. */
 static krt_status *convert_take(const keras_layer_ctx *ctx, int *out) {
   static const char *const keys[] = {"axis", NULL};
-  KRT_TRY(refuse_unknown_keys(ctx, keys));
-  KRT_TRY(expect_operands(ctx, 2));
-  int x;
-  KRT_TRY(tensor_operand(ctx, &x));
-  const ir_value *v = kl_value(ctx, x);
-  int rank = v->rank;
+  int x, rank;
   int64_t dims[KRT_MAX_RANK];
-  for (int i = 0; i < rank; i++) dims[i] = v->dims[i];
-  const cJSON *aj = kc_get(ctx, NULL, "axis");
-  if (!cJSON_IsNumber(aj))
-    return kl_unsupported(ctx, "take without an axis (over the flattened tensor, batch included) "
-                               "is not supported");
+  KRT_TRY(gather_operand(ctx, keys, 2, &x, &rank, dims));
   int axis = 0;
-  KRT_TRY(kl_axis(ctx, (int)aj->valuedouble, rank, &axis));
-  if (axis == 0) return kl_unsupported(ctx, "take along the batch axis is not supported");
+  KRT_TRY(per_sample_axis(ctx, "take", rank, &axis));
   const cJSON *ij = operand_json(ctx, 1, "indices");
   if (is_tensor(ij))
     return kl_unsupported(ctx, "take with tensor indices is not supported (constant indices only)");
