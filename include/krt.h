@@ -333,11 +333,16 @@ KRT_API krt_status *krt_context_set_output(krt_context *context, size_t index, v
 KRT_API krt_status *krt_context_set_output_by_name(krt_context *context, const char *name,
                                                    void *data, size_t bytes);
 
-/* Runs the engine on the bound inputs (every input must be bound). Synchronous. */
+/* Runs the engine on the bound inputs (every input must be bound). Synchronous. When it fails,
+ * for any reason (an unbound input, inputs disagreeing on the batch, a bound output buffer too
+ * small, a backend error), the context has no outputs: the previous run's are not readable either,
+ * until a later run succeeds. The same holds for krt_context_run_async and a failed
+ * krt_context_synchronize. */
 KRT_API krt_status *krt_context_run(krt_context *context);
 
-/* The output of the last successful run: concrete shape and data (in the caller's buffer if one
- * was bound, else in the context). */
+/* The output of the last run, when it succeeded: concrete shape and data (in the caller's buffer
+ * if one was bound, else in the context). KRT_ERR_INVALID_ARGUMENT before any run and after a
+ * failed one (the message says which). */
 KRT_API krt_status *krt_context_get_output(const krt_context *context, size_t index,
                                            krt_tensor_view *out);
 

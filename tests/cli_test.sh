@@ -134,6 +134,23 @@ expect_error "batch above the engine's max" "$KRT" run "$work/batch1.krt" \
   --input "$mlp/inputs/0.npy"
 expect_error "unknown command" "$KRT" frobnicate
 
+# Numbers too long for 64 bits are refused as out of range, naming the option (issue 12).
+huge=99999999999999999999
+expect_error "--batch beyond 64 bits" "$KRT" build "$mlp/model.keras" -o "$work/huge.krt" \
+  --batch "$huge"
+expect_output "the error says --batch is out of range" "$work/err" "--batch '$huge': out of range"
+expect_error "negative --batch beyond 64 bits" "$KRT" build "$mlp/model.keras" \
+  -o "$work/huge.krt" --batch "-$huge"
+expect_output "the error says --batch is out of range" "$work/err" "--batch '-$huge': out of range"
+expect_error "bench --iterations beyond 64 bits" "$KRT" bench "$work/mlp.krt" --iterations "$huge"
+expect_output "the error says --iterations is out of range" "$work/err" \
+  "--iterations '$huge': out of range"
+expect_error "compare --seed beyond 64 bits" "$KRT" compare "$mlp/model.keras" --seed "$huge"
+expect_output "the error says --seed is out of range" "$work/err" "--seed '$huge': out of range"
+expect_error "--input dimension beyond 64 bits" "$KRT" build "$mlp/model.keras" \
+  -o "$work/huge.krt" --input "features:${huge}x8"
+expect_output "the error says the dimension is too large" "$work/err" "dimension too large"
+
 # --- krt bench --device-buffers: CUDA engines only; a CPU engine is refused by name --------------
 expect_ok "bench --help" "$KRT" bench --help
 expect_output "bench --help lists --device-buffers" "$work/out" "--device-buffers"

@@ -377,7 +377,7 @@ static void test_context_misuse(const krt_engine *e) {
   CHECK_OK(krt_context_set_output(c, 0, y, 16));
   CHECK_OK(krt_context_set_input(c, 0, KRT_FLOAT32, dims, 2, x, 64));
   CHECK_ERR(krt_context_run(c), INV, "output 'probs'");
-  CHECK_ERR(krt_context_get_output(c, 0, &v), INV, "no run has completed");
+  CHECK_ERR(krt_context_get_output(c, 0, &v), INV, "the last run on this context failed");
   /* Bound output: the run writes into the caller's buffer. */
   CHECK_OK(krt_context_set_output_by_name(c, "probs", y, sizeof y));
   CHECK_OK(krt_context_run(c));
@@ -391,6 +391,14 @@ static void test_context_misuse(const krt_engine *e) {
   CHECK_OK(krt_context_run(c));
   CHECK_OK(krt_context_get_output(c, 0, &v));
   CHECK(v.data != y && memcmp(v.data, y, 2 * 4 * 4) == 0);
+  /* A run that fails after a good one: the good run's outputs are not current any more. */
+  CHECK_OK(krt_context_set_output(c, 0, y, 16));
+  CHECK_ERR(krt_context_run(c), INV, "output 'probs'");
+  CHECK_ERR(krt_context_get_output(c, 0, &v), INV, "the last run on this context failed");
+  CHECK_OK(krt_context_set_output(c, 0, NULL, 0));
+  CHECK_OK(krt_context_run(c));
+  CHECK_OK(krt_context_get_output(c, 0, &v));
+  CHECK(v.rank == 2 && v.dims[0] == 2 && v.data != y);
   krt_context_release(c);
 }
 
@@ -689,6 +697,18 @@ static void test_multi_input(void) {
   CHECK_OK(krt_context_set_input_by_name(c, "sequence", KRT_FLOAT32, db, 3, b, 2 * 12 * 4));
   CHECK_OK(krt_context_run(c));
   krt_tensor_view v;
+  CHECK_OK(krt_context_get_output(c, 0, &v));
+  CHECK(v.rank == 2 && v.dims[0] == 2 && v.dims[1] == 3);
+  /* Inputs that disagree on the batch after a good run: the run fails and its outputs, old or
+   * new, are refused until a run succeeds again. */
+  db[0] = 3;
+  CHECK_OK(krt_context_set_input_by_name(c, "sequence", KRT_FLOAT32, db, 3, b, sizeof b));
+  CHECK_ERR(krt_context_run(c), KRT_ERR_SHAPE, "batch");
+  CHECK_ERR(krt_context_get_output(c, 0, &v), KRT_ERR_INVALID_ARGUMENT,
+            "the last run on this context failed");
+  db[0] = 2;
+  CHECK_OK(krt_context_set_input_by_name(c, "sequence", KRT_FLOAT32, db, 3, b, 2 * 12 * 4));
+  CHECK_OK(krt_context_run(c));
   CHECK_OK(krt_context_get_output(c, 0, &v));
   CHECK(v.rank == 2 && v.dims[0] == 2 && v.dims[1] == 3);
   krt_context_release(c);

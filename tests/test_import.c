@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hdf5.h>
+#include <zip.h>
+
 #include "core/status.h"
 #include "import/import.h"
 #include "npy.h"
@@ -136,6 +139,71 @@ static void test_truncated(const char *name) {
   }
   remove(tmp);
   free(data);
+}
+
+/* A .keras archive with config.json from `model` (a committed .keras file) and a
+ * model.weights.h5 that holds the layer's group but nothing in it (no "vars", no sub-layers):
+ * what a writer that skips weightless layers leaves. Returns 0 when it cannot be made. */
+static int make_keras_without_weights(const char *model, const char *layer_group, const char *out) {
+  char h5[1024];
+  snprintf(h5, sizeof h5, "%s", scratch_path("empty.weights.h5"));
+  hid_t file = H5Fcreate(h5, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (file < 0) return 0;
+  hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  hid_t g = H5Gcreate2(file, layer_group, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  H5Pclose(lcpl);
+  if (g >= 0) H5Gclose(g);
+  H5Fclose(file);
+  size_t weights_size = 0;
+  unsigned char *weights = g >= 0 ? read_file(h5, &weights_size) : NULL;
+  remove(h5);
+  if (!weights) return 0;
+
+  int err = 0, ok = 0;
+  char *config = NULL;
+  zip_int64_t config_size = 0;
+  zip_t *in = zip_open(model, ZIP_RDONLY, &err);
+  zip_stat_t st;
+  if (in && zip_stat(in, "config.json", 0, &st) == 0 && (config = malloc(st.size + 1))) {
+    zip_file_t *f = zip_fopen(in, "config.json", 0);
+    config_size = f ? zip_fread(f, config, st.size) : -1;
+    if (f) zip_fclose(f);
+  }
+  if (in) zip_discard(in);
+  zip_t *zip = config_size > 0 ? zip_open(out, ZIP_CREATE | ZIP_TRUNCATE, &err) : NULL;
+  if (zip) {
+    /* A buffer source made with freep = 1 frees its buffer; one not added is freed here. */
+    zip_source_t *c = zip_source_buffer(zip, config, (zip_uint64_t)config_size, 1);
+    if (c) config = NULL;
+    zip_source_t *w = zip_source_buffer(zip, weights, weights_size, 1);
+    if (w) weights = NULL;
+    int added_c = c && zip_file_add(zip, "config.json", c, 0) >= 0;
+    if (c && !added_c) zip_source_free(c);
+    int added_w = w && zip_file_add(zip, "model.weights.h5", w, 0) >= 0;
+    if (w && !added_w) zip_source_free(w);
+    ok = added_c && added_w && zip_close(zip) == 0;
+    if (!ok) zip_discard(zip);
+  }
+  free(config);
+  free(weights);
+  return ok;
+}
+
+/* Issue 12: a layer whose weights group is empty used to reach qsort with a NULL array
+ * (undefined behaviour, flagged by UBSan). A weightless layer needs nothing there: it imports. */
+static void test_empty_weights_group(void) {
+  char model[1024];
+  snprintf(model, sizeof model, "%s/tests/fixtures/act_relu/model.keras", source_dir());
+  char path[1024];
+  snprintf(path, sizeof path, "%s", scratch_path("no_weights.keras"));
+  int made = make_keras_without_weights(model, "/layers/activation", path);
+  CHECK(made);
+  if (!made) return;
+  ir_graph *g = import_ok(path, NULL);
+  CHECK(g && ir_find_layer(g, "activation") >= 0);
+  ir_graph_free(g);
+  remove(path);
 }
 
 /* ---- structure --------------------------------------------------------------------------------
@@ -390,6 +458,7 @@ int main(void) {
   test_truncated("func_k3.h5");
   test_truncated("seq_k3.keras");
   test_truncated("func_k3.keras");
+  test_empty_weights_group();
   test_sequential("seq_k3.keras", "x", 2);
   test_sequential("seq_k3.h5", "x", 2);
   test_sequential("seq_k2.h5", "d1_input", 3);

@@ -1,5 +1,6 @@
 /* tools/npy.c: round trips, hand-written headers for every dtype and byte order, versions 2 and
- * 3, 0-d arrays, and files it must refuse (fortran order, truncated data, garbage). */
+ * 3, 0-d arrays, and files it must refuse (fortran order, truncated data, garbage, headers cut
+ * short or malformed at their very end). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +234,46 @@ static void test_refusals(const char *path) {
   CHECK(npy_write_f32(path, v, 1, &bad, err, sizeof err) != 0 && strstr(err, path));
 }
 
+/* A version 1.0 file whose header is exactly `header` (no padding, no '\n'), followed by data
+ * that must never show up in an error message: a malformed header is quoted only up to its end. */
+static void check_header_refused(const char *path, const char *header, const char *needle) {
+  static const char data[] = "LEAKEDxDATAxBEYONDxTHExHEADER";
+  size_t hlen = strlen(header), size = 10 + hlen + sizeof data - 1;
+  unsigned char *file = malloc(size);
+  CHECK(file != NULL);
+  if (!file) return;
+  memcpy(file, "\x93NUMPY\x01\x00", 8);
+  file[8] = (unsigned char)(hlen & 0xff);
+  file[9] = (unsigned char)(hlen >> 8);
+  memcpy(file + 10, header, hlen);
+  memcpy(file + 10 + hlen, data, sizeof data - 1);
+  write_bytes(path, file, size);
+  free(file);
+
+  npy_array a;
+  memset(&a, 0, sizeof a);
+  char err[512] = "";
+  int rc = npy_read(path, &a, err, sizeof err);
+  CHECK(rc != 0);
+  CHECK(strstr(err, needle) != NULL);
+  CHECK(strstr(err, "LEAKED") == NULL);
+  if (rc == 0 || !strstr(err, needle) || strstr(err, "LEAKED"))
+    fprintf(stderr, "  header \"%s\": expected \"%s\" and nothing past the header, got \"%s\"\n",
+            header, needle, err);
+  if (rc == 0) npy_free(&a);
+}
+
+/* Headers cut short or malformed at their very end (issue 12: the message read past them). */
+static void test_malformed_headers(const char *path) {
+  check_header_refused(path, "{", "ends before its closing '}'");
+  check_header_refused(path, "{'descr': '<f4'", "ends before its closing '}'");
+  check_header_refused(path, "{'descr': '<f4',", "ends before its closing '}'");
+  check_header_refused(path, "{'descr", "near \"'descr\"");
+  check_header_refused(path, "{'descr': '<f4', 'fortran_order'", "near \"'fortran_order'\"");
+  check_header_refused(path, "{'descr': '<f4' 'x'", "near \"'x'\"");
+  check_header_refused(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,", "shape");
+}
+
 int main(void) {
   const char *path = make_scratch();
   if (!path) {
@@ -243,6 +284,7 @@ int main(void) {
   test_dtypes(path);
   test_versions_and_shapes(path);
   test_refusals(path);
+  test_malformed_headers(path);
   unlink(path);
   return test_summary("test_npy");
 }

@@ -16,6 +16,7 @@
  * (2 for a command line that cannot be understood). krt compare: 1 means the outputs disagree,
  * 2 any error. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +234,9 @@ static int parse_positive(const char *option, const char *text, int64_t *out) {
   char *end;
   errno = 0;
   long long v = strtoll(text, &end, 10);
+  if (errno == ERANGE)
+    return cli_fail("%s '%s': out of range (expected a positive integer up to %lld)", option,
+                    text, LLONG_MAX);
   if (errno || end == text || *end || v < 1)
     return cli_fail("%s '%s': expected a positive integer", option, text);
   *out = v;

@@ -12,6 +12,7 @@
 #include "krt_bench.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -114,6 +115,9 @@ static int parse_count(const char *option, const char *text, int64_t *out) {
   char *end;
   errno = 0;
   long long v = strtoll(text, &end, 10);
+  if (errno == ERANGE)
+    return cli_fail("bench: %s '%s': out of range (expected a positive integer up to %lld)",
+                    option, text, LLONG_MAX);
   if (errno || end == text || *end || v < 1)
     return cli_fail("bench: %s '%s': expected a positive integer", option, text);
   *out = v;

@@ -21,6 +21,7 @@
 #include "krt_compare.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -120,6 +121,9 @@ static int parse_integer(const char *option, const char *text, int64_t min, int6
   char *end;
   errno = 0;
   long long v = strtoll(text, &end, 10);
+  if (errno == ERANGE)
+    return cli_fail("%s '%s': out of range (expected an integer from %lld to %lld)", option,
+                    text, (long long)min, LLONG_MAX);
   if (errno || end == text || *end || v < min)
     return cli_fail("%s '%s': expected an integer >= %lld", option, text, (long long)min);
   *out = v;

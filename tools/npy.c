@@ -135,6 +135,13 @@ static int parse_descr(const char *descr, krt_dtype *dtype, int *big_endian) {
   return 1;
 }
 
+/* How many bytes of the header from p to quote in an error: at most 20, and none past its end
+ * (the header is not NUL-terminated; the data follows it). */
+static int quote_length(const header_parser *h, const char *p) {
+  size_t left = (size_t)(h->end - p);
+  return (int)(left < 20 ? left : 20);
+}
+
 /* Parses the header dict into out (dtype, rank, dims) and the byte order. */
 static int parse_header(const char *path, const char *text, size_t len, npy_array *out,
                         int *big_endian, char *err, size_t err_size) {
@@ -146,8 +153,15 @@ static int parse_header(const char *path, const char *text, size_t len, npy_arra
   }
   while (!expect_char(&h, '}')) {
     char key[32], descr[32];
+    skip_space(&h);
+    const char *key_start = h.p;
     if (!parse_string(&h, key, sizeof key) || !expect_char(&h, ':')) {
-      set_error(err, err_size, "%s: malformed .npy header near \"%.20s\"", path, h.p);
+      if (key_start == h.end) {
+        set_error(err, err_size, "%s: the .npy header ends before its closing '}'", path);
+        return 1;
+      }
+      set_error(err, err_size, "%s: malformed .npy header near \"%.*s\"", path,
+                quote_length(&h, key_start), key_start);
       return 1;
     }
     if (strcmp(key, "descr") == 0) {
@@ -187,7 +201,12 @@ static int parse_header(const char *path, const char *text, size_t len, npy_arra
     }
     if (!expect_char(&h, ',')) {
       if (expect_char(&h, '}')) break;
-      set_error(err, err_size, "%s: malformed .npy header near \"%.20s\"", path, h.p);
+      if (h.p == h.end) {
+        set_error(err, err_size, "%s: the .npy header ends before its closing '}'", path);
+        return 1;
+      }
+      set_error(err, err_size, "%s: malformed .npy header near \"%.*s\"", path,
+                quote_length(&h, h.p), h.p);
       return 1;
     }
   }

@@ -81,7 +81,8 @@ struct krt_context {
   int64_t *scratch_offset;
   backend_binding *in_bindings;   /* run_bound's arrays, reused by every run */
   backend_binding *out_bindings;
-  int has_run;     /* 1 once a run succeeded and no later run started writing */
+  int has_run;          /* 1 once a run succeeded and no later run failed */
+  int last_run_failed;  /* 1 when the last run (or its synchronize) failed: outputs refused */
 };
 
 /* Completes an engine whose graph and meta are set (after a build or a load): picks the backend

@@ -251,9 +251,16 @@ static krt_status *run_batch(const krt_context *c, int64_t *batch) {
 
 static krt_status *run_bound(krt_context *c, void *stream, int wait);
 
-krt_status *krt_context_run(krt_context *context) {
-  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_run: context is NULL");
-  if (context->engine->backend->run_bound) return run_bound(context, NULL, 1);
+/* Records how a run ended. A failed run leaves no outputs: the caller asked for new results, so
+ * the previous run's (possibly half overwritten) are not current either. */
+static krt_status *finish_run(krt_context *c, krt_status *s) {
+  c->has_run = !s;
+  c->last_run_failed = s != NULL;
+  return s;
+}
+
+/* A run on a backend without run_bound (the CPU): inputs written, run, outputs read back. */
+static krt_status *run_host(krt_context *context) {
   const krt_engine *e = context->engine;
   const ir_graph *g = e->graph;
   const krt_backend *b = e->backend;
@@ -268,8 +275,6 @@ krt_status *krt_context_run(krt_context *context) {
                        g->output_names[i], o->bound_bytes, (long long)batch, (long long)n * 4);
   }
 
-  /* From here on the outputs of the previous run are being overwritten. */
-  context->has_run = 0;
   for (int i = 0; i < g->n_inputs; i++) {
     int value = g->inputs[i];
     if (e->plan.offset[value] < 0) continue; /* an input no output depends on */
@@ -295,8 +300,13 @@ krt_status *krt_context_run(krt_context *context) {
     o->last_data = dst;
     o->last_dtype = KRT_FLOAT32;
   }
-  context->has_run = 1;
   return NULL;
+}
+
+krt_status *krt_context_run(krt_context *context) {
+  if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_run: context is NULL");
+  if (context->engine->backend->run_bound) return finish_run(context, run_bound(context, NULL, 1));
+  return finish_run(context, run_host(context));
 }
 
 krt_status *krt_context_get_output(const krt_context *context, size_t index, krt_tensor_view *out) {
@@ -306,6 +316,10 @@ krt_status *krt_context_get_output(const krt_context *context, size_t index, krt
   if (index >= n_outputs(context))
     return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: index %zu is out of range (the engine has %zu outputs)",
                      fn, index, n_outputs(context));
+  if (!context->has_run && context->last_run_failed)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                     "%s: the last run on this context failed, so it has no outputs (they are "
+                     "readable again after a run that succeeds)", fn);
   if (!context->has_run)
     return krt_error(KRT_ERR_INVALID_ARGUMENT,
                      "%s: no run has completed on this context (call krt_context_run first)", fn);
@@ -412,7 +426,6 @@ static krt_status *run_bound(krt_context *c, void *stream, int wait) {
                        g->output_names[i], o->bound_bytes, (long long)batch,
                        (long long)n * (long long)esize);
   }
-  c->has_run = 0;
   int n_in = 0;
   for (int i = 0; i < g->n_inputs; i++) {
     int value = g->inputs[i];
@@ -452,14 +465,13 @@ static krt_status *run_bound(krt_context *c, void *stream, int wait) {
     o->last_data = c->out_bindings[i].data;
     o->last_dtype = c->out_bindings[i].dtype;
   }
-  c->has_run = 1;
   return NULL;
 }
 
 krt_status *krt_context_run_async(krt_context *context, void *cuda_stream) {
   if (!context) return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_context_run_async: context is NULL");
   if (!context->engine->backend->run_bound) return krt_context_run(context);
-  return run_bound(context, cuda_stream, 0);
+  return finish_run(context, run_bound(context, cuda_stream, 0));
 }
 
 krt_status *krt_context_synchronize(krt_context *context) {
@@ -467,8 +479,7 @@ krt_status *krt_context_synchronize(krt_context *context) {
   const krt_backend *b = context->engine->backend;
   if (!b->synchronize) return NULL;
   krt_status *s = b->synchronize(context->backend_state);
-  if (s) context->has_run = 0; /* the outputs of a failed run are not results */
-  return s;
+  return s ? finish_run(context, s) : NULL; /* the outputs of a failed run are not results */
 }
 
 krt_status *krt_context_last_timing(const krt_context *context, krt_run_timing *out) {

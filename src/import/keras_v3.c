@@ -299,7 +299,8 @@ static krt_status *collect_vars(hid_t file, const char *group, const char *rel, 
     }
     h5u_free_strings(items, m);
   }
-  if (!s) qsort(children, (size_t)n, sizeof *children, compare_sublayers);
+  /* n > 1: an empty group (nothing saved for the layer) lists no array, and qsort wants one. */
+  if (!s && n > 1) qsort(children, (size_t)n, sizeof *children, compare_sublayers);
   for (int i = 0; i < n && !s; i++) {
     if (strcmp(children[i], "vars") == 0) continue;
     if (!set_path(path, sizeof path, "%s/%s", group, children[i]) ||
