@@ -7,9 +7,10 @@
 #      (every file reader and kernel on every fixture, corpus case and bad file, leak-checked),
 #   4. regenerates the fixture zoo with real Keras into a fresh folder and runs it too, so the
 #      committed fixtures cannot go stale,
-#   5. the options walk (tests/option_walk.sh): a real-Keras model per supported layer class and
-#      option, generated once and run through both builds against tests/option_walk_refusals.txt
-#      (every option implemented, or refused exactly as listed; never a silent wrong answer).
+#   5. the options walk (tests/option_walk.sh): a real-Keras model per supported layer class or
+#      Keras 3 operation and option, generated once and run through both builds against
+#      tests/option_walk_refusals.txt (every option implemented, or refused exactly as listed;
+#      never a silent wrong answer).
 #   6. builds the keras.applications networks at their smallest input size into a temporary
 #      folder (tools/fixtures/make_applications.py: too big to commit) and runs them; the ones
 #      krt gets wrong or refuses today are in tests/applications_known_failures.txt.
@@ -47,7 +48,7 @@ if [ "$regen" -eq 1 ]; then
   TF_CPP_MIN_LOG_LEVEL=2 python3 tools/fixtures/make_fixtures.py --out "$fresh"
   "$build"/tests/run_cases "$fresh"
 
-  echo "== the options walk: every supported layer option, implemented or refused as listed"
+  echo "== the options walk: every layer and operation option, implemented or refused as listed"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     RUN_CASES="$build/tests/run_cases $asan/tests/run_cases" sh tests/option_walk.sh --require
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The options walk (tools/fixtures/make_option_walk.py): one tiny real-Keras model per supported
-# layer class and constructor option, generated into a temporary folder and run through every
-# run_cases binary given, with the exact list of the cases krt refuses
+# layer class or Keras 3 operation and option, generated into a temporary folder and run through
+# every run_cases binary given, with the exact list of the cases krt refuses
 # (tests/option_walk_refusals.txt). A case passes when krt matches Keras or refuses it cleanly
 # as unsupported AND the list says so; see run_cases.c.
 #

@@ -300,29 +300,42 @@ static krt_status *read_axes(const keras_layer_ctx *ctx, int x, int *axes, int *
   return NULL;
 }
 
+/* Mean, Sum, Max and Min over constant axes. Max and Min take numpy's `initial` as Keras's
+ * backends compute it: maximum(max(x), initial) and minimum(min(x), initial), both exact. */
 static krt_status *convert_reduce(const keras_layer_ctx *ctx, int *out) {
   static const char *const keys[] = {"axis", "keepdims", "initial", NULL};
   KRT_TRY(refuse_unknown_keys(ctx, keys));
-  if (kc_get(ctx, NULL, "initial"))
-    return kl_unsupported(ctx, "option initial of operation %s is not supported", ctx->class_name);
+  const char *cls = ctx->class_name;
+  int is_max = strcmp(cls, "Max") == 0, is_min = strcmp(cls, "Min") == 0;
+  const cJSON *initial = kc_get(ctx, NULL, "initial");
+  if (initial && !is_max && !is_min)
+    return kl_unsupported(ctx, "option initial of operation %s is not supported", cls);
+  if (initial && !cJSON_IsNumber(initial))
+    return kl_unsupported(ctx, "option initial of operation %s is not a number", cls);
   int x;
   KRT_TRY(one_tensor(ctx, &x));
   ir_attrs a = kl_attrs();
   KRT_TRY(read_axes(ctx, x, a.axes, &a.n_axes));
   KRT_TRY(kc_bool(ctx, NULL, "keepdims", 0, &a.keepdims));
-  const char *cls = ctx->class_name;
-  int negate = strcmp(cls, "Min") == 0; /* min(x) = -max(-x): exact */
   a.reduce = strcmp(cls, "Mean") == 0 ? IR_REDUCE_MEAN
              : strcmp(cls, "Sum") == 0 ? IR_REDUCE_SUM
                                        : IR_REDUCE_MAX;
-  if (negate) {
+  int *reduced = initial ? &x : out;
+  if (is_min) { /* min(x) = -max(-x): exact */
     ir_attrs n = kl_attrs();
     n.act = act(IR_ACT_NEG, 0, 0);
     KRT_TRY(kl_emit(ctx, IR_OP_ACTIVATION, "negate_in", &x, 1, &n, &x));
     KRT_TRY(kl_emit(ctx, IR_OP_REDUCE, "max", &x, 1, &a, &x));
-    return kl_emit(ctx, IR_OP_ACTIVATION, NULL, &x, 1, &n, out);
+    KRT_TRY(kl_emit(ctx, IR_OP_ACTIVATION, initial ? "negate_out" : NULL, &x, 1, &n, reduced));
+  } else {
+    KRT_TRY(kl_emit(ctx, IR_OP_REDUCE, initial ? "reduce" : NULL, &x, 1, &a, reduced));
   }
-  return kl_emit(ctx, IR_OP_REDUCE, NULL, &x, 1, &a, out);
+  if (!initial) return NULL;
+  int ins[2] = {x, 0};
+  KRT_TRY(kl_const_fill(ctx, "initial", 1, (float)initial->valuedouble, &ins[1]));
+  ir_attrs b = kl_attrs();
+  b.binary = is_max ? IR_BINARY_MAX : IR_BINARY_MIN;
+  return kl_emit(ctx, IR_OP_BINARY, NULL, ins, 2, &b, out);
 }
 
 static krt_status *convert_softmax(const keras_layer_ctx *ctx, int log, int *out) {
@@ -1211,8 +1224,51 @@ static krt_status *convert_where(const keras_layer_ctx *ctx, int *out) {
   return kl_emit(ctx, IR_OP_BINARY, NULL, kept, 2, &a, out);
 }
 
-/* ops.pad(x, pad_width, mode="constant", constant_values=None|0): a zero Pad; the batch axis
- * unpadded. Other modes and fill values are refused. */
+/* The indices numpy's pad gathers along an axis of length len for mode reflect (the edge not
+ * repeated: [c b | a b c | b a]) or symmetric (repeated: [b a | a b c | c b]). Returns the count,
+ * or -1 when a width is too large for the mode (TensorFlow refuses those too). */
+static int64_t mirror_indices(int symmetric, int64_t len, int64_t before, int64_t after,
+                              int64_t *idx) {
+  int64_t limit = symmetric ? len : len - 1;
+  if (before > limit || after > limit) return -1;
+  int64_t n = 0;
+  for (int64_t k = 0; k < before; k++) idx[n++] = symmetric ? before - 1 - k : before - k;
+  for (int64_t k = 0; k < len; k++) idx[n++] = k;
+  for (int64_t k = 0; k < after; k++) idx[n++] = symmetric ? len - 1 - k : len - 2 - k;
+  return n;
+}
+
+/* x plus a constant that is c on the padding of a zero Pad (outside begin..begin+dims on every
+ * per-sample axis) and 0 inside: x + 0 = x and 0 + c = c, so the sum is exactly the pad with
+ * constant_values c. */
+static krt_status *fill_padding(const keras_layer_ctx *ctx, int padded, const ir_attrs *pad,
+                                const ir_value *in, double c, int *out) {
+  const ir_value *v = kl_value(ctx, padded);
+  int first = v->batched ? 1 : 0, rank = v->rank - first;
+  int64_t dims[KRT_MAX_RANK], count = 1;
+  for (int d = 0; d < rank; d++) count *= dims[d] = v->dims[first + d];
+  float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof *data);
+  if (!data) return krt_error_oom("pad constant_values");
+  for (int64_t e = 0; e < count; e++) {
+    int64_t rest = e, inside = 1;
+    for (int d = rank - 1; d >= 0; d--) {
+      int64_t at = rest % dims[d], lo = pad->pad_begin[first + d];
+      rest /= dims[d];
+      if (at < lo || at >= lo + in->dims[first + d]) inside = 0;
+    }
+    data[e] = inside ? 0.0f : (float)c;
+  }
+  int ins[2] = {padded, 0};
+  KRT_TRY(kl_const(ctx, "constant_values", rank, dims, data, &ins[1]));
+  ir_attrs a = kl_attrs();
+  a.binary = IR_BINARY_ADD;
+  return kl_emit(ctx, IR_OP_BINARY, NULL, ins, 2, &a, out);
+}
+
+/* ops.pad(x, pad_width, mode="constant", constant_values=None): the batch axis unpadded. Mode
+ * constant is a zero Pad, a constant_values other than 0 then added on the padding
+ * (fill_padding); modes reflect and symmetric gather their elements along each padded axis
+ * (pick_along_axis). The other numpy modes are refused (TensorFlow has none of them either). */
 static krt_status *convert_pad(const keras_layer_ctx *ctx, int *out) {
   static const char *const keys[] = {"pad_width", "mode", NULL};
   KRT_TRY(refuse_unknown_keys(ctx, keys));
@@ -1220,8 +1276,10 @@ static krt_status *convert_pad(const keras_layer_ctx *ctx, int *out) {
   const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(ctx->call, "kwargs");
   const cJSON *cv = cJSON_GetObjectItemCaseSensitive(kwargs, "constant_values");
   if (cJSON_IsArray(args) && cJSON_GetArraySize(args) > 1) cv = cJSON_GetArrayItem(args, 1);
-  if (cv && !cJSON_IsNull(cv) && !(cJSON_IsNumber(cv) && cv->valuedouble == 0))
-    return kl_unsupported(ctx, "pad with constant_values other than 0 is not supported");
+  if (cv && cJSON_IsNull(cv)) cv = NULL;
+  if (cv && !cJSON_IsNumber(cv))
+    return kl_unsupported(ctx, "pad with constant_values that are not one number is not supported");
+  double fill = cv ? cv->valuedouble : 0.0;
   const cJSON *kw;
   cJSON_ArrayForEach(kw, kwargs) if (strcmp(kw->string, "constant_values") != 0 && !cJSON_IsNull(kw))
     return kl_unsupported(ctx, "keyword argument %s of pad is not supported", kw->string);
@@ -1231,8 +1289,12 @@ static krt_status *convert_pad(const keras_layer_ctx *ctx, int *out) {
   KRT_TRY(tensor_value(ctx, xj, &x));
   const char *mode = NULL;
   KRT_TRY(kc_string(ctx, NULL, "mode", "constant", &mode));
-  if (strcmp(mode, "constant") != 0)
-    return kl_unsupported(ctx, "pad mode '%s' is not supported (constant only)", mode);
+  int constant = strcmp(mode, "constant") == 0, symmetric = strcmp(mode, "symmetric") == 0;
+  if (!constant && !symmetric && strcmp(mode, "reflect") != 0)
+    return kl_unsupported(ctx, "pad mode '%s' is not supported (constant, reflect and symmetric "
+                               "are)", mode);
+  if (!constant && fill != 0.0)
+    return kl_unsupported(ctx, "pad mode '%s' with constant_values is not supported", mode);
   const ir_value *v = kl_value(ctx, x);
   const cJSON *pw = kc_get(ctx, NULL, "pad_width");
   if (!cJSON_IsArray(pw)) return kl_bad_file(ctx, "pad_width is not a list");
@@ -1253,7 +1315,29 @@ static krt_status *convert_pad(const keras_layer_ctx *ctx, int *out) {
     a.pad_begin[i] = both[0];
     a.pad_end[i] = both[1];
   }
-  return kl_emit(ctx, IR_OP_PAD, NULL, &x, 1, &a, out);
+  if (constant && fill == 0.0) return kl_emit(ctx, IR_OP_PAD, NULL, &x, 1, &a, out);
+  KRT_TRY(batched_known(ctx, x));
+  if (constant) {
+    int padded;
+    KRT_TRY(kl_emit(ctx, IR_OP_PAD, "zero_pad", &x, 1, &a, &padded));
+    return fill_padding(ctx, padded, &a, kl_value(ctx, x), fill, out);
+  }
+  int rank = v->rank;
+  int64_t *idx[KRT_MAX_RANK] = {0}, counts[KRT_MAX_RANK] = {0};
+  krt_status *s = NULL;
+  for (int i = 1; !s && i < rank; i++) {
+    if (!a.pad_begin[i] && !a.pad_end[i]) continue;
+    idx[i] = malloc((size_t)(v->dims[i] + a.pad_begin[i] + a.pad_end[i]) * sizeof *idx[i]);
+    if (!idx[i]) s = krt_error_oom("pad");
+    else if ((counts[i] = mirror_indices(symmetric, v->dims[i], a.pad_begin[i], a.pad_end[i],
+                                         idx[i])) < 0)
+      s = kl_unsupported(ctx, "pad mode '%s' of %lld and %lld on axis %d of size %lld is not "
+                              "supported", mode, (long long)a.pad_begin[i],
+                         (long long)a.pad_end[i], i, (long long)v->dims[i]);
+  }
+  if (!s) s = pick_axes(ctx, x, idx, counts, rank, out);
+  free_axes(idx, rank);
+  return s;
 }
 
 static krt_status *convert_one(const keras_layer_ctx *ctx, int *output);
