@@ -713,6 +713,30 @@ static krt_status *convert_stack(const keras_layer_ctx *ctx, int *out) {
   return s;
 }
 
+/* Applies pick_along_axis on each axis with a list in idx[axis] (NULL: axis untouched); the last
+ * node is named `part` (NULL: the layer's own name). */
+static krt_status *pick_axes(const keras_layer_ctx *ctx, int x, int64_t *const *idx,
+                             const int64_t *n, int rank, const char *part, int *out) {
+  int last = 0;
+  for (int i = 1; i < rank; i++)
+    if (idx[i]) last = i;
+  if (!last) {
+    ir_attrs none = kl_attrs();
+    return kl_emit(ctx, IR_OP_IDENTITY, part, &x, 1, &none, out);
+  }
+  for (int i = 1; i <= last; i++) {
+    if (!idx[i]) continue;
+    char step[32];
+    snprintf(step, sizeof step, "axis%d", i);
+    KRT_TRY(pick_along_axis(ctx, x, i, idx[i], n[i], i == last ? part : step, i == last ? out : &x));
+  }
+  return NULL;
+}
+
+static void free_axes(int64_t **idx, int rank) {
+  for (int i = 0; i < rank; i++) free(idx[i]);
+}
+
 static int is_class(const cJSON *j, const char *name) {
   const cJSON *c = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "class_name") : NULL;
   return cJSON_IsString(c) && strcmp(c->valuestring, name) == 0;
@@ -810,26 +834,24 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
     if (stp != 1) step_of[i] = stp;
     i++;
   }
-  int last_step = 0;
-  for (int d = 1; d < rank; d++)
-    if (step_of[d]) last_step = d;
-  if (!any_reshape && !last_step) return kl_emit(ctx, IR_OP_SLICE, NULL, &x, 1, &a, out);
+  int has_steps = 0;
+  for (int d = 1; d < rank; d++) has_steps |= step_of[d] != 0;
+  if (!any_reshape && !has_steps) return kl_emit(ctx, IR_OP_SLICE, NULL, &x, 1, &a, out);
   KRT_TRY(kl_emit(ctx, IR_OP_SLICE, "slice", &x, 1, &a, &x));
-  for (int d = 1; d < rank; d++) {
-    if (!step_of[d]) continue;
+  if (has_steps) {
     /* within the slice [begin, end): every |step|-th element, from the far end when step < 0 */
-    char part[32];
-    snprintf(part, sizeof part, "axis%d_steps", d);
-    int64_t span = a.end[d] - a.begin[d], mag = step_of[d] > 0 ? step_of[d] : -step_of[d];
-    int64_t n = (span - 1) / mag + 1;
-    int64_t *idx = malloc((size_t)n * sizeof *idx);
-    if (!idx) return krt_error_oom("slice indices");
-    for (int64_t k = 0; k < n; k++) idx[k] = step_of[d] > 0 ? k * mag : span - 1 - k * mag;
-    int final = !any_reshape && d == last_step;
-    krt_status *s = pick_along_axis(ctx, x, d, idx, n, final ? NULL : part, final ? out : &x);
-    free(idx);
-    KRT_TRY(s);
-    if (final) return NULL;
+    int64_t *idx[KRT_MAX_RANK] = {0}, n[KRT_MAX_RANK] = {0};
+    krt_status *s = NULL;
+    for (int d = 1; !s && d < rank; d++) {
+      if (!step_of[d]) continue;
+      int64_t span = a.end[d] - a.begin[d], mag = step_of[d] > 0 ? step_of[d] : -step_of[d];
+      n[d] = (span - 1) / mag + 1;
+      if (!(idx[d] = malloc((size_t)n[d] * sizeof *idx[d]))) s = krt_error_oom("slice indices");
+      for (int64_t k = 0; !s && k < n[d]; k++) idx[d][k] = step_of[d] > 0 ? k * mag : span - 1 - k * mag;
+    }
+    if (!s) s = pick_axes(ctx, x, idx, n, rank, any_reshape ? "steps" : NULL, any_reshape ? &x : out);
+    free_axes(idx, rank);
+    if (s || !any_reshape) return s;
   }
   const ir_value *sliced = kl_value(ctx, x);
   int64_t dims[KRT_MAX_RANK];
@@ -874,30 +896,6 @@ static krt_status *per_sample_axis(const keras_layer_ctx *ctx, const char *what,
   return NULL;
 }
 
-/* Applies pick_along_axis on each axis with a list in idx[axis] (NULL: axis untouched); the last
- * node gets the layer's own name. */
-static krt_status *pick_axes(const keras_layer_ctx *ctx, int x, int64_t *const *idx,
-                             const int64_t *n, int rank, int *out) {
-  int last = 0;
-  for (int i = 1; i < rank; i++)
-    if (idx[i]) last = i;
-  if (!last) {
-    ir_attrs none = kl_attrs();
-    return kl_emit(ctx, IR_OP_IDENTITY, NULL, &x, 1, &none, out);
-  }
-  for (int i = 1; i <= last; i++) {
-    if (!idx[i]) continue;
-    char part[32];
-    snprintf(part, sizeof part, "axis%d", i);
-    KRT_TRY(pick_along_axis(ctx, x, i, idx[i], n[i], i == last ? NULL : part, i == last ? out : &x));
-  }
-  return NULL;
-}
-
-static void free_axes(int64_t **idx, int rank) {
-  for (int i = 0; i < rank; i++) free(idx[i]);
-}
-
 /* ops.tile(x, repeats): numpy's tile; repeats shorter than the rank apply to the last axes. The
  * batch axis is not tiled, and more repeats than axes (new leading axes) are refused. */
 static krt_status *convert_tile(const keras_layer_ctx *ctx, int *out) {
@@ -927,7 +925,7 @@ static krt_status *convert_tile(const keras_layer_ctx *ctx, int *out) {
     if (!idx[i]) s = krt_error_oom("tile");
     for (int64_t j = 0; !s && j < n[i]; j++) idx[i][j] = j % dims[i];
   }
-  if (!s) s = pick_axes(ctx, x, idx, n, rank, out);
+  if (!s) s = pick_axes(ctx, x, idx, n, rank, NULL, out);
   free_axes(idx, rank);
   return s;
 }
@@ -1005,7 +1003,7 @@ static krt_status *convert_repeat(const keras_layer_ctx *ctx, int *out) {
     int64_t at = 0;
     for (int64_t j = 0; !s && j < d; j++)
       for (int64_t c = 0; c < counts[j]; c++) idx[axis][at++] = j;
-    if (!s) s = pick_axes(ctx, x, idx, n, rank, out);
+    if (!s) s = pick_axes(ctx, x, idx, n, rank, NULL, out);
     free_axes(idx, rank);
   }
   free(counts);
@@ -1049,7 +1047,7 @@ static krt_status *convert_broadcast_to(const keras_layer_ctx *ctx, int *out) {
     idx[i] = calloc((size_t)to, sizeof *idx[i]);
     if (!idx[i]) s = krt_error_oom("broadcast_to");
   }
-  if (!s) s = pick_axes(ctx, x, idx, n, rank, out);
+  if (!s) s = pick_axes(ctx, x, idx, n, rank, NULL, out);
   free_axes(idx, rank);
   return s;
 }
@@ -1099,7 +1097,7 @@ static krt_status *convert_take(const keras_layer_ctx *ctx, int *out) {
   }
   n[axis] = count;
   free(raw);
-  if (!s && irank == 1) s = pick_axes(ctx, x, idx, n, rank, out);
+  if (!s && irank == 1) s = pick_axes(ctx, x, idx, n, rank, NULL, out);
   else if (!s) {
     int picked;
     s = pick_along_axis(ctx, x, axis, idx[axis], count, "picked", &picked);
@@ -1335,7 +1333,7 @@ static krt_status *convert_pad(const keras_layer_ctx *ctx, int *out) {
                               "supported", mode, (long long)a.pad_begin[i],
                          (long long)a.pad_end[i], i, (long long)v->dims[i]);
   }
-  if (!s) s = pick_axes(ctx, x, idx, counts, rank, out);
+  if (!s) s = pick_axes(ctx, x, idx, counts, rank, NULL, out);
   free_axes(idx, rank);
   return s;
 }
