@@ -72,7 +72,8 @@ if(KRT_CUDA_ENABLED)
   # The libkrt code the module uses, compiled in (hidden) rather than resolved against libkrt.
   set(KRT_CUDA_SHARED_SOURCES ${PROJECT_SOURCE_DIR}/src/core/status.c
       ${PROJECT_SOURCE_DIR}/src/core/dtype.c ${PROJECT_SOURCE_DIR}/src/ir/graph.c
-      ${PROJECT_SOURCE_DIR}/src/ir/shape.c ${PROJECT_SOURCE_DIR}/src/ir/dump.c)
+      ${PROJECT_SOURCE_DIR}/src/ir/shape.c ${PROJECT_SOURCE_DIR}/src/ir/dump.c
+      ${PROJECT_SOURCE_DIR}/src/ir/attrs.c)
   # krt_cuda_objects: the backend itself (GPU tests link it with krt_static); the module adds its
   # own hidden copy of the shared sources.
   add_library(krt_cuda_objects OBJECT ${KRT_CUDA_SOURCES})

@@ -32,40 +32,14 @@ static ir_attrs plain_attrs(void) {
   return a;
 }
 
-/* Every ir_attrs field away from its default, on an op whose shape ignores all but act. */
-static void set_every_attr(ir_attrs *a) {
+/* Every parameter of an activation away from its default (each op's other fields:
+ * test_attrs_records). */
+static void set_every_act_param(ir_attrs *a) {
   a->act.kind = IR_ACT_ELU;
   a->act.alpha = 0.7f;
   a->act.beta = -0.25f;
   a->act.max_value = 6.0f;
   a->act.threshold = 0.125f;
-  a->spatial = 2;
-  for (int i = 0; i < IR_MAX_SPATIAL; i++) {
-    a->kernel[i] = 3 + i;
-    a->stride[i] = 2 + i;
-    a->dilation[i] = 1 + 2 * i;
-    a->scale[i] = 4 - i;
-  }
-  a->groups = 4;
-  for (int i = 0; i < KRT_MAX_RANK; i++) {
-    a->pad_begin[i] = i;
-    a->pad_end[i] = -i - 1;
-    a->begin[i] = (int64_t)1 << (30 + i);
-    a->end[i] = -((int64_t)1 << (33 + i));
-    a->axes[i] = 7 - i;
-    a->perm[i] = (i + 3) % KRT_MAX_RANK;
-    a->shape[i] = 100 + i;
-  }
-  a->axis = 3;
-  a->n_axes = 5;
-  a->keepdims = 1;
-  a->shape_rank = 6;
-  a->epsilon = 1e-3f;
-  a->rms_scaling = 1;
-  a->pool = IR_POOL_AVG;
-  a->reduce = IR_REDUCE_SUM;
-  a->binary = IR_BINARY_MIN;
-  a->resize = IR_RESIZE_BILINEAR;
 }
 
 static char *copy_string(const char *s) {
@@ -107,7 +81,7 @@ static ir_graph *build_graph(void) {
   a.act.kind = IR_ACT_ELU;
   a.act.alpha = 0.7f;
   CHECK_OK(ir_emit(g, IR_OP_ACTIVATION, "dense_1/act", layer_dense, &dense, 1, &a, &act));
-  set_every_attr(&g->nodes[g->n_nodes - 1].attrs);
+  set_every_act_param(&g->nodes[g->n_nodes - 1].attrs);
 
   int in_gather[2] = {idx, table};
   a = plain_attrs();
@@ -287,13 +261,104 @@ static uint32_t rnd(uint32_t n) {
 
 /* ---- tests ---------------------------------------------------------------------------------- */
 
-static void test_attrs_size(void) {
+/* Sets every field that op reads to a value in its range other than the default. */
+static void fill_op_attrs(ir_op op, ir_attrs *a) {
+  int n_fields;
+  const ir_attr_field *fields = ir_attr_fields(&n_fields);
+  memset(a, 0, sizeof *a);
+  a->act = ir_act_none();
+  for (int i = 0; i < n_fields; i++) {
+    const ir_attr_field *f = &fields[i];
+    if (!ir_field_belongs(f, op)) continue;
+    uint8_t *p = (uint8_t *)a + f->offset;
+    for (int k = 0; k < f->count; k++) {
+      if (f->type == IR_ATTR_FLOAT32) {
+        float v = 0.25f + (float)k;
+        memcpy(p + 4 * k, &v, 4);
+      } else {
+        int64_t v = f->hi > f->lo ? f->lo + 1 + (k % (f->hi - f->lo)) : f->lo;
+        if (f->type == IR_ATTR_INT32) {
+          int32_t v32 = (int32_t)v;
+          memcpy(p + 4 * k, &v32, 4);
+        } else {
+          memcpy(p + 8 * k, &v, 8);
+        }
+      }
+    }
+  }
+}
+
+/* Every op's attributes survive the key/value records; a record the op does not have, a missing
+ * one, a wrong length and a value out of range are refused by name. */
+static void test_attrs_records(void) {
+  for (int op = 1; op < IR_OP_COUNT_PLUS_ONE; op++) {
+    if (!ir_op_is_valid(op)) continue;
+    ir_attrs a, back;
+    fill_op_attrs((ir_op)op, &a);
+    byte_writer w = {0};
+    engine_attrs_write(&w, (ir_op)op, &a);
+    CHECK(!w.failed);
+    byte_reader r = {w.data, w.size, 0, 0};
+    char why[256] = "";
+    CHECK(engine_attrs_read(&r, (ir_op)op, &back, why, sizeof why));
+    CHECK(!r.failed && r.pos == w.size);
+    CHECK(memcmp(&a, &back, sizeof a) == 0);
+    /* Read as another op: Identity reads nothing, so any record is unknown to it. */
+    if (w.size > 4) {
+      byte_reader r2 = {w.data, w.size, 0, 0};
+      CHECK(!engine_attrs_read(&r2, IR_OP_IDENTITY, &back, why, sizeof why));
+      CHECK(strstr(why, "is not one Identity has") != NULL);
+      CHECK(strstr(why, "rebuild it") != NULL);
+    }
+    free(w.data);
+  }
+  /* Conv without its "groups" record: missing. */
+  ir_attrs a, back;
+  fill_op_attrs(IR_OP_CONV, &a);
   byte_writer w = {0};
-  ir_attrs a;
-  memset(&a, 0, sizeof a);
-  engine_attrs_write(&w, &a);
-  CHECK(!w.failed && w.size == ENGINE_ATTRS_BYTES);
+  engine_attrs_write(&w, IR_OP_POOL, &a); /* Pool's records: no dilation, groups, act */
+  byte_reader r = {w.data, w.size, 0, 0};
+  char why[256] = "";
+  CHECK(!engine_attrs_read(&r, IR_OP_CONV, &back, why, sizeof why));
+  CHECK(strstr(why, "is not one Conv has") != NULL || strstr(why, "missing") != NULL);
   free(w.data);
+  /* A keepdims of 2 is out of range. */
+  memset(&a, 0, sizeof a);
+  a.act = ir_act_none();
+  a.n_axes = 1;
+  a.keepdims = 2;
+  w = (byte_writer){0};
+  engine_attrs_write(&w, IR_OP_REDUCE, &a);
+  r = (byte_reader){w.data, w.size, 0, 0};
+  CHECK(!engine_attrs_read(&r, IR_OP_REDUCE, &back, why, sizeof why));
+  CHECK(strstr(why, "'keepdims' out of range") != NULL);
+  free(w.data);
+  /* Truncated anywhere: never accepted, never read past the end. */
+  fill_op_attrs(IR_OP_CONV, &a);
+  w = (byte_writer){0};
+  engine_attrs_write(&w, IR_OP_CONV, &a);
+  for (size_t cut = 0; cut < w.size; cut++) {
+    r = (byte_reader){w.data, cut, 0, 0};
+    CHECK(!engine_attrs_read(&r, IR_OP_CONV, &back, why, sizeof why));
+  }
+  free(w.data);
+}
+
+/* A node that sets a field its op does not read is refused by shape inference. */
+static void test_stray_attrs(void) {
+  ir_node n;
+  memset(&n, 0, sizeof n);
+  n.op = IR_OP_SOFTMAX;
+  n.attrs.act = ir_act_none();
+  n.attrs.n_axes = 1;
+  CHECK(ir_node_stray_attr(&n) == NULL);
+  n.attrs.keepdims = 1;
+  CHECK(ir_node_stray_attr(&n) && strcmp(ir_node_stray_attr(&n), "keepdims") == 0);
+  n.attrs.keepdims = 0;
+  n.attrs.act.kind = IR_ACT_RELU;
+  CHECK(ir_node_stray_attr(&n) && strcmp(ir_node_stray_attr(&n), "act") == 0);
+  n.op = IR_OP_BINARY;
+  CHECK(ir_node_stray_attr(&n) && strcmp(ir_node_stray_attr(&n), "n_axes") == 0);
 }
 
 static void test_round_trip(const uint8_t *file, size_t size, const ir_graph *g,
@@ -422,7 +487,13 @@ static void test_patched_files(const uint8_t *file, size_t size) {
   put_le(copy + ENGINE_OFF_VERSION, 7, 4);
   fix_crc(copy, size);
   CHECK_ERR(read_copy(copy, size), KRT_ERR_VERSION,
-            "model.krt: engine format version 7, this krt reads version 1; rebuild the engine");
+            "model.krt: engine format version 7, this krt reads version 2; rebuild the engine");
+  memcpy(copy, file, size);
+  /* Version 1 stored the whole attribute struct raw; its engines are rebuilt, not guessed at. */
+  put_le(copy + ENGINE_OFF_VERSION, 1, 4);
+  fix_crc(copy, size);
+  CHECK_ERR(read_copy(copy, size), KRT_ERR_VERSION,
+            "model.krt: engine format version 1, this krt reads version 2; rebuild the engine");
   memcpy(copy, file, size);
 
   /* n_nodes is the second count of GRAPH: 2^31 - 1 nodes must not be allocated. */
@@ -571,7 +642,8 @@ static void test_shape_mismatch(void) {
 }
 
 int main(void) {
-  test_attrs_size();
+  test_attrs_records();
+  test_stray_attrs();
   ir_graph *g = build_graph();
   static const char tuning[] = "conv algo 7; gemm tile 128x64; workspace 4MB";
   engine_meta meta = sample_meta(tuning, sizeof tuning);

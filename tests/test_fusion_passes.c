@@ -425,7 +425,7 @@ static void test_residual_shapes(void) {
   CHECK_ERR(ir_emit(g, IR_OP_DENSE, "d4", -1, (const int[]){x, w, b, r}, 4, &a, &out),
             KRT_ERR_SHAPE, "residual 'r' [Nx4] does not match the output [Nx3]");
   CHECK_ERR(ir_emit(g, IR_OP_ACTIVATION, "act", -1, &x, 1, &a, &out), KRT_ERR_INTERNAL,
-            "fused residual");
+            "sets attribute 'residual', which Activation does not read");
   ir_graph_free(g);
 }
 

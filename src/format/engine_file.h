@@ -27,9 +27,9 @@
  *                       u64 data_bytes (constants: 4 x product of dims; else 0)
  *              layers:  str name, str class_name, i32 output (value id or -1), i64 param_count
  *              nodes:   u32 op (ops.def id), str name, i32 layer (or -1), u32 n_inputs,
- *                       i32 inputs[n_inputs] (value ids), i32 output (value id), ir_attrs (504
- *                       bytes: every field in declaration order, arrays whole: enums u32, ints
- *                       i32, int64 i64, floats f32; see engine_file_attrs.c), str fused (nullable)
+ *                       i32 inputs[n_inputs] (value ids), i32 output (value id), attributes
+ *                       (u32 n_records, then {str key, u32 type, u32 count, values} for each
+ *                       field the op reads: engine_file_attrs.c), str fused (nullable)
  *              inputs:  i32 value id each
  *              outputs: i32 value id, str published name
  *     WEIGHTS  every constant's float32 data, each at a multiple of 64 so the file can be
@@ -52,7 +52,7 @@
 #include "ir/graph.h"
 
 #define KRT_ENGINE_MAGIC "KRTENGN"
-#define KRT_ENGINE_FORMAT_VERSION 1u
+#define KRT_ENGINE_FORMAT_VERSION 2u
 #define KRT_ENGINE_ALIGNMENT 64
 
 typedef struct engine_meta {

@@ -1,118 +1,149 @@
-/* ir_attrs in the engine file: every field, in declaration order, little-endian. Writer and reader
- * sit side by side so the order visibly matches; adding a field to ir_attrs means a new format
- * version. Enums are u32, ints i32, int64s i64, floats their IEEE-754 bits as u32. */
+/* A node's attributes in the engine file: typed key/value records of the ir_attrs fields its op
+ * reads (ops.def, src/ir/attrs.c), as GGUF stores metadata.
+ *
+ *   u32 n_records, then per record:
+ *     str key      the field's key ("kernel", "act_alpha")
+ *     u32 type     1: integers, each an i64; 2: floats, each f32 (IEEE-754 bits)
+ *     u32 count    elements (the field's length: 1, or IR_MAX_SPATIAL, or KRT_MAX_RANK)
+ *     values
+ *
+ * A reader needs every field of the op, once, with its type and length, integers within the
+ * field's range, and no other key: an unknown key is an attribute some other krt added, whose
+ * meaning this one does not know, so the engine is refused rather than run without it.
+ * Writer and reader sit side by side so the format visibly matches.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "format/engine_file_layout.h"
 
-static void write_ints(byte_writer *w, const int *v, int n) {
-  for (int i = 0; i < n; i++) bw_i32(w, v[i]);
+#define RECORD_INTS 1u
+#define RECORD_FLOATS 2u
+
+static uint32_t record_type(const ir_attr_field *f) {
+  return f->type == IR_ATTR_FLOAT32 ? RECORD_FLOATS : RECORD_INTS;
 }
 
-static void write_int64s(byte_writer *w, const int64_t *v, int n) {
-  for (int i = 0; i < n; i++) bw_i64(w, v[i]);
+void engine_attrs_write(byte_writer *w, ir_op op, const ir_attrs *a) {
+  int n_fields;
+  const ir_attr_field *fields = ir_attr_fields(&n_fields);
+  const uint8_t *base = (const uint8_t *)a;
+  uint32_t n_records = 0;
+  for (int i = 0; i < n_fields; i++) n_records += ir_field_belongs(&fields[i], op) ? 1u : 0u;
+  bw_u32(w, n_records);
+  for (int i = 0; i < n_fields; i++) {
+    const ir_attr_field *f = &fields[i];
+    if (!ir_field_belongs(f, op)) continue;
+    bw_string(w, f->key);
+    bw_u32(w, record_type(f));
+    bw_u32(w, (uint32_t)f->count);
+    for (int k = 0; k < f->count; k++) {
+      const uint8_t *p = base + f->offset;
+      if (f->type == IR_ATTR_INT32) {
+        int32_t v;
+        memcpy(&v, p + 4 * (size_t)k, 4);
+        bw_i64(w, v);
+      } else if (f->type == IR_ATTR_INT64) {
+        int64_t v;
+        memcpy(&v, p + 8 * (size_t)k, 8);
+        bw_i64(w, v);
+      } else {
+        float v;
+        memcpy(&v, p + 4 * (size_t)k, 4);
+        bw_f32(w, v);
+      }
+    }
+  }
 }
 
-void engine_attrs_write(byte_writer *w, const ir_attrs *a) {
-  bw_u32(w, (uint32_t)a->act.kind);
-  bw_f32(w, a->act.alpha);
-  bw_f32(w, a->act.beta);
-  bw_f32(w, a->act.max_value);
-  bw_f32(w, a->act.threshold);
-  bw_i32(w, a->spatial);
-  write_ints(w, a->kernel, IR_MAX_SPATIAL);
-  write_ints(w, a->stride, IR_MAX_SPATIAL);
-  write_ints(w, a->dilation, IR_MAX_SPATIAL);
-  write_ints(w, a->scale, IR_MAX_SPATIAL);
-  bw_i32(w, a->groups);
-  write_int64s(w, a->pad_begin, KRT_MAX_RANK);
-  write_int64s(w, a->pad_end, KRT_MAX_RANK);
-  write_int64s(w, a->begin, KRT_MAX_RANK);
-  write_int64s(w, a->end, KRT_MAX_RANK);
-  bw_i32(w, a->axis);
-  bw_i32(w, a->n_axes);
-  write_ints(w, a->axes, KRT_MAX_RANK);
-  bw_i32(w, a->keepdims);
-  write_ints(w, a->perm, KRT_MAX_RANK);
-  bw_i32(w, a->shape_rank);
-  write_int64s(w, a->shape, KRT_MAX_RANK);
-  bw_f32(w, a->epsilon);
-  bw_i32(w, a->rms_scaling);
-  bw_u32(w, (uint32_t)a->pool);
-  bw_u32(w, (uint32_t)a->reduce);
-  bw_u32(w, (uint32_t)a->binary);
-  bw_u32(w, (uint32_t)a->resize);
-  bw_i32(w, a->residual);
+/* Reads one record's values into field f of a. Returns 0 when an integer is out of range. */
+static int read_values(byte_reader *r, const ir_attr_field *f, ir_attrs *a) {
+  uint8_t *p = (uint8_t *)a + f->offset;
+  int in_range = 1;
+  for (int k = 0; k < f->count; k++) {
+    if (f->type == IR_ATTR_FLOAT32) {
+      float v = br_f32(r);
+      memcpy(p + 4 * (size_t)k, &v, 4);
+      continue;
+    }
+    int64_t v = br_i64(r);
+    if (!ir_attr_int_in_range(f, v)) {
+      in_range = 0;
+      v = 0;
+    }
+    if (f->type == IR_ATTR_INT32) {
+      int32_t v32 = (int32_t)v;
+      memcpy(p + 4 * (size_t)k, &v32, 4);
+    } else {
+      memcpy(p + 8 * (size_t)k, &v, 8);
+    }
+  }
+  return in_range;
 }
 
-static void read_ints(byte_reader *r, int *v, int n) {
-  for (int i = 0; i < n; i++) v[i] = br_i32(r);
-}
-
-static void read_int64s(byte_reader *r, int64_t *v, int n) {
-  for (int i = 0; i < n; i++) v[i] = br_i64(r);
-}
-
-/* Whether every v[i] lies in [lo, hi]. */
-static int ints_in(const int *v, int n, int lo, int hi) {
-  for (int i = 0; i < n; i++)
-    if (v[i] < lo || v[i] > hi) return 0;
+int engine_attrs_read(byte_reader *r, ir_op op, ir_attrs *a, char *why, size_t why_size) {
+  int n_fields;
+  const ir_attr_field *fields = ir_attr_fields(&n_fields);
+  memset(a, 0, sizeof *a);
+  a->act = ir_act_none();
+  uint64_t seen = 0; /* bit i: fields[i] read */
+  if (n_fields > 64) {
+    snprintf(why, why_size, "krt bug: %d attribute fields, the reader tracks 64", n_fields);
+    return 0;
+  }
+  uint32_t n_records = br_u32(r);
+  if (r->failed) return 0;
+  /* The smallest record (empty key, no values) takes 12 bytes. */
+  if (n_records > (uint32_t)n_fields || n_records > br_remaining(r) / 12) {
+    snprintf(why, why_size, "%u attribute records for at most %d fields", n_records, n_fields);
+    return 0;
+  }
+  for (uint32_t i = 0; i < n_records; i++) {
+    char *key = NULL;
+    int oom = 0;
+    if (!br_string(r, &key, &oom) || !key) {
+      free(key);
+      snprintf(why, why_size, "%s", oom ? "out of memory reading an attribute key"
+                                        : "bad attribute key");
+      return 0;
+    }
+    int found = -1;
+    for (int k = 0; k < n_fields && found < 0; k++)
+      if (ir_field_belongs(&fields[k], op) && strcmp(fields[k].key, key) == 0) found = k;
+    if (found < 0) {
+      snprintf(why, why_size,
+               "attribute '%.64s' is not one %s has in this krt (an engine from another krt "
+               "version: rebuild it from the model)",
+               key, ir_op_name(op));
+      free(key);
+      return 0;
+    }
+    free(key);
+    const ir_attr_field *f = &fields[found];
+    uint32_t type = br_u32(r), count = br_u32(r);
+    if (r->failed) return 0;
+    if (seen & ((uint64_t)1 << found)) {
+      snprintf(why, why_size, "attribute '%s' appears twice", f->key);
+      return 0;
+    }
+    seen |= (uint64_t)1 << found;
+    if (type != record_type(f) || count != (uint32_t)f->count) {
+      snprintf(why, why_size, "attribute '%s' has type %u and %u values; expected type %u and %d",
+               f->key, type, count, record_type(f), f->count);
+      return 0;
+    }
+    if (!read_values(r, f, a)) {
+      if (r->failed) return 0;
+      snprintf(why, why_size, "attribute '%s' out of range", f->key);
+      return 0;
+    }
+    if (r->failed) return 0;
+  }
+  for (int k = 0; k < n_fields; k++)
+    if (ir_field_belongs(&fields[k], op) && !(seen & ((uint64_t)1 << k))) {
+      snprintf(why, why_size, "attribute '%s' of %s is missing", fields[k].key, ir_op_name(op));
+      return 0;
+    }
   return 1;
-}
-
-const char *engine_attrs_read(byte_reader *r, ir_attrs *a) {
-  uint32_t act = br_u32(r);
-  a->act.alpha = br_f32(r);
-  a->act.beta = br_f32(r);
-  a->act.max_value = br_f32(r);
-  a->act.threshold = br_f32(r);
-  a->spatial = br_i32(r);
-  read_ints(r, a->kernel, IR_MAX_SPATIAL);
-  read_ints(r, a->stride, IR_MAX_SPATIAL);
-  read_ints(r, a->dilation, IR_MAX_SPATIAL);
-  read_ints(r, a->scale, IR_MAX_SPATIAL);
-  a->groups = br_i32(r);
-  read_int64s(r, a->pad_begin, KRT_MAX_RANK);
-  read_int64s(r, a->pad_end, KRT_MAX_RANK);
-  read_int64s(r, a->begin, KRT_MAX_RANK);
-  read_int64s(r, a->end, KRT_MAX_RANK);
-  a->axis = br_i32(r);
-  a->n_axes = br_i32(r);
-  read_ints(r, a->axes, KRT_MAX_RANK);
-  a->keepdims = br_i32(r);
-  read_ints(r, a->perm, KRT_MAX_RANK);
-  a->shape_rank = br_i32(r);
-  read_int64s(r, a->shape, KRT_MAX_RANK);
-  a->epsilon = br_f32(r);
-  a->rms_scaling = br_i32(r);
-  uint32_t pool = br_u32(r), reduce = br_u32(r), binary = br_u32(r), resize = br_u32(r);
-  a->residual = br_i32(r);
-  if (r->failed) return NULL;
-
-  /* Enums are stored as u32 and range-checked before they become enum values. */
-  if (act > IR_ACT_LAST) return "activation kind";
-  if (pool > IR_POOL_AVG) return "pool kind";
-  if (reduce > IR_REDUCE_SUM) return "reduce kind";
-  if (binary > IR_BINARY_LAST) return "binary kind";
-  if (resize > IR_RESIZE_BILINEAR) return "resize kind";
-  a->act.kind = (ir_act_kind)act;
-  a->pool = (ir_pool_kind)pool;
-  a->reduce = (ir_reduce_kind)reduce;
-  a->binary = (ir_binary_kind)binary;
-  a->resize = (ir_resize_kind)resize;
-
-  /* Counts and indices that code will use to index arrays; the rest is shape inference's. */
-  if (a->spatial < 0 || a->spatial > IR_MAX_SPATIAL) return "spatial";
-  if (!ints_in(a->kernel, IR_MAX_SPATIAL, 0, INT32_MAX)) return "kernel";
-  if (!ints_in(a->stride, IR_MAX_SPATIAL, 0, INT32_MAX)) return "stride";
-  if (!ints_in(a->dilation, IR_MAX_SPATIAL, 0, INT32_MAX)) return "dilation";
-  if (!ints_in(a->scale, IR_MAX_SPATIAL, 0, INT32_MAX)) return "scale";
-  if (a->groups < 0) return "groups";
-  if (a->residual != 0 && a->residual != 1) return "residual flag";
-  if (a->axis < 0 || a->axis >= KRT_MAX_RANK) return "axis";
-  if (a->n_axes < 0 || a->n_axes > KRT_MAX_RANK) return "axis count";
-  if (!ints_in(a->axes, KRT_MAX_RANK, 0, KRT_MAX_RANK - 1)) return "axes";
-  if (!ints_in(a->perm, KRT_MAX_RANK, 0, KRT_MAX_RANK - 1)) return "perm";
-  if (a->shape_rank < 0 || a->shape_rank > KRT_MAX_RANK) return "shape rank";
-  for (int i = 0; i < KRT_MAX_RANK; i++)
-    if (a->shape[i] < -1 || a->shape[i] > ENGINE_MAX_DIM) return "shape";
-  return NULL;
 }

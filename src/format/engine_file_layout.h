@@ -17,7 +17,7 @@
 #define ENGINE_OFF_TABLE 32
 #define ENGINE_OFF_RESERVED 40
 
-/* Section table entries: u32 kind, u32 reserved (0), u64 offset, u64 size. Version 1 files hold
+/* Section table entries: u32 kind, u32 reserved (0), u64 offset, u64 size. Version 1 and 2 files hold
  * exactly one section of each kind, in this order. */
 #define ENGINE_SECTION_ENTRY_SIZE 24
 enum engine_section_kind {
@@ -30,10 +30,9 @@ enum engine_section_kind {
 
 /* Fewest bytes each GRAPH record can take (all strings empty, no node inputs), so a count read
  * from a file can be checked against the bytes left before anything is allocated. */
-#define ENGINE_ATTRS_BYTES 504
 #define ENGINE_VALUE_MIN_BYTES 40
 #define ENGINE_LAYER_MIN_BYTES 20
-#define ENGINE_NODE_MIN_BYTES (24 + ENGINE_ATTRS_BYTES)
+#define ENGINE_NODE_MIN_BYTES 28 /* with no attribute records */
 #define ENGINE_OUTPUT_MIN_BYTES 8
 
 /* Dimensions above this are refused on reading: no real tensor has them, and it keeps every
@@ -43,10 +42,11 @@ enum engine_section_kind {
 /* zlib CRC-32 of size bytes (any size). */
 uint32_t engine_crc32(const uint8_t *data, size_t size);
 
-/* ir_attrs, field by field in declaration order: ENGINE_ATTRS_BYTES bytes. */
-void engine_attrs_write(byte_writer *w, const ir_attrs *a);
-/* Reads what engine_attrs_write wrote. Returns NULL, or a static description of the first field
- * out of range (an enum value, a count, an axis). Running past the end sets r->failed. */
-const char *engine_attrs_read(byte_reader *r, ir_attrs *a);
+/* The attributes of a node of op `op`: the key/value records of engine_file_attrs.c. */
+void engine_attrs_write(byte_writer *w, ir_op op, const ir_attrs *a);
+/* Reads what engine_attrs_write wrote into *a (fields the op does not read are zero, its
+ * activation NONE). Returns 1, or 0 with a description in why (empty when the section ended:
+ * r->failed is set then). */
+int engine_attrs_read(byte_reader *r, ir_op op, ir_attrs *a, char *why, size_t why_size);
 
 #endif

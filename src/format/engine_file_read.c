@@ -308,9 +308,10 @@ static krt_status *read_node(const engine_reader *er, byte_reader *r, ir_graph *
   n->n_inputs = (int)n_inputs;
   for (int k = 0; k < n->n_inputs; k++) n->inputs[k] = br_i32(r);
   n->output = br_i32(r);
-  const char *bad_attr = engine_attrs_read(r, &n->attrs);
+  char bad_attr[256] = "";
+  int attrs_ok = engine_attrs_read(r, n->op, &n->attrs, bad_attr, sizeof bad_attr);
   if (r->failed) GRAPH_FAIL("section ends inside node '%s'", n->name);
-  if (bad_attr) GRAPH_FAIL("node '%s': attribute %s out of range", n->name, bad_attr);
+  if (!attrs_ok) GRAPH_FAIL("node '%s' (%s): %s", n->name, ir_op_name(n->op), bad_attr);
   if (!br_string(r, &n->fused, &oom)) {
     if (oom) return krt_error_oom("engine node");
     GRAPH_FAIL("node '%s': bad list of fused layers", n->name);

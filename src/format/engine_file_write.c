@@ -85,7 +85,7 @@ static void write_graph(byte_writer *w, const ir_graph *g, const int64_t *weight
     bw_u32(w, (uint32_t)n->n_inputs);
     for (int k = 0; k < n->n_inputs; k++) bw_i32(w, n->inputs[k]);
     bw_i32(w, n->output);
-    engine_attrs_write(w, &n->attrs);
+    engine_attrs_write(w, n->op, &n->attrs);
     bw_string(w, n->fused);
   }
   for (int i = 0; i < g->n_inputs; i++) bw_i32(w, g->inputs[i]);
@@ -140,10 +140,18 @@ static krt_status *check_writable(const ir_graph *g, const engine_meta *meta) {
     if (g->values[i].rank < 0 || g->values[i].rank > KRT_MAX_RANK)
       return krt_error(KRT_ERR_INTERNAL, "writing engine: value '%s' has rank %d",
                        g->values[i].name, g->values[i].rank);
-  for (int i = 0; i < g->n_nodes; i++)
-    if (g->nodes[i].n_inputs < 0)
-      return krt_error(KRT_ERR_INTERNAL, "writing engine: node '%s' has %d inputs",
-                       g->nodes[i].name, g->nodes[i].n_inputs);
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    if (n->n_inputs < 0)
+      return krt_error(KRT_ERR_INTERNAL, "writing engine: node '%s' has %d inputs", n->name,
+                       n->n_inputs);
+    /* Only the fields the op reads are written; another one set would be lost. */
+    const char *stray = ir_node_stray_attr(n);
+    if (stray)
+      return krt_error(KRT_ERR_INTERNAL, "writing engine: node '%s' (%s) sets attribute '%s', "
+                       "which %s does not read", n->name, ir_op_name(n->op), stray,
+                       ir_op_name(n->op));
+  }
   if (!fixed_string_ok(meta->device_name, sizeof meta->device_name) ||
       !fixed_string_ok(meta->krt_version, sizeof meta->krt_version))
     return krt_error(KRT_ERR_INTERNAL, "writing engine: unterminated device name or version");

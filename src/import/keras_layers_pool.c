@@ -40,7 +40,6 @@ krt_status *kl_convert_pool(const keras_layer_ctx *ctx, int variant, int *out) {
   for (int i = 0; i < spatial; i++) {
     a.kernel[i] = size[i];
     a.stride[i] = stride[i];
-    a.dilation[i] = 1;
     KRT_TRY(kc_conv_padding(ctx, padding, xv->dims[1 + i], size[i], stride[i], 1, &a.pad_begin[i],
                             &a.pad_end[i]));
   }

@@ -143,75 +143,122 @@ static int input_rank(const ir_graph *g, const ir_node *n) {
   return r < 0 ? 0 : r > KRT_MAX_RANK ? KRT_MAX_RANK : r;
 }
 
+#define KIND_NAME(table, k) \
+  ((unsigned)(k) < sizeof table / sizeof *table ? table[(unsigned)(k)] : "?")
+
+/* The attribute text of each op (the last column of ops.def). */
+
+static void format_none(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  (void)b, (void)g, (void)n;
+}
+
+static void format_conv(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  (void)g;
+  put_window(b, &n->attrs, 1);
+  fixed_put(b, " groups=%d", n->attrs.groups);
+}
+
+static void format_conv_transpose(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  (void)g;
+  put_window(b, &n->attrs, 1);
+}
+
+static void format_pool(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  static const char *const pools[] = {"max", "avg"};
+  (void)g;
+  fixed_put(b, " %s", KIND_NAME(pools, n->attrs.pool));
+  put_window(b, &n->attrs, 0);
+}
+
+static void format_axes(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  (void)g;
+  put_axes(b, &n->attrs);
+}
+
+static void format_reduce(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  static const char *const reduces[] = {"mean", "max", "sum"};
+  (void)g;
+  fixed_put(b, " %s", KIND_NAME(reduces, n->attrs.reduce));
+  put_axes(b, &n->attrs);
+  if (n->attrs.keepdims) fixed_put(b, " keepdims");
+}
+
+static void format_batchnorm(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  (void)g;
+  fixed_put(b, " axis=%d eps=%g", n->attrs.axis, (double)n->attrs.epsilon);
+}
+
+static void format_layernorm(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  (void)g;
+  put_axes(b, &n->attrs);
+  fixed_put(b, " eps=%g%s", (double)n->attrs.epsilon, n->attrs.rms_scaling ? " rms_scaling" : "");
+}
+
+static void format_binary(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  static const char *const binaries[] = {
+      "add",  "sub",       "mul",   "div",        "max",      "min",        "pow",        "greater",
+      "greater_equal", "less", "less_equal", "equal", "not_equal", "where_true", "where_false"};
+  (void)g;
+  fixed_put(b, " %s", KIND_NAME(binaries, n->attrs.binary));
+}
+
+static void format_concat(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  (void)g;
+  fixed_put(b, " axis=%d", n->attrs.axis);
+}
+
+static void format_reshape(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  const ir_attrs *a = &n->attrs;
+  int r = a->shape_rank < 0 ? 0 : a->shape_rank > KRT_MAX_RANK ? KRT_MAX_RANK : a->shape_rank;
+  (void)g;
+  fixed_put(b, " shape=");
+  put_dims(b, a->shape, r, 0);
+}
+
+static void format_transpose(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  fixed_put(b, " perm=");
+  put_ints(b, ",", n->attrs.perm, input_rank(g, n));
+}
+
+static void format_pad(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  fixed_put(b, " pad=");
+  put_int64s(b, ",", n->attrs.pad_begin, input_rank(g, n));
+  fixed_put(b, "/");
+  put_int64s(b, ",", n->attrs.pad_end, input_rank(g, n));
+}
+
+static void format_slice(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  fixed_put(b, " begin=");
+  put_int64s(b, ",", n->attrs.begin, input_rank(g, n));
+  fixed_put(b, " end=");
+  put_int64s(b, ",", n->attrs.end, input_rank(g, n));
+}
+
+static void format_resize(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  static const char *const resizes[] = {"nearest", "bilinear"};
+  const ir_attrs *a = &n->attrs;
+  int s = a->spatial < 0 ? 0 : a->spatial > IR_MAX_SPATIAL ? IR_MAX_SPATIAL : a->spatial;
+  (void)g;
+  fixed_put(b, " %s scale=", KIND_NAME(resizes, a->resize));
+  put_ints(b, "x", a->scale, s);
+}
+
+#undef KIND_NAME
+
 void ir_format_attrs(const ir_graph *g, const ir_node *n, char *buf, size_t size) {
   /* Every piece starts with a space; build the line here, then copy it without the first. */
   char line[1024];
   fixed_buf b = fixed_start(line, sizeof line);
-  const ir_attrs *a = &n->attrs;
-  static const char *const pools[] = {"max", "avg"};
-  static const char *const reduces[] = {"mean", "max", "sum"};
-  static const char *const binaries[] = {"add", "sub", "mul", "div", "max", "min", "pow", "greater", "greater_equal", "less", "less_equal", "equal", "not_equal", "where_true", "where_false"};
-  static const char *const resizes[] = {"nearest", "bilinear"};
-#define KIND_NAME(table, k) \
-  ((unsigned)(k) < sizeof table / sizeof *table ? table[(unsigned)(k)] : "?")
   switch (n->op) {
-    case IR_OP_CONV:
-      put_window(&b, a, 1);
-      fixed_put(&b, " groups=%d", a->groups);
-      break;
-    case IR_OP_CONV_TRANSPOSE: put_window(&b, a, 1); break;
-    case IR_OP_POOL:
-      fixed_put(&b, " %s", KIND_NAME(pools, a->pool));
-      put_window(&b, a, 0);
-      break;
-    case IR_OP_REDUCE:
-      fixed_put(&b, " %s", KIND_NAME(reduces, a->reduce));
-      put_axes(&b, a);
-      if (a->keepdims) fixed_put(&b, " keepdims");
-      break;
-    case IR_OP_BATCHNORM: fixed_put(&b, " axis=%d eps=%g", a->axis, (double)a->epsilon); break;
-    case IR_OP_LAYERNORM:
-      put_axes(&b, a);
-      fixed_put(&b, " eps=%g%s", (double)a->epsilon, a->rms_scaling ? " rms_scaling" : "");
-      break;
-    case IR_OP_SOFTMAX:
-    case IR_OP_LOG_SOFTMAX: put_axes(&b, a); break;
-    case IR_OP_BINARY: fixed_put(&b, " %s", KIND_NAME(binaries, a->binary)); break;
-    case IR_OP_CONCAT: fixed_put(&b, " axis=%d", a->axis); break;
-    case IR_OP_RESHAPE: {
-      int r = a->shape_rank < 0 ? 0 : a->shape_rank > KRT_MAX_RANK ? KRT_MAX_RANK : a->shape_rank;
-      fixed_put(&b, " shape=");
-      put_dims(&b, a->shape, r, 0);
-      break;
-    }
-    case IR_OP_TRANSPOSE:
-      fixed_put(&b, " perm=");
-      put_ints(&b, ",", a->perm, input_rank(g, n));
-      break;
-    case IR_OP_PAD:
-      fixed_put(&b, " pad=");
-      put_int64s(&b, ",", a->pad_begin, input_rank(g, n));
-      fixed_put(&b, "/");
-      put_int64s(&b, ",", a->pad_end, input_rank(g, n));
-      break;
-    case IR_OP_SLICE:
-      fixed_put(&b, " begin=");
-      put_int64s(&b, ",", a->begin, input_rank(g, n));
-      fixed_put(&b, " end=");
-      put_int64s(&b, ",", a->end, input_rank(g, n));
-      break;
-    case IR_OP_RESIZE: {
-      int s = a->spatial < 0 ? 0 : a->spatial > IR_MAX_SPATIAL ? IR_MAX_SPATIAL : a->spatial;
-      fixed_put(&b, " %s scale=", KIND_NAME(resizes, a->resize));
-      put_ints(&b, "x", a->scale, s);
-      break;
-    }
+#define X(e, id, name, lo, hi, attrs, infer, format) \
+  case e: format_##format(&b, g, n); break;
+#include "ops.def"
+#undef X
     default: break;
   }
-#undef KIND_NAME
   /* y = act(op + b + r): the residual input comes before the activation */
-  if (a->residual) fixed_put(&b, " +residual");
-  put_activation(&b, &a->act);
+  if (n->attrs.residual) fixed_put(&b, " +residual");
+  put_activation(&b, &n->attrs.act);
   fixed_buf out = fixed_start(buf, size);
   fixed_put(&out, "%s", line[0] == ' ' ? line + 1 : line);
 }

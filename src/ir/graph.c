@@ -312,7 +312,7 @@ krt_status *ir_graph_clone(const ir_graph *g, ir_graph **out) {
 
 const char *ir_op_name(ir_op op) {
   switch (op) {
-#define X(e, id, name) \
+#define X(e, id, name, ...) \
   case e: return name;
 #include "ops.def"
 #undef X
@@ -322,7 +322,7 @@ const char *ir_op_name(ir_op op) {
 
 int ir_op_is_valid(int op) {
   switch (op) {
-#define X(e, id, name) case id:
+#define X(e, id, name, ...) case id:
 #include "ops.def"
 #undef X
     return 1;

@@ -16,7 +16,7 @@
 #include "krt.h"
 
 typedef enum ir_op {
-#define X(op, id, name) op = id,
+#define X(op, id, name, ...) op = id,
 #include "ops.def"
 #undef X
   IR_OP_COUNT_PLUS_ONE
@@ -119,6 +119,44 @@ typedef struct ir_attrs {
                                   * output's shape (bias always present then) */
 } ir_attrs;
 
+/* Attribute groups: which ir_attrs fields an op reads (the attributes column of ops.def). A field
+ * belongs to an op when one of its groups does (attrs.c lists the fields, their keys in engine
+ * files and their ranges). */
+#define IR_A_ACT (1u << 0)          /* act: kind, alpha, beta, max_value, threshold */
+#define IR_A_WINDOW (1u << 1)       /* spatial, kernel, stride, pad_begin, pad_end */
+#define IR_A_DILATION (1u << 2)     /* dilation */
+#define IR_A_GROUPS (1u << 3)       /* groups */
+#define IR_A_RESIDUAL (1u << 4)     /* residual */
+#define IR_A_POOL (1u << 5)         /* pool */
+#define IR_A_REDUCE (1u << 6)       /* reduce */
+#define IR_A_AXES (1u << 7)         /* n_axes, axes */
+#define IR_A_KEEPDIMS (1u << 8)     /* keepdims */
+#define IR_A_AXIS (1u << 9)         /* axis */
+#define IR_A_EPSILON (1u << 10)     /* epsilon */
+#define IR_A_RMS_SCALING (1u << 11) /* rms_scaling */
+#define IR_A_BINARY (1u << 12)      /* binary */
+#define IR_A_SHAPE (1u << 13)       /* shape_rank, shape */
+#define IR_A_PERM (1u << 14)        /* perm */
+#define IR_A_PADS (1u << 15)        /* pad_begin, pad_end (every axis) */
+#define IR_A_BEGIN_END (1u << 16)   /* begin, end */
+#define IR_A_RESIZE (1u << 17)      /* spatial, scale, resize */
+
+/* One field of ir_attrs as the engine file and the checks see it. */
+typedef enum ir_attr_type {
+  IR_ATTR_INT32 = 1,  /* int or enum */
+  IR_ATTR_INT64 = 2,
+  IR_ATTR_FLOAT32 = 3
+} ir_attr_type;
+
+typedef struct ir_attr_field {
+  const char *key;     /* stable: the record's key in engine files ("kernel", "act_alpha") */
+  ir_attr_type type;
+  size_t offset;       /* offsetof(ir_attrs, ...) */
+  int count;           /* elements: 1, or the array's length */
+  int64_t lo, hi;      /* integer fields: every element within [lo, hi] */
+  uint32_t groups;     /* IR_A_* groups it belongs to */
+} ir_attr_field;
+
 typedef struct ir_value {
   char *name;
   krt_dtype dtype;      /* FLOAT32 for everything computed; graph inputs keep their declared dtype */
@@ -205,6 +243,20 @@ int64_t ir_value_elements(const ir_value *v, int64_t batch); /* at this batch; -
 int ir_find_value(const ir_graph *g, const char *name);  /* -1 when absent */
 int ir_find_layer(const ir_graph *g, const char *name);  /* -1 when absent */
 ir_activation ir_act_none(void);
+
+/* ---- the op table (ops.def, attrs.c) ----------------------------------------------------- */
+
+/* Every field of ir_attrs, in declaration order; *count gets their number. */
+const ir_attr_field *ir_attr_fields(int *count);
+uint32_t ir_op_attr_groups(ir_op op);          /* IR_A_* groups the op reads; 0 for unknown ops */
+int ir_field_belongs(const ir_attr_field *f, ir_op op);
+int ir_op_min_inputs(ir_op op);
+int ir_op_max_inputs(ir_op op);
+/* The key of the first field node n sets that its op does not read (nonzero where the op reads
+ * nothing; for act: a kind other than NONE), or NULL when there is none. */
+const char *ir_node_stray_attr(const ir_node *n);
+/* Whether an integer field element lies in the field's range. */
+int ir_attr_int_in_range(const ir_attr_field *f, int64_t v);
 
 /* ---- shape inference (shape.c) ------------------------------------------------------------- */
 

@@ -139,33 +139,32 @@ static krt_status *expect_weight(const infer *c, int i, const char *role, int ra
 /* ---- shared checks ----------------------------------------------------------------------- */
 
 static int op_uses_activation(ir_op op) {
-  return op == IR_OP_DENSE || op == IR_OP_CONV || op == IR_OP_CONV_TRANSPOSE ||
-         op == IR_OP_BATCHNORM || op == IR_OP_BINARY || op == IR_OP_ACTIVATION;
+  return (ir_op_attr_groups(op) & IR_A_ACT) != 0;
+}
+
+static int op_takes_residual(ir_op op) {
+  return (ir_op_attr_groups(op) & IR_A_RESIDUAL) != 0;
 }
 
 static krt_status *check_input_count(const infer *c) {
-  int lo = 1, hi = 1;
-  switch (c->n->op) {
-    case IR_OP_DENSE:
-    case IR_OP_CONV:
-    case IR_OP_CONV_TRANSPOSE:
-      /* [x, W, b?], or [x, W, b, r] once a residual add is fused in (graph.h) */
-      lo = c->n->attrs.residual ? 4 : 2, hi = c->n->attrs.residual ? 4 : 3;
-      break;
-    case IR_OP_BATCHNORM: lo = hi = 5; break;
-    case IR_OP_LAYERNORM: lo = hi = 3; break;
-    case IR_OP_PRELU:
-    case IR_OP_BINARY:
-    case IR_OP_GATHER: lo = hi = 2; break;
-    case IR_OP_CONCAT: lo = 1, hi = 1 << 20; break;
-    default: break;
-  }
+  int lo = ir_op_min_inputs(c->n->op), hi = ir_op_max_inputs(c->n->op);
+  /* [x, W, b?], or [x, W, b, r] once a residual add is fused in (ops.def) */
+  if (op_takes_residual(c->n->op)) lo = c->n->attrs.residual ? 4 : 2, hi = c->n->attrs.residual ? 4 : 3;
   int k = c->n->n_inputs;
   if (k >= lo && k <= hi) return NULL;
   if (lo == hi) return node_error(c, KRT_ERR_INTERNAL, "takes %d inputs, got %d", lo, k);
   if (hi == lo + 1)
     return node_error(c, KRT_ERR_INTERNAL, "takes %d or %d inputs, got %d", lo, hi, k);
   return node_error(c, KRT_ERR_INTERNAL, "takes at least %d input, got %d", lo, k);
+}
+
+/* A field the op does not read would be ignored by every kernel and left out of engine files. */
+static krt_status *check_stray_attrs(const infer *c) {
+  const char *key = ir_node_stray_attr(c->n);
+  if (key)
+    return node_error(c, KRT_ERR_INTERNAL, "sets attribute '%s', which %s does not read", key,
+                      ir_op_name(c->n->op));
+  return NULL;
 }
 
 /* What every input value must satisfy whatever the op. */
@@ -186,15 +185,9 @@ static krt_status *check_input_value(const infer *c, int i) {
   return NULL;
 }
 
-static int op_takes_residual(ir_op op) {
-  return op == IR_OP_DENSE || op == IR_OP_CONV || op == IR_OP_CONV_TRANSPOSE;
-}
-
 static krt_status *check_residual_flag(const infer *c) {
   int r = c->n->attrs.residual;
   if (r != 0 && r != 1) return node_error(c, KRT_ERR_INTERNAL, "residual flag %d is not 0 or 1", r);
-  if (r && !op_takes_residual(c->n->op))
-    return node_error(c, KRT_ERR_INTERNAL, "has a fused residual but the op takes none");
   return NULL;
 }
 
@@ -220,12 +213,8 @@ static krt_status *check_residual_shape(const infer *c) {
 
 static krt_status *check_activation(const infer *c) {
   const ir_activation *a = &c->n->attrs.act;
-  if (!op_uses_activation(c->n->op)) {
-    if (a->kind != IR_ACT_NONE)
-      return node_error(c, KRT_ERR_INTERNAL, "has activation %s but the op takes none",
-                        ir_act_name(a->kind));
-    return NULL;
-  }
+  /* An op without one has kind NONE (check_stray_attrs) and its parameters mean nothing. */
+  if (!op_uses_activation(c->n->op)) return NULL;
   if ((int)a->kind < IR_ACT_NONE || (int)a->kind > IR_ACT_LAST)
     return node_error(c, KRT_ERR_INTERNAL, "unknown activation %d", (int)a->kind);
   if (isnan(a->alpha) || isnan(a->beta) || isnan(a->max_value) || isnan(a->threshold))
@@ -794,28 +783,18 @@ static krt_status *infer_gather(infer *c) {
   return NULL;
 }
 
+/* x -> like x (elementwise ops that keep the shape) */
+static krt_status *infer_same_shape(infer *c) {
+  copy_shape(&c->out, input(c, 0));
+  return NULL;
+}
+
 static krt_status *infer_op(infer *c) {
   switch (c->n->op) {
-    case IR_OP_DENSE: return infer_dense(c);
-    case IR_OP_CONV: return infer_conv(c);
-    case IR_OP_CONV_TRANSPOSE: return infer_conv_transpose(c);
-    case IR_OP_POOL: return infer_pool(c);
-    case IR_OP_REDUCE: return infer_reduce(c);
-    case IR_OP_BATCHNORM: return infer_batchnorm(c);
-    case IR_OP_LAYERNORM: return infer_layernorm(c);
-    case IR_OP_SOFTMAX:
-    case IR_OP_LOG_SOFTMAX: return infer_softmax(c);
-    case IR_OP_PRELU: return infer_prelu(c);
-    case IR_OP_BINARY: return infer_binary(c);
-    case IR_OP_CONCAT: return infer_concat(c);
-    case IR_OP_RESHAPE: return infer_reshape(c);
-    case IR_OP_TRANSPOSE: return infer_transpose(c);
-    case IR_OP_PAD: return infer_pad(c);
-    case IR_OP_SLICE: return infer_slice(c);
-    case IR_OP_RESIZE: return infer_resize(c);
-    case IR_OP_GATHER: return infer_gather(c);
-    case IR_OP_ACTIVATION:
-    case IR_OP_IDENTITY: copy_shape(&c->out, input(c, 0)); return NULL;
+#define X(e, id, name, lo, hi, attrs, infer, format) \
+  case e: return infer_##infer(c);
+#include "ops.def"
+#undef X
     default: break;
   }
   return node_error(c, KRT_ERR_INTERNAL, "unknown op %d", (int)c->n->op);
@@ -838,6 +817,8 @@ krt_status *ir_infer_node(ir_graph *g, int node) {
   for (int i = 0; i < n->n_inputs; i++)
     if (n->inputs[i] < 0 || n->inputs[i] >= g->n_values || n->inputs[i] == n->output)
       return node_error(&c, KRT_ERR_INTERNAL, "input %d refers to value %d", i, n->inputs[i]);
+  if (!ir_op_is_valid((int)n->op)) return node_error(&c, KRT_ERR_INTERNAL, "unknown op %d", (int)n->op);
+  KRT_TRY(check_stray_attrs(&c));
   KRT_TRY(check_residual_flag(&c));
   KRT_TRY(check_input_count(&c));
   for (int i = 0; i < n->n_inputs; i++) KRT_TRY(check_input_value(&c, i));
