@@ -75,6 +75,8 @@ extern "C" {
 #define KRT_API
 #endif
 
+/* The version of krt, in one place: CMakeLists.txt reads these three lines for the project's
+ * version (and so the shared library's version), and krt_version_string() is made of them. */
 #define KRT_VERSION_MAJOR 0
 #define KRT_VERSION_MINOR 1
 #define KRT_VERSION_PATCH 0
@@ -109,8 +111,19 @@ KRT_API void krt_status_release(krt_status *status);
 /* A short stable name for a code ("unsupported", "bad file", ...). Static storage. */
 KRT_API const char *krt_code_name(krt_code code);
 
-/* "0.1.0". Static storage. */
+/* "0.1.0": the library's KRT_VERSION_*, which may differ from the header's a program was compiled
+ * with. Static storage. */
 KRT_API const char *krt_version_string(void);
+
+/* How this libkrt was built, fixed when it was configured: one "key: value" line each (every
+ * line ends in a newline), in this order:
+ *   commit: the git commit of the source (12 hex digits), or "unknown" outside git
+ *   build type: Release, RelWithDebInfo, Debug, ... ("none" when not set)
+ *   cuda module: "built (architectures ...)" or "not built" (libkrt_cuda.so)
+ *   sanitizers: "address, undefined" or "off"
+ *   debug hooks: "on" or "off" (KRT_DEBUG_BREAK_NODE is honoured)
+ * Static storage. */
+KRT_API const char *krt_build_info(void);
 
 /* ---------------------------------------------------------------------------------------------
  * Types
@@ -416,6 +429,17 @@ KRT_API const char *krt_engine_run_device_name(const krt_engine *engine);
  * ------------------------------------------------------------------------------------------- */
 
 KRT_API void krt_free(void *ptr);
+
+/* ---------------------------------------------------------------------------------------------
+ * What a device's backend finds at run time.
+ * ------------------------------------------------------------------------------------------- */
+
+/* One line about the backend of `device` in this process, into *text (owned by the caller, freed
+ * with krt_free). KRT_DEVICE_CUDA loads the CUDA module, as the first CUDA build or load would,
+ * and names the CUDA runtime, driver, cuDNN and cuBLASLt versions and the GPUs. Where the module
+ * is not built, not found or cannot run (no GPU, no driver, no cuDNN 9) it returns
+ * KRT_ERR_DEVICE, whose message gives the reason. */
+KRT_API krt_status *krt_device_info(krt_device device, char **text);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 /* The public API (include/krt.h) from a caller's side: misuse (NULLs, bad indices, wrong dtypes,
- * shapes and sizes), build options, engine files (round trip, refusals), dtype conversion and
- * contexts used from several threads at once. Models are the committed fixtures in
- * tests/fixtures (paths relative to the repo root, ctest's working directory, or KRT_SOURCE_DIR). */
+ * shapes and sizes), build options, engine files (round trip, refusals), dtype conversion,
+ * contexts used from several threads at once, and the version and build information. Models are
+ * the committed fixtures in tests/fixtures (paths relative to the repo root, ctest's working
+ * directory, or KRT_SOURCE_DIR). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -861,7 +862,45 @@ static void test_mark_all_outputs(void) {
   krt_build_options_release(o);
 }
 
+/* krt_version_string, krt_build_info and krt_device_info: the version is the header's, the build
+ * lines come in their documented order, and the CUDA device answers with its versions or a
+ * KRT_ERR_DEVICE reason, never a crash (CI has no GPU). */
+static void test_version_and_build_info(void) {
+  char version[32];
+  snprintf(version, sizeof version, "%d.%d.%d", KRT_VERSION_MAJOR, KRT_VERSION_MINOR,
+           KRT_VERSION_PATCH);
+  CHECK(strcmp(krt_version_string(), version) == 0);
+  const char *info = krt_build_info();
+  static const char *const keys[] = {"commit: ", "\nbuild type: ", "\ncuda module: ",
+                                     "\nsanitizers: ", "\ndebug hooks: "};
+  const char *at = info;
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    const char *found = strstr(at, keys[i]);
+    CHECK(found != NULL && (i > 0 || found == info));
+    if (found) at = found + 1;
+  }
+  CHECK(info[0] && info[strlen(info) - 1] == '\n');
+
+  char *text = NULL;
+  CHECK_ERR(krt_device_info(KRT_DEVICE_CPU, NULL), KRT_ERR_INVALID_ARGUMENT, "NULL");
+  CHECK_OK(krt_device_info(KRT_DEVICE_CPU, &text));
+  CHECK(text && strstr(text, "cpu"));
+  krt_free(text);
+  text = NULL;
+  krt_status *s = krt_device_info(KRT_DEVICE_CUDA, &text);
+  if (s) {
+    CHECK(krt_status_code(s) == KRT_ERR_DEVICE);
+    CHECK(strstr(krt_status_message(s), "not available") != NULL);
+    CHECK(text == NULL);
+  } else {
+    CHECK(text && strstr(text, "cuDNN"));
+  }
+  krt_status_release(s);
+  krt_free(text);
+}
+
 int main(void) {
+  test_version_and_build_info();
   if (!fixture(MLP_CASE, "model.keras")) {
     printf("test_api: fixture tests/fixtures/%s/model.keras not found; skipped\n", MLP_CASE);
     return 77;

@@ -10,7 +10,7 @@
  *               [--reference DIR] [--batch N] [--seed S] [--tolerance T | --rtol R --atol A]
  *                                                           (tools/krt_compare.c)
  *   krt dump MODEL
- *   krt version
+ *   krt version                    version, build options, CUDA/cuDNN found at run time
  *
  * Exit status 0 on success; on any error one line "krt: <reason>" on stderr and status 1
  * (2 for a command line that cannot be understood). krt compare: 1 means the outputs disagree,
@@ -54,7 +54,7 @@ static const char *usage_text =
     "  dump MODEL\n"
     "      prints the imported graph, one line per node\n"
     "  version\n"
-    "      prints the krt version\n"
+    "      prints the krt version, how it was built and the CUDA and cuDNN versions found here\n"
     "\n"
     "krt COMMAND --help describes a command.\n";
 
@@ -105,6 +105,13 @@ static const char *run_help =
 
 static const char *dump_help =
     "usage: krt dump MODEL\n\nPrints the graph imported from a Keras model, one line per node.\n";
+
+static const char *version_help =
+    "usage: krt version\n"
+    "\n"
+    "Prints the krt version; how this krt was built: the git commit, build type, whether the CUDA\n"
+    "module was built, sanitizers and debug hooks; and what the CUDA backend finds here: the CUDA\n"
+    "runtime, driver, cuDNN and cuBLASLt versions and the GPUs, or why it is not available.\n";
 
 /* ---- errors ------------------------------------------------------------------------------- */
 
@@ -879,6 +886,26 @@ done:
 
 /* ---- dump, version, main ------------------------------------------------------------------- */
 
+/* "krt 0.1.0", krt_build_info()'s lines, then the CUDA backend's: never fails for want of a GPU. */
+static int cmd_version(int argc, char **argv) {
+  if (wants_help(argc, argv)) {
+    fputs(version_help, stdout);
+    return 0;
+  }
+  if (argc != 0) return cli_fail("version: takes no arguments");
+  printf("krt %s\n", krt_version_string());
+  fputs(krt_build_info(), stdout);
+  char *cuda = NULL;
+  krt_status *s = krt_device_info(KRT_DEVICE_CUDA, &cuda);
+  if (s)
+    printf("cuda at run time: not available: %s\n", krt_status_message(s));
+  else
+    printf("cuda at run time: %s\n", cuda);
+  krt_status_release(s);
+  krt_free(cuda);
+  return 0;
+}
+
 static int cmd_dump(int argc, char **argv) {
   if (wants_help(argc, argv)) {
     fputs(dump_help, stdout);
@@ -905,10 +932,8 @@ int main(int argc, char **argv) {
     fputs(usage_text, stdout);
     return 0;
   }
-  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-    printf("krt %s\n", krt_version_string());
-    return 0;
-  }
+  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+    return cmd_version(argc - 2, argv + 2);
   if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 2, argv + 2);
   if (strcmp(cmd, "build") == 0) return cmd_build(argc - 2, argv + 2);
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);

@@ -13,7 +13,7 @@
 
 /* Bumped whenever krt_backend or anything it passes (the structs below, ir_graph, krt_plan,
  * krt_status) changes layout: a plugin built against another layout must not be used. */
-#define KRT_BACKEND_ABI 2u
+#define KRT_BACKEND_ABI 3u
 
 /* What an engine's preparation gets beyond the graph and plan (engine_prepare_ex). */
 typedef struct backend_engine_args {
@@ -95,6 +95,9 @@ typedef struct krt_backend {
   int (*writes_rows)(const ir_graph *g, const ir_node *n, int64_t at, int64_t pitch);
   /* Device bytes the engine's weights take (in its precision and layouts). */
   size_t (*engine_weight_bytes)(const void *engine_state);
+  /* What this backend runs on, found at run time, as one line into buf (krt_device_info):
+   * library versions and devices. */
+  void (*runtime_info)(char *buf, size_t size);
 } krt_backend;
 
 /* The plugin entry point libkrt_cuda.so exports (KRT_CUDA_ENTRY_SYMBOL). abi_version is

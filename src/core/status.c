@@ -97,6 +97,4 @@ const char *krt_code_name(krt_code code) {
   return "unknown error";
 }
 
-const char *krt_version_string(void) { return "0.1.0"; }
-
 void krt_free(void *ptr) { free(ptr); }

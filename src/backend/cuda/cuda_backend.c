@@ -220,6 +220,30 @@ static void cuda_engine_node_note(const void *state, int node, char *buf, size_t
 
 /* ---- the plugin ---------------------------------------------------------------------------- */
 
+/* "CUDA runtime 13.0 (static), driver 13.0, cuDNN 9.10.2, cuBLASLt 13.1.0, 1 GPU: NVIDIA H100
+ * 80GB HBM3 (sm_90)". The runtime and driver encode 1000 * major + 10 * minor, cuDNN 9 and
+ * cuBLASLt 10000 * major + 100 * minor + patch. */
+static void cuda_runtime_info(char *buf, size_t size) {
+  int runtime = 0, driver = 0, count = 0;
+  if (cudaRuntimeGetVersion(&runtime) != cudaSuccess) runtime = 0;
+  if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
+  size_t cudnn = cudnnGetVersion(), lt = cublasLtGetVersion();
+  size_t used = 0;
+  int n = snprintf(buf, size,
+                   "CUDA runtime %d.%d (static), driver %d.%d, cuDNN %zu.%zu.%zu, cuBLASLt "
+                   "%zu.%zu.%zu, %d GPU%s",
+                   runtime / 1000, runtime % 1000 / 10, driver / 1000, driver % 1000 / 10,
+                   cudnn / 10000, cudnn % 10000 / 100, cudnn % 100, lt / 10000, lt % 10000 / 100,
+                   lt % 100, count, count == 1 ? "" : "s");
+  for (int d = 0; d < count && n > 0 && (used += (size_t)n) < size; d++) {
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) break;
+    n = snprintf(buf + used, size - used, "%s %s (sm_%d%d)", d ? "," : ":", prop.name, prop.major,
+                 prop.minor);
+  }
+}
+
 static const krt_backend cuda_backend = {
     .name = "cuda",
     .device = KRT_DEVICE_CUDA,
@@ -242,6 +266,7 @@ static const krt_backend cuda_backend = {
     .last_timing = cuda_last_timing,
     .writes_rows = cuda_writes_rows,
     .engine_weight_bytes = cuda_engine_weight_bytes,
+    .runtime_info = cuda_runtime_info,
 };
 
 __attribute__((visibility("default"))) const krt_backend *krt_cuda_backend_entry(
