@@ -1,8 +1,9 @@
 # What `krt version` and krt_build_info() report about the build, fixed at configure time into
-# <build>/generated/krt_build_info.h (included by src/api/version.c only):
+# <build>/generated/krt_build_info.h (included by src/api/version.c and src/backend/backend.c):
 #   the git commit of the source tree ("unknown" outside git, or when the tree is a folder of some
 #   other repository), the build type, whether the CUDA module is built (cmake/cuda.cmake runs
-#   first) and for which architectures, the sanitizers and the debug hooks.
+#   first) and for which architectures, the sanitizers and the debug hooks; and the install libdir,
+#   one of the places libkrt looks for the CUDA module.
 set(KRT_GIT_COMMIT unknown)
 find_package(Git QUIET)
 if(GIT_FOUND)

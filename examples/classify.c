@@ -1,13 +1,15 @@
 /* classify: build an engine from a Keras file and run one batch through it, with nothing but the
  * public API. The program of the example in include/krt.h, made complete:
  *
- *   classify MODEL [INPUT.npy]
+ *   classify MODEL [INPUT.npy [EXPECTED.npy]]
  *
  * Without INPUT.npy the model's first input gets a batch of 2 zero samples (every dimension of
  * that input must be known). With it (as numpy.save writes it: float32, float64, int32, int64 or
  * uint8), the array's shape and dtype are passed as they are and the engine is built for its
  * batch. Prints each output's name, shape,
- * first values and, per sample, the index of the largest value (the class for a classifier). */
+ * first values and, per sample, the index of the largest value (the class for a classifier).
+ * With EXPECTED.npy (float32, what Keras predicted for INPUT.npy) the first output is checked
+ * against it, each value within 1e-5 + 1e-4 * |expected|: exit status 1 when one is not. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,15 +115,46 @@ static void print_output(const krt_tensor_view *y) {
   }
 }
 
+/* Whether output y holds the values of `expected` (same count), each within atol + rtol * |e|.
+ * Returns 0 when it does; otherwise prints the first value that is not and returns 1. */
+static int check_expected(const krt_tensor_view *y, const array *expected, const char *path) {
+  int64_t n = krt_view_element_count(y);
+  if (expected->dtype != KRT_FLOAT32 || (size_t)n * sizeof(float) != expected->bytes) {
+    fprintf(stderr, "classify: %s: expected %lld float32 values, like output '%s'\n", path,
+            (long long)n, y->name);
+    return 1;
+  }
+  const double rtol = 1e-4, atol = 1e-5;
+  const float *got = y->data, *want = expected->data;
+  double worst = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double err = got[i] > want[i] ? (double)got[i] - want[i] : (double)want[i] - got[i];
+    double limit = atol + rtol * (want[i] < 0 ? -(double)want[i] : (double)want[i]);
+    if (!(err <= limit)) { /* NaN fails too */
+      fprintf(stderr, "classify: output '%s' value %lld is %g, %s has %g\n", y->name, (long long)i,
+              got[i], path, want[i]);
+      return 1;
+    }
+    if (err > worst) worst = err;
+  }
+  printf("%s: matches %s (max abs error %g)\n", y->name, path, worst);
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2 || argc > 3) {
-    fprintf(stderr, "usage: classify MODEL.keras|MODEL.h5|ENGINE.krt [INPUT.npy]\n");
+  if (argc < 2 || argc > 4) {
+    fprintf(stderr, "usage: classify MODEL.keras|MODEL.h5|ENGINE.krt [INPUT.npy [EXPECTED.npy]]\n");
     return 2;
   }
   const char *model_path = argv[1];
-  array input;
+  array input, expected;
   memset(&input, 0, sizeof input);
-  if (argc == 3 && read_npy(argv[2], &input)) return 1;
+  memset(&expected, 0, sizeof expected);
+  if (argc >= 3 && read_npy(argv[2], &input)) return 1;
+  if (argc == 4 && read_npy(argv[3], &expected)) {
+    free(input.data);
+    return 1;
+  }
 
   krt_build_options *options = NULL;
   krt_engine *engine = NULL;
@@ -174,6 +207,7 @@ int main(int argc, char **argv) {
     krt_tensor_view y; /* points into the context; valid until the next run or release */
     if (check(krt_context_get_output(ctx, i, &y))) goto done;
     print_output(&y);
+    if (i == 0 && expected.data && check_expected(&y, &expected, argv[3])) goto done;
   }
   rc = 0;
 done:
@@ -182,5 +216,6 @@ done:
   krt_build_options_release(options);
   free(zeros);
   free(input.data);
+  free(expected.data);
   return rc;
 }

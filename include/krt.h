@@ -76,7 +76,8 @@ extern "C" {
 #endif
 
 /* The version of krt, in one place: CMakeLists.txt reads these three lines for the project's
- * version (and so the shared library's version), and krt_version_string() is made of them. */
+ * version, the shared library's version and soname, krt.pc and krtConfigVersion.cmake, and
+ * krt_version_string() is made of them. */
 #define KRT_VERSION_MAJOR 0
 #define KRT_VERSION_MINOR 1
 #define KRT_VERSION_PATCH 0

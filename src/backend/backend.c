@@ -6,7 +6,9 @@
  *   2. beside the file this code was loaded from (libkrt.so, or the executable when krt is linked
  *      statically), found with dladdr()
  *   3. beside the executable (/proc/self/exe), then in its ../lib
- *   4. the dynamic loader's own search path (LD_LIBRARY_PATH, rpath, ld.so.cache)
+ *   4. the libdir `cmake --install` puts it in (CMAKE_INSTALL_FULL_LIBDIR at configure time), for
+ *      programs elsewhere that link libkrt.a from an installed krt
+ *   5. the dynamic loader's own search path (LD_LIBRARY_PATH, rpath, ld.so.cache)
  * The outcome, success or failure, is cached for the life of the process: loading is tried once.
  */
 #define _GNU_SOURCE /* dladdr */
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/status.h"
+#include "krt_build_info.h" /* KRT_BUILD_INSTALL_LIBDIR (generated: cmake/build_info.cmake) */
 
 #ifndef PATH_MAX
 #define PATH_MAX 4096
@@ -107,6 +110,13 @@ static void load_cuda_backend(void) {
     for (size_t i = 0; i < 2 && !done; i++) {
       snprintf(path, sizeof path, "%s%s/%s", dir, subdirs[i], KRT_CUDA_MODULE_NAME);
       if (strstr(log, path)) continue; /* libkrt's own folder, already tried */
+      done = try_module(path, 0, log);
+      if (!done) log_append(log, "%s: %s; ", path, "not found");
+    }
+  }
+  if (!done) {
+    snprintf(path, sizeof path, "%s/%s", KRT_BUILD_INSTALL_LIBDIR, KRT_CUDA_MODULE_NAME);
+    if (!strstr(log, path)) {
       done = try_module(path, 0, log);
       if (!done) log_append(log, "%s: %s; ", path, "not found");
     }
