@@ -153,7 +153,7 @@ static int parse_options(int argc, char **argv, compare_options *o) {
   if (!(o->inputs = calloc((size_t)argc + 1, sizeof *o->inputs))) return cli_fail("out of memory");
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
-    int64_t n;
+    int64_t n = 0; /* set by parse_integer on success; gcc -O3 cannot tell */
     if (strcmp(a, "--device") == 0) {
       if (option_value(argc, argv, &i, &value)) return 1;
       if (strcmp(value, "cpu") == 0) o->device = KRT_DEVICE_CPU;
