@@ -101,8 +101,9 @@ if(KRT_CUDA_ENABLED)
                         LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR})
   # libkrt names the module in its "not available" message only when it was built.
   target_compile_definitions(krt_objects PRIVATE KRT_CUDA_MODULE_BUILT)
-  # Installed beside libkrt.so, the first place libkrt looks. The rpath keeps cuBLASLt and cuDNN
-  # found where they were linked from (/usr/local/cuda/lib64 is often outside the loader's path).
+  # Installed beside libkrt.so, the first place libkrt looks. Libraries linked from folders
+  # outside the compilers' implicit ones (a cuDNN under CUDNN_ROOT) stay found, as in the build
+  # tree; the toolkit's own folders are implicit to nvcc, so cuBLASLt comes from the loader's path.
   set_target_properties(krt_cuda PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
   install(TARGETS krt_cuda LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 endif()
