@@ -64,7 +64,7 @@ void keras_arrays_free(keras_array *arrays, int n) {
   if (!arrays) return;
   for (int i = 0; i < n; i++) {
     free(arrays[i].name);
-    free(arrays[i].data);
+    if (!arrays[i].borrowed) free(arrays[i].data);
   }
   free(arrays);
 }

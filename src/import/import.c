@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "import/hdf5_isolate.h"
 
 static const unsigned char zip_magic[4] = {'P', 'K', 3, 4};
 static const unsigned char hdf5_magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
@@ -32,7 +33,9 @@ krt_status *import_model(const char *path, const import_options *options, ir_gra
   int read_error = ferror(f);
   fclose(f);
   if (read_error) return krt_error(KRT_ERR_IO, "%s: cannot read the file", path);
-  if (is_zip) return import_keras_v3(path, options, out);
-  if (is_hdf5) return import_keras_h5(path, options, out);
+  /* Both containers read through libhdf5 (and libzip), which crash or loop on some corrupt files:
+   * they run in a child process (hdf5_isolate.c). */
+  if (is_zip) return hdf5_isolate_import(path, options, import_keras_v3, out);
+  if (is_hdf5) return hdf5_isolate_import(path, options, import_keras_h5, out);
   return krt_error(KRT_ERR_BAD_FILE, "%s: not a Keras model (.keras zip or .h5)", path);
 }

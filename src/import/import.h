@@ -14,9 +14,13 @@ typedef struct import_input_shape {
   int64_t dims[KRT_MAX_RANK];
 } import_input_shape;
 
+/* Set only inside the reader process of hdf5_isolate.c, where the importer records its reply. */
+typedef struct import_tap import_tap;
+
 typedef struct import_options {
   int n_input_shapes;
   const import_input_shape *input_shapes;
+  import_tap *tap; /* NULL but in the reader process (hdf5_isolate.c) */
 } import_options;
 
 /* Picks the importer by the file's content (zip: .keras; HDF5 signature: legacy .h5), not its

@@ -177,8 +177,10 @@ static krt_status *import_open_h5(const char *path, hid_t file, const import_opt
   if (s) return krt_error_wrap(s, "%s: ", path);
   cJSON *model = NULL;
   s = keras_parse_json(path, "model_config", text, strlen(text), &model);
-  free(text);
-  if (s) return s;
+  if (s) {
+    free(text);
+    return s;
+  }
 
   h5_reader reader = {-1};
   if (h5u_is_group(file, "model_weights"))
@@ -189,6 +191,9 @@ static krt_status *import_open_h5(const char *path, hid_t file, const import_opt
   memset(&src, 0, sizeof src);
   src.file = path;
   src.model = model;
+  src.config_what = "model_config";
+  src.config_text = text;
+  src.config_size = strlen(text);
   src.keras_major = keras_major_from_version(version, 2);
   src.backend = backend;
   src.options = options;
@@ -198,6 +203,7 @@ static krt_status *import_open_h5(const char *path, hid_t file, const import_opt
   if (reader.weights >= 0) H5Gclose(reader.weights);
   free(version);
   free(backend);
+  free(text);
   cJSON_Delete(model);
   return s;
 }

@@ -19,6 +19,7 @@ typedef struct keras_array {
   float *data;  /* float32, row-major (converted from the file's dtype) */
   int rank;
   int64_t dims[KRT_MAX_RANK];
+  int borrowed; /* data lies in the reader process's reply (hdf5_isolate.c): not freed here */
 } keras_array;
 
 typedef struct keras_layer_ctx {

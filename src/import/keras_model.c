@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "import/hdf5_isolate.h"
 #include "import/hdf5_util.h"
 #include "import/keras_wiring.h"
 
@@ -378,6 +379,7 @@ krt_status *keras_build_graph(const keras_model_source *src, ir_graph *g) {
 }
 
 krt_status *keras_import_graph(const keras_model_source *src, ir_graph **out) {
+  if (src->options && src->options->tap) return import_tap_graph(src, out);
   ir_graph *g = ir_graph_create();
   size_t len = strlen(src->file) + 1;
   if (!g || !(g->source = malloc(len))) {

@@ -33,6 +33,11 @@ typedef struct keras_weight_reader {
 typedef struct keras_model_source {
   const char *file;    /* for messages */
   const cJSON *model;  /* {"class_name": ..., "config": ...} */
+  /* The JSON text `model` was parsed from and what it is ("model_config", "config.json"): the
+   * reader process sends it to the parent (hdf5_isolate.c), which parses it the same way. */
+  const char *config_what;
+  const char *config_text;
+  size_t config_size;
   int keras_major;     /* 1, 2 or 3 */
   const char *backend; /* or NULL */
   const import_options *options;

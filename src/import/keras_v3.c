@@ -442,6 +442,9 @@ static krt_status *import_archive(const char *path, zip_t *zip, const import_opt
     memset(&src, 0, sizeof src);
     src.file = path;
     src.model = model;
+    src.config_what = "config.json";
+    src.config_text = text;
+    src.config_size = size;
     src.keras_major = keras_major_from_version(version, 3);
     src.backend = backend;
     src.options = options;
