@@ -153,9 +153,15 @@ static void tap_put(import_tap *t, const void *data, size_t size) {
   t->used += size;
 }
 
-static void put_u32(import_tap *t, uint32_t v) { tap_put(t, &v, sizeof v); }
-static void put_i32(import_tap *t, int32_t v) { tap_put(t, &v, sizeof v); }
-static void put_i64(import_tap *t, int64_t v) { tap_put(t, &v, sizeof v); }
+static void put_u32(import_tap *t, uint32_t v) {
+  tap_put(t, &v, sizeof v);
+}
+static void put_i32(import_tap *t, int32_t v) {
+  tap_put(t, &v, sizeof v);
+}
+static void put_i64(import_tap *t, int64_t v) {
+  tap_put(t, &v, sizeof v);
+}
 
 static void put_bytes(import_tap *t, const char *s, size_t n) {
   if (!s) {
@@ -170,7 +176,9 @@ static void put_bytes(import_tap *t, const char *s, size_t n) {
   tap_put(t, s, n);
 }
 
-static void put_str(import_tap *t, const char *s) { put_bytes(t, s, s ? strlen(s) : 0); }
+static void put_str(import_tap *t, const char *s) {
+  put_bytes(t, s, s ? strlen(s) : 0);
+}
 
 static void put_align(import_tap *t) {
   static const unsigned char zeros[DATA_ALIGN];
@@ -323,6 +331,7 @@ static wait_result wait_child(pid_t pid, int alive, double wall_s, int *status) 
 static krt_status *child_outcome(const char *path, const isolate_limits *lim, wait_result how,
                                  int status) {
   const char *tail = "the file is corrupt or hostile";
+  if (ISOLATE_UNDER_ASAN) tail = "the file is corrupt or hostile (ASan: no memory limit)";
   if (how == WAIT_LOST) return NULL; /* judged by its reply */
   if (how == WAIT_KILLED_BY_TIMEOUT)
     return krt_error(KRT_ERR_BAD_FILE,
@@ -340,8 +349,8 @@ static krt_status *child_outcome(const char *path, const isolate_limits *lim, wa
   if (sig == SIGXCPU || sig == SIGKILL)
     return krt_error(KRT_ERR_BAD_FILE,
                      "%s: reading the file used more than %lld s of CPU time (signal %d; "
-                     "KRT_HDF5_TIME_LIMIT_S raises the limit): libhdf5 loops on this file, or %s",
-                     path, lim->cpu_s, sig, "it is corrupt or hostile");
+                     "KRT_HDF5_TIME_LIMIT_S raises the limit): libhdf5 or libzip loops on it, %s",
+                     path, lim->cpu_s, sig, tail);
   if (sig == SIGXFSZ)
     return krt_error(KRT_ERR_BAD_FILE,
                      "%s: the weights read from the file passed the limit of %lld MB "
@@ -354,8 +363,9 @@ static krt_status *child_outcome(const char *path, const isolate_limits *lim, wa
                      "KRT_HDF5_MEMORY_LIMIT_MB): %s",
                      path, lim->memory_mb, tail);
   return krt_error(KRT_ERR_BAD_FILE,
-                   "%s: libhdf5 or libzip crashed (signal %d, %s) while reading the file: %s", path,
-                   sig, strsignal(sig), tail);
+                   "%s: libhdf5 or libzip crashed (signal %d, %s) while reading the file (in a "
+                   "reader process limited to %lld MB, KRT_HDF5_MEMORY_LIMIT_MB): %s",
+                   path, sig, strsignal(sig), lim->memory_mb, tail);
 }
 
 /* ---- parent: reading the reply -------------------------------------------------------------- */
@@ -562,8 +572,8 @@ static krt_status *replay_reply(const char *path, const import_options *options,
                     "KRT_HDF5_MEMORY_LIMIT_MB): %.*s",
                     path, lim->memory_mb, (int)message_len, message);
     else if (end_code < KRT_ERR_INVALID_ARGUMENT || end_code > KRT_ERR_INTERNAL)
-      s = krt_error(KRT_ERR_BAD_FILE, "%s: the reader process sent an unknown error code %d",
-                    path, (int)end_code);
+      s = krt_error(KRT_ERR_BAD_FILE, "%s: the reader process sent an unknown error code %d", path,
+                    (int)end_code);
     else
       s = krt_error((krt_code)end_code, "%.*s", (int)message_len, message);
   }
