@@ -821,6 +821,41 @@ static void test_gather(void) {
   }
 }
 
+/* MatMul against a naive triple loop written out here: broadcast leading axes on both sides
+ * (a [2, 1, 3, 4] @ b [1, 3, 4, 5] -> [2, 3, 3, 5]) and a rank-2 b shared by every matrix. */
+static void test_matmul(void) {
+  float a[2 * 1 * 3 * 4], b[1 * 3 * 4 * 5], y[2 * 3 * 3 * 5], want[2 * 3 * 3 * 5];
+  for (int i = 0; i < 24; i++) a[i] = (float)((i * 7) % 11) - 5.0f;
+  for (int i = 0; i < 60; i++) b[i] = (float)((i * 5) % 13) * 0.25f - 1.5f;
+  for (int p = 0; p < 2; p++)
+    for (int q = 0; q < 3; q++)
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 5; j++) {
+          double acc = 0;
+          for (int k = 0; k < 4; k++) acc += (double)a[p * 12 + i * 4 + k] * b[q * 20 + k * 5 + j];
+          want[((p * 3 + q) * 3 + i) * 5 + j] = (float)acc;
+        }
+  ir_node n = make_node(IR_OP_MATMUL, "qk");
+  cpu_tensor in[2] = {tensor(a, 4, DIMS(2, 1, 3, 4)), tensor(b, 4, DIMS(1, 3, 4, 5))};
+  cpu_tensor yt = tensor(y, 4, DIMS(2, 3, 3, 5));
+  CHECK_OK(cpu_kernel_matmul(&n, in, 2, &yt));
+  check_close_f("matmul broadcast both", y, want, 90);
+
+  /* a [2, 3, 4] @ b [4, 5]: the b matrix of the first case's q = 0 for every matrix of a */
+  float y2[2 * 3 * 5], want2[2 * 3 * 5];
+  for (int p = 0; p < 2; p++)
+    for (int i = 0; i < 3; i++)
+      for (int j = 0; j < 5; j++) want2[(p * 3 + i) * 5 + j] = want[((p * 3 + 0) * 3 + i) * 5 + j];
+  cpu_tensor in2[2] = {tensor(a, 3, DIMS(2, 3, 4)), tensor(b, 2, DIMS(4, 5))};
+  cpu_tensor yt2 = tensor(y2, 3, DIMS(2, 3, 5));
+  CHECK_OK(cpu_kernel_matmul(&n, in2, 2, &yt2));
+  check_close_f("matmul shared b", y2, want2, 30);
+
+  /* shapes the kernel must refuse (shape inference never produces them) */
+  cpu_tensor bad[2] = {tensor(a, 3, DIMS(2, 3, 4)), tensor(b, 2, DIMS(5, 4))};
+  CHECK_ERR(cpu_kernel_matmul(&n, bad, 2, &yt2), KRT_ERR_INTERNAL, "node 'qk' (MatMul)");
+}
+
 /* ---- The backend on a planned graph --------------------------------------------------------- */
 
 static void test_backend(void) {
@@ -926,6 +961,7 @@ int main(void) {
   test_pad_slice();
   test_resize();
   test_gather();
+  test_matmul();
   test_backend();
   return test_summary("test_cpu_kernels");
 }

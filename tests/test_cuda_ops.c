@@ -1050,6 +1050,34 @@ static void test_depthwise(void) {
   for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) depthwise_case(&models[i]);
 }
 
+/* MatMul a[..., M, K] @ b[..., K, N]: odd sizes (not multiples of the 16x16 tile), K longer than
+ * one tile, broadcast leading axes on either side, a constant b, and attention-like shapes. */
+static void matmul_case(const int64_t *da, int ra, const int64_t *db, int rb, int b_const) {
+  op_case c;
+  case_begin(&c);
+  add_input(&c, ra, da, -1.0f, 1.0f);
+  if (b_const)
+    add_const(&c, rb, db, -1.0f, 1.0f);
+  else
+    add_input(&c, rb, db, -1.0f, 1.0f);
+  ir_attrs a = no_attrs();
+  run_case(&c, "MatMul", IR_OP_MATMUL, &a);
+}
+
+static void test_matmul(void) {
+  matmul_case(DIMS(5, 7), 2, DIMS(7, 3), 2, 0);
+  matmul_case(DIMS(3, 17, 33), 3, DIMS(3, 33, 19), 3, 0);
+  matmul_case(DIMS(2, 1, 9, 40), 4, DIMS(1, 3, 40, 5), 4, 0); /* both sides broadcast */
+  matmul_case(DIMS(4, 6, 8), 3, DIMS(8, 11), 2, 0);           /* b shared by every matrix */
+  matmul_case(DIMS(8, 11), 2, DIMS(4, 11, 6), 3, 0);          /* a shared by every matrix */
+  matmul_case(DIMS(2, 5, 1), 3, DIMS(2, 1, 4), 3, 1);         /* outer products, constant b */
+  matmul_case(DIMS(2, 4, 64, 32), 4, DIMS(2, 4, 32, 64), 4, 0); /* q @ k^T of attention */
+  for (int i = 0; i < 4; i++) {
+    int64_t m = rand_int(1, 40), k = rand_int(1, 70), n = rand_int(1, 40), l = rand_int(1, 5);
+    matmul_case(DIMS(l, m, k), 3, DIMS(l, k, n), 3, 0);
+  }
+}
+
 int main(void) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
@@ -1076,6 +1104,7 @@ int main(void) {
   test_pad_slice();
   test_resize();
   test_gather();
+  test_matmul();
   test_epilogue();
   test_depthwise();
   test_batchnorm_act(); /* last: the random cases above keep their shapes */

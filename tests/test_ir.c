@@ -549,6 +549,33 @@ static void test_pad_slice_resize_gather(void) {
   int table3 = add_const(g, "t3", DIMS(2, 3, 4));
   CHECK_ERR(emit_status(g, IR_OP_GATHER, "gather_bad", (int[]){ids, table3}, 2, NULL),
             KRT_ERR_SHAPE, "node 'gather_bad' (Gather): table 't3' is [2x3x4], expected [?x?]");
+
+  /* MatMul: q [N, 4, 6, 8] @ k^T [N, 4, 8, 6] -> [N, 4, 6, 6]; leading axes broadcast */
+  int q = batched_input(g, "q", DIMS(N, 4, 6, 8)), kt = batched_input(g, "kt", DIMS(N, 4, 8, 6));
+  CHECK_SHAPE(g, emit(g, IR_OP_MATMUL, "scores", (int[]){q, kt}, 2, NULL), 1, N, 4, 6, 6);
+  int w2 = add_const(g, "w2", DIMS(8, 3)), w3 = add_const(g, "w3", DIMS(1, 8, 3));
+  CHECK_SHAPE(g, emit(g, IR_OP_MATMUL, "by_w2", (int[]){q, w2}, 2, NULL), 1, N, 4, 6, 3);
+  CHECK_SHAPE(g, emit(g, IR_OP_MATMUL, "by_w3", (int[]){q, w3}, 2, NULL), 1, N, 4, 6, 3);
+  int rows = batched_input(g, "rows", DIMS(N, 8)); /* M is the batch */
+  CHECK_SHAPE(g, emit(g, IR_OP_MATMUL, "rows_w2", (int[]){rows, w2}, 2, NULL), 1, N, 3);
+  int k5 = batched_input(g, "k5", DIMS(N, 4, 5, 6));
+  CHECK_ERR(emit_status(g, IR_OP_MATMUL, "k_mismatch", (int[]){q, k5}, 2, NULL), KRT_ERR_SHAPE,
+            "node 'k_mismatch' (MatMul): inputs 'q' [Nx4x6x8] and 'k5' [Nx4x5x6]: a's K (last "
+            "axis, 8) differs from b's K (second to last axis, 5)");
+  int h3 = batched_input(g, "h3", DIMS(N, 3, 8, 6));
+  CHECK_ERR(emit_status(g, IR_OP_MATMUL, "heads", (int[]){q, h3}, 2, NULL), KRT_ERR_SHAPE,
+            "node 'heads' (MatMul): inputs 'q' [Nx4x6x8] and 'h3' [Nx3x8x6]: the batch axes do "
+            "not broadcast (4 vs 3 on output axis 1)");
+  CHECK_ERR(emit_status(g, IR_OP_MATMUL, "batch_k", (int[]){q, rows}, 2, NULL), KRT_ERR_SHAPE,
+            "input 'rows' [Nx8] is batched on its K axis");
+  int c5 = add_const(g, "c5", DIMS(5, 8, 6));
+  CHECK_ERR(emit_status(g, IR_OP_MATMUL, "c_batch", (int[]){rows, c5}, 2, NULL), KRT_ERR_SHAPE,
+            "has its batch on M; b 'c5' [5x8x6] must then be an unbatched [K, N]");
+  int c58 = add_const(g, "c58", DIMS(5, 4, 8, 6));
+  CHECK_ERR(emit_status(g, IR_OP_MATMUL, "c_lead", (int[]){q, c58}, 2, NULL), KRT_ERR_SHAPE,
+            "would broadcast against the batch of 'q'");
+  CHECK_ERR(emit_status(g, IR_OP_MATMUL, "one", (int[]){q}, 1, NULL), KRT_ERR_INTERNAL,
+            "takes 2 inputs, got 1");
   ir_graph_free(g);
 }
 

@@ -783,6 +783,87 @@ static krt_status *infer_gather(infer *c) {
   return NULL;
 }
 
+/* a[..., M, K], b[..., K, N] -> [..., M, N]. The leading axes broadcast as Binary's do (right
+ * aligned, size 1 against any size); a batched operand's axis 0 is the batch, so it must be an
+ * output's leading axis too: either a leading axis of both (b's axis 0 batched too or of size 1),
+ * or M of a rank-2 batched a against an unbatched [K, N] (a Dense-like product, one row per
+ * sample). The batch can never be K or N: the sizes there must be known numbers. */
+static krt_status *infer_matmul(infer *c) {
+  const ir_value *v[2] = {input(c, 0), input(c, 1)};
+  for (int i = 0; i < 2; i++)
+    if (v[i]->rank < 2)
+      return node_error(c, KRT_ERR_SHAPE, "input '%s' %s has rank %d; MatMul needs rank 2 or more "
+                        "(the importer reshapes a vector)",
+                        input_name(c, i), value_dims(v[i]).s, v[i]->rank);
+  const ir_value *a = v[0], *b = v[1];
+  int rank = a->rank > b->rank ? a->rank : b->rank, lead = rank - 2;
+  int batched = a->batched || b->batched;
+  if (b->batched && b->rank == 2)
+    return node_error(c, KRT_ERR_SHAPE, "input '%s' %s is batched on its K axis: b is [..., K, N] "
+                      "and K must be a known size", input_name(c, 1), value_dims(b).s);
+  if (a->batched && a->rank == 2 && (b->rank != 2 || b->batched))
+    return node_error(c, KRT_ERR_SHAPE,
+                      "input '%s' %s has its batch on M; b '%s' %s must then be an unbatched "
+                      "[K, N]", input_name(c, 0), value_dims(a).s, input_name(c, 1),
+                      value_dims(b).s);
+  for (int i = 0; i < 2 && batched && lead > 0; i++) {
+    const ir_value *o = v[1 - i];
+    if (v[i]->batched && v[i]->rank < rank)
+      return node_error(c, KRT_ERR_SHAPE,
+                        "input '%s' %s has more axes than batched input '%s' %s: its leading "
+                        "axes would line up with the batch",
+                        input_name(c, 1 - i), value_dims(o).s, input_name(c, i),
+                        value_dims(v[i]).s);
+    if (v[i]->batched && !o->batched && o->rank == rank && o->dims[0] != 1)
+      return node_error(c, KRT_ERR_SHAPE,
+                        "input '%s' %s would broadcast against the batch of '%s' %s: its axis 0 "
+                        "must be 1",
+                        input_name(c, 1 - i), value_dims(o).s, input_name(c, i),
+                        value_dims(v[i]).s);
+  }
+  int64_t ka = 0, kb = 0, n = 0;
+  KRT_TRY(known_dim(c, 0, a->rank - 1, &ka));
+  KRT_TRY(known_dim(c, 1, b->rank - 2, &kb));
+  KRT_TRY(known_dim(c, 1, b->rank - 1, &n));
+  if (ka != kb)
+    return node_error(c, KRT_ERR_SHAPE,
+                      "inputs '%s' %s and '%s' %s: a's K (last axis, %lld) differs from b's K "
+                      "(second to last axis, %lld)",
+                      input_name(c, 0), value_dims(a).s, input_name(c, 1), value_dims(b).s,
+                      (long long)ka, (long long)kb);
+  shape *out = &c->out;
+  memset(out, 0, sizeof *out);
+  out->rank = rank;
+  out->batched = batched;
+  out->layout = IR_LAYOUT_PLAIN;
+  for (int k = 0; k < lead; k++) {
+    if (batched && k == 0) {
+      out->dims[0] = -1;
+      continue;
+    }
+    int64_t d[2];
+    for (int i = 0; i < 2; i++) {
+      int at = k - (lead - (v[i]->rank - 2));
+      d[i] = at < 0 ? 1 : v[i]->dims[at];
+    }
+    if (d[0] == d[1] || d[1] == 1)
+      out->dims[k] = d[0];
+    else if (d[0] == 1 || d[0] < 0)
+      out->dims[k] = d[1];
+    else if (d[1] < 0)
+      out->dims[k] = d[0];
+    else
+      return node_error(c, KRT_ERR_SHAPE,
+                        "inputs '%s' %s and '%s' %s: the batch axes do not broadcast (%lld vs "
+                        "%lld on output axis %d)",
+                        input_name(c, 0), value_dims(a).s, input_name(c, 1), value_dims(b).s,
+                        (long long)d[0], (long long)d[1], k);
+  }
+  out->dims[rank - 2] = a->dims[a->rank - 2]; /* M: may be the batch or unknown */
+  out->dims[rank - 1] = n;
+  return NULL;
+}
+
 /* x -> like x (elementwise ops that keep the shape) */
 static krt_status *infer_same_shape(infer *c) {
   copy_shape(&c->out, input(c, 0));

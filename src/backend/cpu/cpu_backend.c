@@ -31,6 +31,7 @@ cpu_kernel_fn cpu_kernel_for(ir_op op) {
     case IR_OP_RESIZE: return cpu_kernel_resize;
     case IR_OP_GATHER: return cpu_kernel_gather;
     case IR_OP_IDENTITY: return cpu_kernel_identity;
+    case IR_OP_MATMUL: return cpu_kernel_matmul;
     default: return NULL;
   }
 }
@@ -66,6 +67,7 @@ static krt_status *cpu_check_node(const ir_graph *g, const ir_node *n) {
   const ir_attrs *a = &n->attrs;
   switch (n->op) {
     case IR_OP_DENSE:
+    case IR_OP_MATMUL:
     case IR_OP_ACTIVATION: break;
     case IR_OP_CONV:
       if (a->groups < 0) return unsupported(n, "groups", a->groups);

@@ -22,6 +22,7 @@ typedef krt_status *(*cpu_kernel_fn)(const ir_node *n, const cpu_tensor *in, int
 
 /* One per op, by family:                                                   file            */
 krt_status *cpu_kernel_dense(const ir_node *, const cpu_tensor *, int, cpu_tensor *); /* cpu_dense.c */
+krt_status *cpu_kernel_matmul(const ir_node *, const cpu_tensor *, int, cpu_tensor *);
 krt_status *cpu_kernel_conv(const ir_node *, const cpu_tensor *, int, cpu_tensor *);  /* cpu_conv.c  */
 krt_status *cpu_kernel_conv_transpose(const ir_node *, const cpu_tensor *, int, cpu_tensor *);
 krt_status *cpu_kernel_pool(const ir_node *, const cpu_tensor *, int, cpu_tensor *);  /* cpu_pool.c  */

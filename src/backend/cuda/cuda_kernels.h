@@ -65,6 +65,8 @@ krt_status *cuda_launch_slice(const ir_node *, const cuda_tensor *, int, cuda_te
 krt_status *cuda_launch_resize(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 krt_status *cuda_launch_gather(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 krt_status *cuda_launch_identity(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
+/* cuda_matmul.cu: MatMul of two tensors (its own tiled kernel, float32 accumulation) */
+krt_status *cuda_launch_matmul(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 
 /* Elementwise epilogue for library calls that cannot fuse it themselves:
  * y = act(y + bias[channel] + residual) over a [rows, channels] tensor (any of bias, residual may
