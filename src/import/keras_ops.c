@@ -1147,31 +1147,335 @@ static krt_status *dense_by_constant(const keras_layer_ctx *ctx, int x, int w, i
   return reshape_to(ctx, column, dims, xv->rank - 2, out);
 }
 
-/* ops.matmul(x1, x2) with x2 a constant matrix or vector: a Dense. A product of two tensors
- * (attention) or by a constant on the left is refused for now. */
+/* ---- products of two tensors: MatMul (ops.def) after transposes and reshapes ------------- */
+
+/* A constant c permuted (new axis i = old axis perm[i]) and then viewed as `dims`: the host does
+ * what a Transpose and a Reshape would, so no node reads an unbatched constant's axis 0. */
+static krt_status *permuted_const(const keras_layer_ctx *ctx, int c, const int *perm,
+                                  const int64_t *dims, int rank, int *out) {
+  const ir_value *v = kl_value(ctx, c);
+  int64_t count = 1, strides[KRT_MAX_RANK], idx[KRT_MAX_RANK] = {0};
+  for (int i = v->rank - 1; i >= 0; i--) strides[i] = count, count *= v->dims[i];
+  float *data = malloc((size_t)(count > 0 ? count : 1) * sizeof *data);
+  if (!data) return krt_error_oom("matmul operand");
+  for (int64_t e = 0; e < count; e++) {
+    int64_t from = 0;
+    for (int i = 0; i < v->rank; i++) from += idx[i] * strides[perm[i]];
+    data[e] = v->data[from];
+    for (int i = v->rank - 1; i >= 0; i--) { /* next index in the permuted order */
+      if (++idx[i] < v->dims[perm[i]]) break;
+      idx[i] = 0;
+    }
+  }
+  return kl_const(ctx, "operand", rank, dims, data, out);
+}
+
+static int is_identity_perm(const int *perm, int rank) {
+  for (int i = 0; i < rank; i++)
+    if (perm[i] != i) return 0;
+  return 1;
+}
+
+/* x permuted then reshaped to dims (the batch on axis 0 excluded from the Reshape's shape);
+ * nodes only where they change something. */
+static krt_status *arrange(const keras_layer_ctx *ctx, int x, const int *perm, const int64_t *dims,
+                           int rank, int *out) {
+  const ir_value *v = kl_value(ctx, x);
+  if (v->data) return permuted_const(ctx, x, perm, dims, rank, out);
+  *out = x;
+  if (!is_identity_perm(perm, v->rank)) {
+    ir_attrs a = kl_attrs();
+    for (int i = 0; i < v->rank; i++) a.perm[i] = perm[i];
+    KRT_TRY(kl_emit(ctx, IR_OP_TRANSPOSE, NULL, &x, 1, &a, out));
+    v = kl_value(ctx, *out);
+  }
+  int same = v->rank == rank;
+  for (int i = 1; same && i < rank; i++) same = v->dims[i] == dims[i];
+  if (same) return NULL;
+  return reshape_to(ctx, *out, dims + 1, rank - 1, out);
+}
+
+/* einsum of two operands, parsed: each operand's letters with "..." expanded into the internal
+ * letters '0'..'7' (right-aligned, as numpy broadcasts them), and the output's. */
+typedef struct einsum_eq {
+  char in[2][KRT_MAX_RANK + 1];
+  char out[KRT_MAX_RANK + 1];
+} einsum_eq;
+
+/* One term into letters; *ellipsis says whether it had "...". 0 when malformed. */
+static int einsum_term(const char *t, size_t len, char *letters, int *n, int *ellipsis) {
+  *n = 0;
+  *ellipsis = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (t[i] == '.') {
+      if (*ellipsis || i + 2 >= len || t[i + 1] != '.' || t[i + 2] != '.') return 0;
+      *ellipsis = 1;
+      letters[(*n)++] = '.';
+      i += 2;
+    } else if (((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z')) && *n < KRT_MAX_RANK) {
+      letters[(*n)++] = t[i];
+    } else {
+      return 0;
+    }
+  }
+  letters[*n] = 0;
+  return 1;
+}
+
+/* Replaces '.' in letters by the last `count` of `total` internal letters. 0 when too long. */
+static int expand_ellipsis(const char *letters, int count, int total, char *out) {
+  int n = 0;
+  for (const char *c = letters; *c; c++) {
+    if (*c != '.') {
+      if (n >= KRT_MAX_RANK) return 0;
+      out[n++] = *c;
+      continue;
+    }
+    for (int i = total - count; i < total; i++) {
+      if (n >= KRT_MAX_RANK) return 0;
+      out[n++] = (char)('0' + i);
+    }
+  }
+  out[n] = 0;
+  return 1;
+}
+
+static krt_status *einsum_parse(const keras_layer_ctx *ctx, const char *eq, const int *ranks,
+                                einsum_eq *p) {
+  const char *comma = strchr(eq, ','), *arrow = strstr(eq, "->");
+  if (!arrow)
+    return kl_unsupported(ctx, "einsum '%s' has no '->': give the output subscripts", eq);
+  if (!comma || comma > arrow || strchr(comma + 1, ','))
+    return kl_unsupported(ctx, "einsum '%s' does not have two operands", eq);
+  const char *terms[3] = {eq, comma + 1, arrow + 2};
+  size_t lens[3] = {(size_t)(comma - eq), (size_t)(arrow - comma - 1), strlen(arrow + 2)};
+  char raw[3][KRT_MAX_RANK + 1];
+  int n[3], ell[3], extra[2] = {0, 0};
+  for (int t = 0; t < 3; t++)
+    if (!einsum_term(terms[t], lens[t], raw[t], &n[t], &ell[t]))
+      return kl_unsupported(ctx, "einsum '%s': term '%.*s' is not letters with at most one '...' "
+                                 "(rank %d at most)", eq, (int)lens[t], terms[t], KRT_MAX_RANK);
+  for (int t = 0; t < 2; t++) {
+    int named = n[t] - ell[t];
+    extra[t] = ranks[t] - named;
+    if (extra[t] < 0 || (!ell[t] && extra[t] != 0))
+      return kl_bad_file(ctx, "einsum '%s': operand %d has rank %d but '%.*s' names %d axes", eq,
+                         t, ranks[t], (int)lens[t], terms[t], named);
+  }
+  int total = extra[0] > extra[1] ? extra[0] : extra[1];
+  if (total > 0 && !ell[2])
+    return kl_unsupported(ctx, "einsum '%s': the output has no '...' for the operands' '...' axes",
+                          eq);
+  if (!expand_ellipsis(raw[0], extra[0], total, p->in[0]) ||
+      !expand_ellipsis(raw[1], extra[1], total, p->in[1]) ||
+      !expand_ellipsis(raw[2], total, total, p->out))
+    return kl_unsupported(ctx, "einsum '%s' has more than %d axes", eq, KRT_MAX_RANK);
+  for (int t = 0; t < 3; t++) {
+    const char *l = t < 2 ? p->in[t] : p->out;
+    for (int i = 0; l[i]; i++)
+      if (strchr(l + i + 1, l[i]))
+        return kl_unsupported(ctx, "einsum '%s': index '%c' repeats in %s (a diagonal or trace "
+                                   "is not supported)", eq, l[i] >= 'A' ? l[i] : '.',
+                              t < 2 ? "one operand" : "the output");
+  }
+  for (int i = 0; p->out[i]; i++)
+    if (!strchr(p->in[0], p->out[i]) && !strchr(p->in[1], p->out[i]))
+      return kl_bad_file(ctx, "einsum '%s': output index '%c' is in no operand", eq, p->out[i]);
+  for (int t = 0; t < 2; t++)
+    for (int i = 0; p->in[t][i]; i++)
+      if (!strchr(p->out, p->in[t][i]) && !strchr(p->in[1 - t], p->in[t][i]))
+        return kl_unsupported(ctx, "einsum '%s': index '%c' of one operand only is summed over "
+                                   "(not supported)", eq, p->in[t][i]);
+  return NULL;
+}
+
+/* Axis of letter c in operand t, or -1. */
+static int letter_axis(const einsum_eq *p, int t, char c) {
+  const char *at = strchr(p->in[t], c);
+  return at ? (int)(at - p->in[t]) : -1;
+}
+
+/* The product of two tensors (or a tensor and a constant) as the einsum p, eq its text for
+ * messages. Letters fall into: batch (both operands and the output), contracted (both operands,
+ * not the output), and free letters of a or of b (one operand and the output). With the batch's
+ * letter n (axis 0 of a batched operand), it computes
+ *   a -> [lead..., M, K], b -> [batch..., K, N] (Transpose and Reshape, or host work on a
+ *   constant), MatMul -> [lead..., M, N], Reshape -> [lead..., a's free..., b's free...],
+ *   Transpose -> the output's order,
+ * where lead = (n when it is a free letter of a) then the batch letters (n first), M the product
+ * of a's other free letters, K of the contracted ones and N of b's free ones. When only b is
+ * batched the operands swap (einsum does not depend on their order). */
+static krt_status *einsum_product(const keras_layer_ctx *ctx, const char *eq, einsum_eq *p, int x0,
+                                  int x1, int *out) {
+  int x[2] = {x0, x1};
+  if (!kl_value(ctx, x[0])->batched && kl_value(ctx, x[1])->batched) {
+    char t[KRT_MAX_RANK + 1];
+    memcpy(t, p->in[0], sizeof t);
+    memcpy(p->in[0], p->in[1], sizeof t);
+    memcpy(p->in[1], t, sizeof t);
+    x[0] = x1, x[1] = x0;
+  }
+  const ir_value *v[2] = {kl_value(ctx, x[0]), kl_value(ctx, x[1])};
+  if (!v[0]->batched)
+    return kl_unsupported(ctx, "%s '%s' of two unbatched values is not supported", ctx->class_name,
+                          eq);
+  if (!v[1]->batched && !v[1]->data)
+    return kl_unsupported(ctx, "%s '%s' with an unbatched computed operand is not supported",
+                          ctx->class_name, eq);
+  char n = p->in[0][0];
+  int n_is_batch = strchr(p->in[1], n) != NULL;
+  if (v[1]->batched && p->in[1][0] != n)
+    return kl_unsupported(ctx, "%s '%s': the operands' batch axes have different indices", ctx->class_name, eq);
+  if (p->out[0] != n)
+    return kl_unsupported(ctx, "%s '%s': the batch axis (index '%c') must stay the output's first "
+                               "axis", ctx->class_name, eq, n);
+  /* A constant's axis of size 1 under the batch's index broadcasts: it is dropped (moved first
+   * and left out of b's shape, which a constant's host rearrangement allows). */
+  int drop_n = n_is_batch && !v[1]->batched && v[1]->dims[letter_axis(p, 1, n)] == 1;
+  if (n_is_batch && !v[1]->batched && !drop_n)
+    return kl_unsupported(ctx, "%s '%s': index '%c' is the batch of one operand and a fixed axis "
+                               "of the other", ctx->class_name, eq, n);
+  if (drop_n) n_is_batch = 0;
+  /* every size but the batch's known; the same letter's sizes agree (1 broadcasts on batch
+   * letters) */
+  int64_t size[128];
+  for (int i = 0; i < 128; i++) size[i] = -2;
+  for (int t = 0; t < 2; t++)
+    for (int i = 0; p->in[t][i]; i++) {
+      unsigned char c = (unsigned char)p->in[t][i];
+      int64_t d = v[t]->dims[i];
+      if (d < 0 && !(v[t]->batched && i == 0))
+        return kl_unsupported(ctx, "%s '%s' needs the operands' dimensions known", ctx->class_name,
+                              eq);
+      int batch_letter = strchr(p->out, c) && strchr(p->in[1 - t], c);
+      if (size[c] == -2 || (batch_letter && size[c] == 1)) size[c] = d;
+      else if (d != size[c] && !(batch_letter && d == 1))
+        return kl_bad_file(ctx, "%s '%s': index '%c' has sizes %lld and %lld", ctx->class_name,
+                           eq, c, (long long)size[c], (long long)d);
+    }
+  char lead[KRT_MAX_RANK + 1] = {0}, arest[KRT_MAX_RANK + 1] = {0}, bfree[KRT_MAX_RANK + 1] = {0},
+       contr[KRT_MAX_RANK + 1] = {0};
+  int nl = 0, na = 0, nb = 0, nc = 0;
+  lead[nl++] = n;
+  for (int i = 0; p->out[i]; i++) {
+    char c = p->out[i];
+    int ia = letter_axis(p, 0, c) >= 0, ib = letter_axis(p, 1, c) >= 0;
+    if (c == n) continue;
+    if (ia && ib) lead[nl++] = c;
+    else if (ia) arest[na++] = c;
+    else bfree[nb++] = c;
+  }
+  for (int i = 0; p->in[0][i]; i++)
+    if (!strchr(p->out, p->in[0][i])) contr[nc++] = p->in[0][i];
+  /* a: [lead..., arest..., contr...] -> [lead..., M, K] */
+  int perm[KRT_MAX_RANK], k = 0, ra = 0, rb = 0;
+  int64_t adims[KRT_MAX_RANK], bdims[KRT_MAX_RANK], m = 1, kk = 1, nn = 1;
+  for (int i = 0; i < nl; i++) perm[k++] = letter_axis(p, 0, lead[i]), adims[ra++] = size[(unsigned char)lead[i]];
+  for (int i = 0; i < na; i++) perm[k++] = letter_axis(p, 0, arest[i]), m *= size[(unsigned char)arest[i]];
+  for (int i = 0; i < nc; i++) perm[k++] = letter_axis(p, 0, contr[i]), kk *= size[(unsigned char)contr[i]];
+  adims[ra++] = m;
+  adims[ra++] = kk;
+  adims[0] = v[0]->dims[letter_axis(p, 0, lead[0])]; /* the batch, or its fixed size */
+  for (int i = 1; i < nl; i++) adims[i] = v[0]->dims[letter_axis(p, 0, lead[i])];
+  if (ra > KRT_MAX_RANK)
+    return kl_unsupported(ctx, "%s '%s' needs more than %d axes", ctx->class_name, eq, KRT_MAX_RANK);
+  int ins[2];
+  KRT_TRY(arrange(ctx, x[0], perm, adims, ra, &ins[0]));
+  v[1] = kl_value(ctx, x[1]); /* emitting may have moved the values */
+  /* b: [batch..., contr..., bfree...] -> [batch..., K, N] */
+  k = 0;
+  if (drop_n) perm[k++] = letter_axis(p, 1, n);
+  for (int i = n_is_batch ? 0 : 1; i < nl; i++)
+    perm[k++] = letter_axis(p, 1, lead[i]), bdims[rb++] = v[1]->dims[letter_axis(p, 1, lead[i])];
+  for (int i = 0; i < nc; i++) perm[k++] = letter_axis(p, 1, contr[i]);
+  for (int i = 0; i < nb; i++) perm[k++] = letter_axis(p, 1, bfree[i]), nn *= size[(unsigned char)bfree[i]];
+  bdims[rb++] = kk;
+  bdims[rb++] = nn;
+  KRT_TRY(arrange(ctx, x[1], perm, bdims, rb, &ins[1]));
+  int prod;
+  ir_attrs a = kl_attrs();
+  KRT_TRY(kl_emit(ctx, IR_OP_MATMUL, NULL, ins, 2, &a, &prod));
+  /* [lead..., M, N] -> [lead..., arest..., bfree...] -> the output's order */
+  const ir_value *pv = kl_value(ctx, prod);
+  int64_t odims[KRT_MAX_RANK];
+  char order[KRT_MAX_RANK + 1] = {0};
+  int ro = 0;
+  for (int i = 0; i < nl; i++) odims[ro] = pv->dims[i], order[ro++] = lead[i];
+  for (int i = 0; i < na; i++) odims[ro] = size[(unsigned char)arest[i]], order[ro++] = arest[i];
+  for (int i = 0; i < nb; i++) odims[ro] = size[(unsigned char)bfree[i]], order[ro++] = bfree[i];
+  int arranged;
+  int identity[KRT_MAX_RANK];
+  for (int i = 0; i < pv->rank; i++) identity[i] = i;
+  KRT_TRY(arrange(ctx, prod, identity, odims, ro, &arranged));
+  int operm[KRT_MAX_RANK];
+  for (int i = 0; i < ro; i++) operm[i] = (int)(strchr(order, p->out[i]) - order);
+  if (is_identity_perm(operm, ro)) {
+    *out = arranged;
+    return NULL;
+  }
+  a = kl_attrs();
+  for (int i = 0; i < ro; i++) a.perm[i] = operm[i];
+  return kl_emit(ctx, IR_OP_TRANSPOSE, NULL, &arranged, 1, &a, out);
+}
+
+/* ops.matmul(x1, x2), numpy's rules: a tensor times a constant matrix or vector is a Dense;
+ * otherwise a MatMul, where a 1-D x1 is a row [1, K] whose axis is dropped from the result (a
+ * 1-D x2 takes the Dense path, so it is always a constant). The leading axes broadcast. */
 static krt_status *convert_matmul(const keras_layer_ctx *ctx, int *out) {
   KRT_TRY(refuse_unknown_keys(ctx, NULL));
   KRT_TRY(expect_operands(ctx, 2));
   int x, w;
   KRT_TRY(operand(ctx, 0, "x1", &x));
   KRT_TRY(operand(ctx, 1, "x2", &w));
-  if (kl_value(ctx, x)->data || !kl_value(ctx, w)->data)
-    return kl_unsupported(ctx, "matmul of %s is not supported (a tensor times a constant only)",
-                          kl_value(ctx, x)->data ? "a constant by a tensor" : "two tensors");
-  if (!kl_value(ctx, x)->batched) return batched_known(ctx, x);
-  return dense_by_constant(ctx, x, w, 0, out);
+  const ir_value *xv = kl_value(ctx, x), *wv = kl_value(ctx, w);
+  if (xv->data && wv->data) return kl_unsupported(ctx, "matmul of two constants is not supported");
+  if (!xv->data && wv->data && wv->rank <= 2) {
+    if (!xv->batched) return batched_known(ctx, x);
+    return dense_by_constant(ctx, x, w, 0, out);
+  }
+  for (int i = 0; i < 2; i++) {
+    const ir_value *v = i ? wv : xv;
+    if (v->rank == 1 && v->batched)
+      return kl_unsupported(ctx, "matmul of a vector whose only axis is the batch (operand %d) is "
+                                 "not supported", i);
+  }
+  int row = xv->rank == 1;
+  if (row) KRT_TRY(kl_const_copy(ctx, "row", 2, (int64_t[]){1, xv->dims[0]}, xv->data, &x));
+  /* einsum form of the same product: "...mk,...kn->...mn" */
+  einsum_eq p;
+  int ranks[2] = {kl_value(ctx, x)->rank, kl_value(ctx, w)->rank}; /* xv, wv moved: new value */
+  KRT_TRY(einsum_parse(ctx, "...mk,...kn->...mn", ranks, &p));
+  int prod;
+  KRT_TRY(einsum_product(ctx, "x1 @ x2", &p, x, w, &prod));
+  if (!row) {
+    *out = prod;
+    return NULL;
+  }
+  const ir_value *pv = kl_value(ctx, prod);
+  int64_t dims[KRT_MAX_RANK];
+  int r = 0;
+  for (int i = 1; i < pv->rank; i++)
+    if (i != pv->rank - 2) dims[r++] = pv->dims[i];
+  return reshape_to(ctx, prod, dims, r, out);
 }
 
-/* ops.einsum(subscripts, x, w) in the one form that is a Dense: "<x>,<j><k>-><x with its last
- * letter j replaced by k>" (or "...j,jk->...k"; w given as "kj" is transposed), w a constant
- * matrix. Other equations are refused. */
+/* ops.einsum(subscripts, x, w): the one form that is a Dense, "<x>,<j><k>-><x with its last
+ * letter j replaced by k>" (or "...j,jk->...k"; w given as "kj" is transposed) with w a constant
+ * matrix; every other two-operand equation that is a (batched) matrix product after transposes
+ * and reshapes is a MatMul (einsum_product). Refused: other operand counts, an index repeated in
+ * one operand, an index of one operand only that is summed over. */
 static krt_status *convert_einsum(const keras_layer_ctx *ctx, int *out) {
   static const char *const keys[] = {"subscripts", NULL};
   KRT_TRY(refuse_unknown_keys(ctx, keys));
-  KRT_TRY(expect_operands(ctx, 2));
   const char *eq = NULL;
   KRT_TRY(kc_string(ctx, NULL, "subscripts", NULL, &eq));
   if (!eq) return kl_bad_file(ctx, "einsum has no subscripts");
+  const cJSON *args = cJSON_GetObjectItemCaseSensitive(ctx->call, "args");
+  int given = cJSON_IsArray(args) ? cJSON_GetArraySize(args) : 0;
+  if (given != 2 || ctx->n_inputs > 2)
+    return kl_unsupported(ctx, "einsum '%s' with %d operands is not supported (two only)", eq,
+                          given);
+  KRT_TRY(expect_operands(ctx, 2));
   int x, w;
   KRT_TRY(operand(ctx, 0, "x", &x));
   KRT_TRY(operand(ctx, 1, "w", &w));
@@ -1192,8 +1496,12 @@ static krt_status *convert_einsum(const keras_layer_ctx *ctx, int *out) {
     if (ok && !kl_value(ctx, x)->data && kl_value(ctx, w)->data && kl_value(ctx, w)->rank == 2)
       return dense_by_constant(ctx, x, w, transpose, out);
   }
-  return kl_unsupported(ctx, "einsum '%s' is not supported (only a tensor times a constant matrix "
-                             "on its last axis, as '...j,jk->...k')", eq);
+  if (kl_value(ctx, x)->data && kl_value(ctx, w)->data)
+    return kl_unsupported(ctx, "einsum '%s' of two constants is not supported", eq);
+  einsum_eq p;
+  int ranks[2] = {kl_value(ctx, x)->rank, kl_value(ctx, w)->rank};
+  KRT_TRY(einsum_parse(ctx, eq, ranks, &p));
+  return einsum_product(ctx, eq, &p, x, w, out);
 }
 
 /* ops.where(condition, x1, x2): x1 where condition is nonzero (true), else x2, all three

@@ -115,7 +115,8 @@ typedef enum tf_kind {
   TF_TILE,       /* tile(input, multiples) */
   TF_REPEAT,     /* repeat(input, repeats, axis=None) */
   TF_GATHER,     /* gather(params, indices, validate_indices=None, axis=None, batch_dims=0) */
-  TF_WHERE       /* where(condition, x=None, y=None) */
+  TF_WHERE,      /* where(condition, x=None, y=None) */
+  TF_MATMUL      /* linalg.matmul(a, b, transpose_a, transpose_b, adjoint_a, adjoint_b, ...) */
 } tf_kind;
 
 typedef struct tf_function {
@@ -194,6 +195,8 @@ static const tf_function tf_functions[] = {
     {"compat.v1.gather", "Take", TF_GATHER},
     {"gather", "Take", TF_GATHER},
     {"where", "Where", TF_WHERE},
+    {"linalg.matmul", "Einsum", TF_MATMUL}, /* tf.matmul is recorded under this name */
+    {"__operators__.matmul", "Einsum", TF_MATMUL},
 };
 
 /* One translation in progress: the TF call read from the layer's inbound node and the Keras 3
@@ -738,6 +741,42 @@ static krt_status *tr_where(tf_call *tc) {
   return add_arg(tc, yo);
 }
 
+/* tf.linalg.matmul(a, b): both of rank >= 2, leading axes broadcast; transpose_* (and adjoint_*,
+ * the same on real values) swap the last two axes of that operand first. An Einsum with "..."
+ * says exactly that: "...ij,...jk->...ik", with "ji" or "kj" for a transposed operand. The
+ * sparse hints change nothing; output_type other than float32 is refused. */
+static krt_status *tr_matmul(tf_call *tc) {
+  static const char *const known[] = {"b", "transpose_a", "transpose_b", "adjoint_a",
+                                      "adjoint_b", "a_is_sparse", "b_is_sparse", "output_type",
+                                      "grad_a", "grad_b", "y", NULL};
+  KRT_TRY(check_kwargs(tc, known));
+  const char *second = kwarg(tc, "b") ? "b" : "y"; /* __operators__.matmul(x, y) */
+  const cJSON *b = kwarg(tc, second);
+  if (!b) return refuse(tc, "the call has no second operand b");
+  int flags[4] = {0, 0, 0, 0};
+  static const char *const names[4] = {"transpose_a", "transpose_b", "adjoint_a", "adjoint_b"};
+  for (int i = 0; i < 4; i++) {
+    const cJSON *f = kwarg(tc, names[i]);
+    if (f && !cJSON_IsBool(f)) return refuse(tc, "argument %s is not a constant bool", names[i]);
+    flags[i] = f && cJSON_IsTrue(f);
+  }
+  const cJSON *ot = kwarg(tc, "output_type");
+  if (ot && !(cJSON_IsString(ot) && strcmp(ot->valuestring, "float32") == 0))
+    return refuse(tc, "argument output_type is not supported (float32 only)");
+  int ta = flags[0] || flags[2], tb = flags[1] || flags[3];
+  if ((flags[0] && flags[2]) || (flags[1] && flags[3]))
+    return refuse(tc, "transpose and adjoint of the same operand (TensorFlow refuses it too)");
+  char subscripts[32];
+  snprintf(subscripts, sizeof subscripts, "...%s,...%s->...ik", ta ? "ji" : "ij", tb ? "kj" : "jk");
+  if (!cJSON_AddStringToObject(tc->config, "subscripts", subscripts)) return oom();
+  cJSON *x1 = NULL, *x2 = NULL;
+  if (!is_entry(tc->node)) return refuse(tc, "its first argument is a list");
+  KRT_TRY(operand_from_first(tc, tc->node, &x1));
+  KRT_TRY(add_arg(tc, x1));
+  KRT_TRY(operand_from_kwarg(tc, second, b, &x2));
+  return add_arg(tc, x2);
+}
+
 /* Appends the input each placeholder in j stands for, depth first. */
 static void collect_inputs(const keras_layer_ctx *ctx, const cJSON *j, int *inputs, int *n) {
   const cJSON *cls = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "class_name") : NULL;
@@ -843,6 +882,7 @@ krt_status *keras_convert_tfop(const keras_layer_ctx *ctx, int *outputs, int *n_
       case TF_REPEAT: s = tr_repeat(&tc); break;
       case TF_GATHER: s = tr_gather(&tc); break;
       case TF_WHERE: s = tr_where(&tc); break;
+      case TF_MATMUL: s = tr_matmul(&tc); break;
     }
   }
   /* The operands in the order keras_ops.c counts them (depth first through args; kwargs stay
