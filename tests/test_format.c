@@ -344,6 +344,30 @@ static void test_attrs_records(void) {
   free(w.data);
 }
 
+/* No value property is defined yet: none reads as none, any record is refused by its key. */
+static void test_value_props(void) {
+  byte_writer w = {0};
+  bw_u32(&w, 0);
+  byte_reader r = {w.data, w.size, 0, 0};
+  char why[256] = "";
+  CHECK(engine_value_props_read(&r, why, sizeof why) && r.pos == 4);
+  free(w.data);
+  w = (byte_writer){0};
+  bw_u32(&w, 1);
+  bw_string(&w, "quant_scale");
+  bw_u32(&w, 2);
+  bw_u32(&w, 1);
+  bw_f32(&w, 0.5f);
+  r = (byte_reader){w.data, w.size, 0, 0};
+  CHECK(!engine_value_props_read(&r, why, sizeof why));
+  CHECK(strstr(why, "property 'quant_scale' is not one this krt knows") != NULL);
+  for (size_t cut = 0; cut < 4; cut++) {
+    r = (byte_reader){w.data, cut, 0, 0};
+    CHECK(!engine_value_props_read(&r, why, sizeof why));
+  }
+  free(w.data);
+}
+
 /* A node that sets a field its op does not read is refused by shape inference. */
 static void test_stray_attrs(void) {
   ir_node n;
@@ -644,6 +668,7 @@ static void test_shape_mismatch(void) {
 int main(void) {
   test_attrs_records();
   test_stray_attrs();
+  test_value_props();
   ir_graph *g = build_graph();
   static const char tuning[] = "conv algo 7; gemm tile 128x64; workspace 4MB";
   engine_meta meta = sample_meta(tuning, sizeof tuning);

@@ -24,10 +24,13 @@
  *              values:  str name, u32 dtype, u32 rank, i64 dims[rank], u32 batched, u32 layout,
  *                       i32 producer (node index or -1), i64 data_offset (constants: byte offset
  *                       of the data inside WEIGHTS, a multiple of 64; -1 for other values),
- *                       u64 data_bytes (constants: 4 x product of dims; else 0)
+ *                       u64 data_bytes (constants: 4 x product of dims; else 0),
+ *                       properties (u32 n_records, then records as a node's attributes: none
+ *                       is defined in version 2, so n_records is 0)
  *              layers:  str name, str class_name, i32 output (value id or -1), i64 param_count
  *              nodes:   u32 op (ops.def id), str name, i32 layer (or -1), u32 n_inputs,
- *                       i32 inputs[n_inputs] (value ids), i32 output (value id), attributes
+ *                       i32 inputs[n_inputs] (value ids), u32 n_outputs (1 for every op of
+ *                       version 2), i32 outputs[n_outputs] (value ids), attributes
  *                       (u32 n_records, then {str key, u32 type, u32 count, values} for each
  *                       field the op reads: engine_file_attrs.c), str fused (nullable)
  *              inputs:  i32 value id each

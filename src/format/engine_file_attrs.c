@@ -147,3 +147,21 @@ int engine_attrs_read(byte_reader *r, ir_op op, ir_attrs *a, char *why, size_t w
     }
   return 1;
 }
+
+int engine_value_props_read(byte_reader *r, char *why, size_t why_size) {
+  uint32_t n_records = br_u32(r);
+  if (r->failed || n_records == 0) return !r->failed;
+  char *key = NULL;
+  int oom = 0;
+  if (!br_string(r, &key, &oom) || !key) {
+    free(key);
+    snprintf(why, why_size, "%u properties, the first with a bad key", n_records);
+    return 0;
+  }
+  snprintf(why, why_size,
+           "property '%.64s' is not one this krt knows (an engine from another krt version: "
+           "rebuild it from the model)",
+           key);
+  free(key);
+  return 0;
+}

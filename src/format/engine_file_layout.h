@@ -30,9 +30,9 @@ enum engine_section_kind {
 
 /* Fewest bytes each GRAPH record can take (all strings empty, no node inputs), so a count read
  * from a file can be checked against the bytes left before anything is allocated. */
-#define ENGINE_VALUE_MIN_BYTES 40
+#define ENGINE_VALUE_MIN_BYTES 44
 #define ENGINE_LAYER_MIN_BYTES 20
-#define ENGINE_NODE_MIN_BYTES 28 /* with no attribute records */
+#define ENGINE_NODE_MIN_BYTES 32 /* one output, no attribute records */
 #define ENGINE_OUTPUT_MIN_BYTES 8
 
 /* Dimensions above this are refused on reading: no real tensor has them, and it keeps every
@@ -48,5 +48,8 @@ void engine_attrs_write(byte_writer *w, ir_op op, const ir_attrs *a);
  * activation NONE). Returns 1, or 0 with a description in why (empty when the section ended:
  * r->failed is set then). */
 int engine_attrs_read(byte_reader *r, ir_op op, ir_attrs *a, char *why, size_t why_size);
+/* A value's properties, in the same records: none is defined yet (quantisation parameters and
+ * dimension ranges will be), so any record is refused by its key. Returns 1 for none. */
+int engine_value_props_read(byte_reader *r, char *why, size_t why_size);
 
 #endif

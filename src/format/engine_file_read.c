@@ -220,6 +220,10 @@ static krt_status *read_value(const engine_reader *er, byte_reader *r, ir_graph 
   int32_t producer = br_i32(r);
   int64_t data_offset = br_i64(r);
   uint64_t data_bytes = br_u64(r);
+  char bad_property[256] = "";
+  int props_ok = engine_value_props_read(r, bad_property, sizeof bad_property);
+  if (r->failed) GRAPH_FAIL("section ends inside value '%s'", v->name);
+  if (!props_ok) GRAPH_FAIL("value '%s': %s", v->name, bad_property);
   if (r->failed) GRAPH_FAIL("section ends inside value '%s'", v->name);
   for (int d = 0; d < v->rank; d++)
     if (v->dims[d] < -1 || v->dims[d] > ENGINE_MAX_DIM)
@@ -307,6 +311,13 @@ static krt_status *read_node(const engine_reader *er, byte_reader *r, ir_graph *
   if (!n->inputs) return krt_error_oom("engine node inputs");
   n->n_inputs = (int)n_inputs;
   for (int k = 0; k < n->n_inputs; k++) n->inputs[k] = br_i32(r);
+  uint32_t n_outputs = br_u32(r);
+  if (r->failed) GRAPH_FAIL("section ends inside node '%s'", n->name);
+  /* The format holds any number of outputs per node; every op of this krt has one. */
+  if (n_outputs != 1)
+    GRAPH_FAIL("node '%s' (%s) has %u outputs; %s has one in this krt (an engine from another "
+               "krt version: rebuild it from the model)",
+               n->name, ir_op_name(n->op), n_outputs, ir_op_name(n->op));
   n->output = br_i32(r);
   char bad_attr[256] = "";
   int attrs_ok = engine_attrs_read(r, n->op, &n->attrs, bad_attr, sizeof bad_attr);

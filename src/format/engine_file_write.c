@@ -69,6 +69,7 @@ static void write_graph(byte_writer *w, const ir_graph *g, const int64_t *weight
     bw_i32(w, v->producer);
     bw_i64(w, weight_offset[i]);
     bw_u64(w, v->data ? (uint64_t)constant_elements(v) * sizeof(float) : 0);
+    bw_u32(w, 0); /* properties: none defined yet */
   }
   for (int i = 0; i < g->n_layers; i++) {
     const ir_layer *l = &g->layers[i];
@@ -84,6 +85,7 @@ static void write_graph(byte_writer *w, const ir_graph *g, const int64_t *weight
     bw_i32(w, n->layer);
     bw_u32(w, (uint32_t)n->n_inputs);
     for (int k = 0; k < n->n_inputs; k++) bw_i32(w, n->inputs[k]);
+    bw_u32(w, 1); /* outputs */
     bw_i32(w, n->output);
     engine_attrs_write(w, n->op, &n->attrs);
     bw_string(w, n->fused);
