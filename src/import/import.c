@@ -1,4 +1,6 @@
-/* Chooses the importer by what the file holds, not by its name. */
+/* Chooses the importer by what the file holds, not by its name: each importer in the table below
+ * has a probe that looks at the file's first bytes (or, for formats that need it, seeks in the
+ * file). Adding a format (.pb, .uff, .onnx, a SavedModel directory) is one row and its probe. */
 #include "import/import.h"
 
 #include <errno.h>
@@ -8,34 +10,67 @@
 #include "core/status.h"
 #include "import/hdf5_isolate.h"
 
-static const unsigned char zip_magic[4] = {'P', 'K', 3, 4};
-static const unsigned char hdf5_magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+/* The first bytes of the file, and the file for probes that must look further. */
+typedef struct probe_input {
+  const unsigned char *head;
+  size_t n;
+  FILE *file;
+} probe_input;
+
+typedef struct importer {
+  const char *format;  /* what the file is, for messages */
+  int (*probe)(const probe_input *in); /* 1: the file is of this format */
+  krt_status *(*import)(const char *path, const import_options *options, ir_graph **out);
+  /* 1: parsed through libhdf5 and libzip, which crash or loop on some corrupt files: in a child
+   * process under limits (hdf5_isolate.c). */
+  int isolate;
+} importer;
+
+/* A zip archive starts with a local file header: a .keras archive (Keras 3). */
+static int probe_zip(const probe_input *in) {
+  static const unsigned char zip_magic[4] = {'P', 'K', 3, 4};
+  return in->n >= sizeof zip_magic && memcmp(in->head, zip_magic, sizeof zip_magic) == 0;
+}
 
 /* HDF5 looks for its superblock at 0, 512, 1024, 2048, ... (a user block may precede it). */
-static int has_hdf5_signature(FILE *f) {
+static int probe_hdf5(const probe_input *in) {
+  static const unsigned char hdf5_magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
   unsigned char buf[8];
   for (long offset = 0; offset <= (1L << 30); offset = offset ? offset * 2 : 512) {
-    if (fseek(f, offset, SEEK_SET) != 0) return 0;
-    if (fread(buf, 1, sizeof buf, f) != sizeof buf) return 0;
+    if (fseek(in->file, offset, SEEK_SET) != 0) return 0;
+    if (fread(buf, 1, sizeof buf, in->file) != sizeof buf) return 0;
     if (memcmp(buf, hdf5_magic, sizeof buf) == 0) return 1;
   }
   return 0;
 }
 
+static const importer importers[] = {
+    {".keras archive (Keras 3)", probe_zip, import_keras_v3, 1},
+    {"legacy Keras .h5 (Keras 1, 2, tf.keras, Keras 3)", probe_hdf5, import_keras_h5, 1},
+};
+#define N_IMPORTERS (sizeof importers / sizeof importers[0])
+
 krt_status *import_model(const char *path, const import_options *options, ir_graph **out) {
   if (!path || !out) return krt_error(KRT_ERR_INVALID_ARGUMENT, "import_model: NULL argument");
   FILE *f = fopen(path, "rb");
   if (!f) return krt_error(KRT_ERR_IO, "%s: cannot open the file (%s)", path, strerror(errno));
-  unsigned char head[4] = {0};
-  size_t got = fread(head, 1, sizeof head, f);
-  int is_zip = got == sizeof head && memcmp(head, zip_magic, sizeof head) == 0;
-  int is_hdf5 = !is_zip && has_hdf5_signature(f);
+  unsigned char head[512];
+  probe_input in = {head, fread(head, 1, sizeof head, f), f};
+  const importer *chosen = NULL;
+  for (size_t i = 0; i < N_IMPORTERS && !chosen && !ferror(f); i++)
+    if (importers[i].probe(&in)) chosen = &importers[i];
   int read_error = ferror(f);
   fclose(f);
   if (read_error) return krt_error(KRT_ERR_IO, "%s: cannot read the file", path);
-  /* Both containers read through libhdf5 (and libzip), which crash or loop on some corrupt files:
-   * they run in a child process (hdf5_isolate.c). */
-  if (is_zip) return hdf5_isolate_import(path, options, import_keras_v3, out);
-  if (is_hdf5) return hdf5_isolate_import(path, options, import_keras_h5, out);
-  return krt_error(KRT_ERR_BAD_FILE, "%s: not a Keras model (.keras zip or .h5)", path);
+  if (!chosen) {
+    char known[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < N_IMPORTERS && used < sizeof known; i++)
+      used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? "; " : "",
+                               importers[i].format);
+    return krt_error(KRT_ERR_BAD_FILE, "%s: not a Keras model or other format krt reads (%s)",
+                     path, known);
+  }
+  if (chosen->isolate) return hdf5_isolate_import(path, options, chosen->import, out);
+  return chosen->import(path, options, out);
 }
