@@ -328,10 +328,14 @@ KRT_API void krt_context_release(krt_context *context);
 
 /* Binds a host buffer to an input. dims is the concrete shape (batch included, at most the
  * engine's max batch; every other dimension as declared); bytes must equal the element count
- * times krt_dtype_size(dtype). Float inputs may be given as FLOAT32 or FLOAT64; integer inputs
- * (and float inputs that hold indices, as Embedding's) as any integer or float dtype: values are
- * converted. The buffer is borrowed until the next krt_context_run returns. All inputs must agree
- * on the batch. */
+ * times krt_dtype_size(dtype). The dtype must be of the input's kind (krt_tensor_info.dtype):
+ * a float input takes FLOAT32, FLOAT16 or FLOAT64 data (converted to float32, as Keras converts
+ * it), an integer input (INT32, INT64, UINT8: token ids, Embedding indices) INT32, INT64 or UINT8
+ * data; integer data for a float input or float data for an integer input is KRT_ERR_INVALID_ARGUMENT.
+ * Integer inputs are exact up to 2^24 in magnitude: krt_context_run refuses a larger value
+ * (KRT_ERR_UNSUPPORTED, naming the element) rather than round it, and a value outside the input's
+ * declared dtype (300 for UINT8) with KRT_ERR_INVALID_ARGUMENT. The buffer is borrowed until the
+ * next krt_context_run returns. All inputs must agree on the batch. */
 KRT_API krt_status *krt_context_set_input(krt_context *context, size_t index, krt_dtype dtype,
                                           const int64_t *dims, int rank, const void *data,
                                           size_t bytes);

@@ -351,13 +351,15 @@ static int bind_zero_inputs(case_run *run, case_result *r) {
       if (dims[d] < 0) return 0; /* unknown: not runnable without data */
     }
     int64_t count = element_count(info.rank, dims);
-    size_t bytes = (size_t)count * sizeof(float);
-    run->zeros[k] = calloc(count > 0 ? (size_t)count : 1, sizeof(float));
+    /* Zeros in the input's own dtype (an integer input takes integer data). */
+    size_t esize = krt_dtype_size(info.dtype);
+    size_t bytes = (size_t)count * esize;
+    run->zeros[k] = calloc(count > 0 ? (size_t)count : 1, esize);
     if (!run->zeros[k]) {
       set_result(r, RESULT_FAIL, "out of memory for zero inputs");
       return -1;
     }
-    s = krt_context_set_input(run->context, k, KRT_FLOAT32, dims, info.rank, run->zeros[k], bytes);
+    s = krt_context_set_input(run->context, k, info.dtype, dims, info.rank, run->zeros[k], bytes);
     if (s) {
       set_result(r, RESULT_FAIL, "zero input '%s': %s", info.name,
                  take_message(s, buf, sizeof buf));

@@ -100,6 +100,22 @@ static krt_status *check_input_dims(const krt_context *context, size_t index, co
   return NULL;
 }
 
+static int dtype_is_float(krt_dtype d) {
+  return d == KRT_FLOAT32 || d == KRT_FLOAT16 || d == KRT_FLOAT64;
+}
+
+/* The dtype contract of krt.h: a float input takes float data (converted to float32, as Keras
+ * would), an integer input integer data; nothing is reinterpreted across the two. */
+static krt_status *check_input_dtype(const ir_value *v, krt_dtype given, const char *fn) {
+  if (dtype_is_float(v->dtype) == dtype_is_float(given)) return NULL;
+  return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                   "%s: input '%s' is %s; %s data given (give %s data: krt does not convert "
+                   "between integer and float inputs)",
+                   fn, v->name, krt_dtype_name(v->dtype), krt_dtype_name(given),
+                   dtype_is_float(v->dtype) ? "float32, float16 or float64"
+                                            : "int32, int64 or uint8");
+}
+
 krt_status *krt_context_set_input(krt_context *context, size_t index, krt_dtype dtype,
                                   const int64_t *dims, int rank, const void *data, size_t bytes) {
   static const char *fn = "krt_context_set_input";
@@ -113,6 +129,7 @@ krt_status *krt_context_set_input(krt_context *context, size_t index, krt_dtype 
   size_t esize = krt_dtype_size(dtype);
   if (esize == 0)
     return krt_error(KRT_ERR_INVALID_ARGUMENT, "%s: input '%s': unknown dtype %d", fn, name, (int)dtype);
+  KRT_TRY(check_input_dtype(v, dtype, fn));
   int64_t elements = 1;
   KRT_TRY(check_input_dims(context, index, dims, rank, fn, &elements));
   if ((uint64_t)bytes != (uint64_t)elements * esize)
@@ -189,6 +206,38 @@ static float half_to_float(uint16_t h) {
   else if (exponent == 31) magnitude = mantissa ? NAN : INFINITY;
   else magnitude = ldexpf((float)(mantissa | 0x400), (int)exponent - 25);
   return sign ? -magnitude : magnitude;
+}
+
+/* Integer values (of an integer input) that the float32 backends would round or that lie outside
+ * the input's declared dtype give an error naming the first one, never a rounded answer. The
+ * limit goes when integer tensors flow through the backends (issue: typed tensors). */
+static krt_status *check_integer_values(const ir_value *v, krt_dtype dtype, const void *src,
+                                        int64_t n) {
+  const int64_t exact = (int64_t)1 << 24; /* float32 holds every integer up to 2^24 */
+  int64_t lo = v->dtype == KRT_UINT8 ? 0 : -exact, hi = v->dtype == KRT_UINT8 ? 255 : exact;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t x;
+    if (dtype == KRT_INT32) {
+      int32_t t;
+      memcpy(&t, (const char *)src + i * 4, 4);
+      x = t;
+    } else if (dtype == KRT_INT64) {
+      memcpy(&x, (const char *)src + i * 8, 8);
+    } else if (dtype == KRT_UINT8) {
+      x = ((const uint8_t *)src)[i];
+    } else {
+      return NULL;
+    }
+    if (x < lo || x > hi)
+      return krt_error(v->dtype == KRT_UINT8 ? KRT_ERR_INVALID_ARGUMENT : KRT_ERR_UNSUPPORTED,
+                       "krt_context_run: input '%s' (%s): element %lld is %lld, %s", v->name,
+                       krt_dtype_name(v->dtype), (long long)i, (long long)x,
+                       v->dtype == KRT_UINT8
+                           ? "outside uint8's range"
+                           : "beyond 2^24: krt computes in float32 and would round it (integer "
+                             "inputs are exact up to 2^24 in magnitude)");
+  }
+  return NULL;
 }
 
 /* Converts n elements of `dtype` at src to float32. Integers above 2^24 round to the nearest
@@ -281,6 +330,7 @@ static krt_status *run_host(krt_context *context) {
     const context_input *in = &context->inputs[i];
     int64_t n = (int64_t)(in->bytes / krt_dtype_size(in->dtype));
     const float *host = in->data;
+    KRT_TRY(check_integer_values(&g->values[value], in->dtype, in->data, n));
     if (in->dtype != KRT_FLOAT32 || ((uintptr_t)in->data % sizeof(float)) != 0) {
       convert_to_float(in->dtype, in->data, context->scratch, n);
       host = context->scratch;
@@ -437,6 +487,7 @@ static krt_status *run_bound(krt_context *c, void *stream, int wait) {
     b->count = (int64_t)(in->bytes / krt_dtype_size(in->dtype));
     b->dtype = in->dtype;
     b->data = (void *)(uintptr_t)in->data;
+    if (!in->on_device) KRT_TRY(check_integer_values(&g->values[value], in->dtype, in->data, b->count));
     if (!in->on_device &&
         (in->dtype != KRT_FLOAT32 || ((uintptr_t)in->data % sizeof(float)) != 0)) {
       float *converted = c->scratch + c->scratch_offset[i];
