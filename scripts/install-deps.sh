@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything krt needs on a fresh Debian machine (run as root, or with sudo available).
-#   scripts/install-deps.sh           build dependencies only (C toolchain, libhdf5, cJSON, libzip)
+#   scripts/install-deps.sh           build dependencies (C toolchain, libhdf5, cJSON, libzip) and
+#                                     the test tools: clang with libFuzzer and the sanitizer runtimes
+#                                     (libclang-rt-dev; scripts/fuzz.sh), valgrind
 #   scripts/install-deps.sh --python  also the Python packages that regenerate test fixtures with real Keras
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -8,13 +10,15 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 need_apt=0
-for p in build-essential cmake pkg-config libhdf5-dev libcjson-dev libzip-dev; do
+packages="build-essential cmake pkg-config libhdf5-dev libcjson-dev libzip-dev clang libclang-rt-dev
+  valgrind"
+for p in $packages; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt=1
 done
 if [ "$need_apt" -eq 1 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-    build-essential cmake pkg-config libhdf5-dev libcjson-dev libzip-dev >/dev/null
+    $packages >/dev/null
 fi
 
 if [ "${1:-}" = "--python" ]; then

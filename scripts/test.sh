@@ -5,6 +5,11 @@
 #      ../shared/corpus when it is there),
 #   3. builds again with AddressSanitizer and UndefinedBehaviorSanitizer and runs every ctest there
 #      (every file reader and kernel on every fixture, corpus case and bad file, leak-checked),
+#   3b. builds tests/test_contexts_threads alone with ThreadSanitizer and runs it (8 threads, a
+#      context each on one engine, every result checked against a single-threaded run),
+#   3c. runs the command line's paths under valgrind memcheck (tests/valgrind_cli.sh),
+#   3d. fuzzes every file reader (.krt, .npy, .h5, .keras) with libFuzzer for KRT_FUZZ_SECONDS
+#      (default 40) each (scripts/fuzz.sh); fails on any crash in krt's code,
 #   4. regenerates the fixture zoo with real Keras into a fresh folder and runs it too, so the
 #      committed fixtures cannot go stale,
 #   5. the options walk (tests/option_walk.sh): a real-Keras model per supported layer class or
@@ -40,6 +45,26 @@ cmake --build "$asan" -j"$(nproc)"
 (cd "$asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$(nproc)" \
   -E '^option_walk$')
+
+# Steps 3b-3d: about 5 minutes on two cores (measured: README, Tests).
+echo "== ThreadSanitizer: 8 threads, one engine, a context each (tests/test_contexts_threads.c)"
+step_start=$SECONDS
+tsan=build-tsan
+cmake -S . -B "$tsan" -DKRT_WERROR=ON -DKRT_TSAN=ON -DKRT_WITH_CUDA=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$tsan" -j"$(nproc)" --target test_contexts_threads
+(cd "$root" && TSAN_OPTIONS=halt_on_error=1 "$tsan"/tests/test_contexts_threads)
+echo "== ThreadSanitizer took $((SECONDS - step_start)) s"
+
+echo "== valgrind memcheck on the command line (tests/valgrind_cli.sh)"
+step_start=$SECONDS
+sh tests/valgrind_cli.sh "$build"/krt tests/fixtures
+echo "== valgrind took $((SECONDS - step_start)) s"
+
+echo "== fuzzing every reader for ${KRT_FUZZ_SECONDS:-40} s each (scripts/fuzz.sh)"
+step_start=$SECONDS
+bash scripts/fuzz.sh "${KRT_FUZZ_SECONDS:-40}"
+echo "== fuzzing took $((SECONDS - step_start)) s"
 
 if [ "$regen" -eq 1 ]; then
   fresh=$(mktemp -d)

@@ -344,6 +344,22 @@ int npy_read(const char *path, npy_array *out, char *err, size_t err_size) {
   return 0;
 }
 
+int npy_read_memory(const void *data, size_t size, const char *name, npy_array *out, char *err,
+                    size_t err_size) {
+  if (!data || !name || !out) {
+    set_error(err, err_size, "npy_read_memory: %s is NULL", !data ? "data" : !name ? "name" : "out");
+    return 1;
+  }
+  npy_array a;
+  memset(&a, 0, sizeof a);
+  if (parse_npy(name, data, size, &a, err, err_size)) {
+    free(a.data);
+    return 1;
+  }
+  *out = a;
+  return 0;
+}
+
 void npy_free(npy_array *array) {
   if (!array) return;
   free(array->data);

@@ -19,6 +19,10 @@ typedef struct npy_array {
 
 /* On failure returns non-zero and writes a one-line reason (naming the file) into err. */
 int npy_read(const char *path, npy_array *out, char *err, size_t err_size);
+/* The same from bytes in memory (not copied; the caller keeps them); name stands for the file in
+ * error messages. The fuzz harness and its regression test read through this. */
+int npy_read_memory(const void *data, size_t size, const char *name, npy_array *out, char *err,
+                    size_t err_size);
 int npy_write_f32(const char *path, const float *data, int rank, const int64_t *dims, char *err,
                   size_t err_size);
 void npy_free(npy_array *array);

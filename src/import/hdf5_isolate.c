@@ -7,8 +7,9 @@
  * the graph from the child's reply. A crash, a limit or a garbled reply costs one KRT_ERR_BAD_FILE.
  *
  *   parent                                      child (fork, no exec)
- *   memfd + liveness pipe, fork() ------------> RLIMIT_CPU, RLIMIT_AS (not under ASan: its shadow
- *                                               memory is terabytes of address space),
+ *   memfd + liveness pipe, fork() ------------> RLIMIT_CPU, RLIMIT_AS (not under ASan or
+ *                                               TSan: their shadow memory is terabytes of
+ *                                               address space),
  *                                               RLIMIT_FSIZE (the reply), RLIMIT_CORE 0, fault
  *                                               signals back to SIG_DFL, dies with the parent
  *                                               container(path) as in process; keras_import_graph
@@ -62,10 +63,12 @@
 #include "core/status.h"
 #include "import/hdf5_util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+/* ASan and TSan both reserve terabytes of address space for their shadow memory, so under
+ * either the child gets no RLIMIT_AS (the other limits stay). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ISOLATE_UNDER_ASAN 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define ISOLATE_UNDER_ASAN 1
 #endif
 #endif
