@@ -9,7 +9,7 @@
 #      context each on one engine, every result checked against a single-threaded run),
 #   3c. runs the command line's paths under valgrind memcheck (tests/valgrind_cli.sh),
 #   3d. fuzzes every file reader (.krt, .npy, .h5, .keras) with libFuzzer for KRT_FUZZ_SECONDS
-#      (default 40) each (scripts/fuzz.sh); fails on any crash in krt's code,
+#      (default 30) each (scripts/fuzz.sh); fails on any crash in krt's code,
 #   4. regenerates the fixture zoo with real Keras into a fresh folder and runs it too, so the
 #      committed fixtures cannot go stale,
 #   5. the options walk (tests/option_walk.sh): a real-Keras model per supported layer class or
@@ -61,9 +61,9 @@ step_start=$SECONDS
 sh tests/valgrind_cli.sh "$build"/krt tests/fixtures
 echo "== valgrind took $((SECONDS - step_start)) s"
 
-echo "== fuzzing every reader for ${KRT_FUZZ_SECONDS:-40} s each (scripts/fuzz.sh)"
+echo "== fuzzing every reader for ${KRT_FUZZ_SECONDS:-30} s each (scripts/fuzz.sh)"
 step_start=$SECONDS
-bash scripts/fuzz.sh "${KRT_FUZZ_SECONDS:-40}"
+bash scripts/fuzz.sh "${KRT_FUZZ_SECONDS:-30}"
 echo "== fuzzing took $((SECONDS - step_start)) s"
 
 if [ "$regen" -eq 1 ]; then
