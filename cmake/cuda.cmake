@@ -10,6 +10,12 @@
 # the few libkrt sources it needs (status, dtype, the IR) itself, with hidden visibility, and
 # exports one symbol (krt_cuda_backend_entry), so it works whether libkrt is a shared library or
 # linked statically into the program. Sets KRT_CUDA_ENABLED for tests/CMakeLists.txt.
+#
+# Jetson: the module is built on the board (README, "Jetson and aarch64"). JetPack puts CUDA in
+# /usr/local/cuda with its target folder targets/aarch64-linux (an Arm server's toolkit has
+# sbsa-linux instead), and cuDNN as Debian packages: cudnn*.h in /usr/include/aarch64-linux-gnu,
+# libcudnn in /usr/lib/aarch64-linux-gnu. A cross build (CMAKE_CROSSCOMPILING) needs the toolkit's
+# aarch64 target folder, from NVIDIA's cross-compilation packages, and a cuDNN for the target.
 set(KRT_WITH_CUDA AUTO CACHE STRING "Build the CUDA backend module (AUTO, ON or OFF)")
 set_property(CACHE KRT_WITH_CUDA PROPERTY STRINGS AUTO ON OFF)
 string(TOUPPER "${KRT_WITH_CUDA}" _krt_cuda_mode)
@@ -22,7 +28,20 @@ elseif(_krt_cuda_mode STREQUAL "AUTO" AND (KRT_SANITIZE OR KRT_FUZZ OR KRT_TSAN)
 else()
   set(_krt_cuda_missing "")
   find_package(CUDAToolkit QUIET)
-  if(NOT CUDAToolkit_FOUND)
+  set(_krt_cuda_jetson OFF)
+  if(CUDAToolkit_BIN_DIR)
+    get_filename_component(_krt_cuda_root "${CUDAToolkit_BIN_DIR}" DIRECTORY)
+    if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64)$"
+       AND EXISTS "${_krt_cuda_root}/targets/aarch64-linux")
+      set(_krt_cuda_jetson ON)
+    endif()
+  endif()
+  if(CMAKE_CROSSCOMPILING AND CUDAToolkit_BIN_DIR AND CMAKE_SYSTEM_PROCESSOR MATCHES "^aarch64$"
+     AND NOT EXISTS "${_krt_cuda_root}/targets/aarch64-linux"
+     AND NOT EXISTS "${_krt_cuda_root}/targets/sbsa-linux")
+    list(APPEND _krt_cuda_missing "an aarch64 target in the CUDA toolkit (no ${_krt_cuda_root}/\
+targets/aarch64-linux or sbsa-linux, a host-only toolkit: build the module on the board)")
+  elseif(NOT CUDAToolkit_FOUND)
     list(APPEND _krt_cuda_missing "the CUDA toolkit (find_package(CUDAToolkit))")
   else()
     if(NOT CMAKE_CUDA_COMPILER AND CUDAToolkit_NVCC_EXECUTABLE)
@@ -33,10 +52,14 @@ else()
     if(NOT CMAKE_CUDA_COMPILER)
       list(APPEND _krt_cuda_missing "a working nvcc (check_language(CUDA))")
     endif()
+    # /usr/include/<multiarch> and /usr/lib/<multiarch>: JetPack's cuDNN packages (and NVIDIA's
+    # Debian packages elsewhere); CMake searches the library folder by itself, not the headers'.
     find_path(KRT_CUDNN_INCLUDE_DIR cudnn.h
-              HINTS ${CUDAToolkit_INCLUDE_DIRS} ENV CUDNN_ROOT PATH_SUFFIXES include)
+              HINTS ${CUDAToolkit_INCLUDE_DIRS} ENV CUDNN_ROOT PATH_SUFFIXES include
+              PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE})
     find_library(KRT_CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
-                 HINTS ${CUDAToolkit_LIBRARY_DIR} ENV CUDNN_ROOT PATH_SUFFIXES lib lib64)
+                 HINTS ${CUDAToolkit_LIBRARY_DIR} ENV CUDNN_ROOT PATH_SUFFIXES lib lib64
+                 PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE})
     if(NOT KRT_CUDNN_INCLUDE_DIR OR NOT KRT_CUDNN_LIBRARY)
       list(APPEND _krt_cuda_missing "cuDNN 9 (cudnn.h and libcudnn; set CUDNN_ROOT)")
     endif()
@@ -58,8 +81,16 @@ endif()
 
 if(KRT_CUDA_ENABLED)
   # sm_75 (Turing) and newer; 87 is Jetson Orin. One cubin per architecture, PTX for the newest.
+  # On a Jetson only its own GPUs: Xavier (sm_72) and Orin (sm_87). CUDA 13 compiles nothing
+  # older than sm_75, so there it is Orin alone (Xavier's JetPack 5 has CUDA 11 and cuDNN 8).
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
-    set(CMAKE_CUDA_ARCHITECTURES "75-real;80-real;86-real;87-real;89-real;90")
+    if(_krt_cuda_jetson AND CUDAToolkit_VERSION VERSION_LESS 13)
+      set(CMAKE_CUDA_ARCHITECTURES "72-real;87")
+    elseif(_krt_cuda_jetson)
+      set(CMAKE_CUDA_ARCHITECTURES "87")
+    else()
+      set(CMAKE_CUDA_ARCHITECTURES "75-real;80-real;86-real;87-real;89-real;90")
+    endif()
   endif()
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)

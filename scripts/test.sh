@@ -10,6 +10,8 @@
 #   3c. runs the command line's paths under valgrind memcheck (tests/valgrind_cli.sh),
 #   3d. fuzzes every file reader (.krt, .npy, .h5, .keras) with libFuzzer for KRT_FUZZ_SECONDS
 #      (default 30) each (scripts/fuzz.sh); fails on any crash in krt's code,
+#   3e. cross-builds for aarch64 (Jetson) and runs the same ctests, but for the install test, under
+#      qemu-aarch64 (scripts/test-aarch64.sh; 1 to 2 minutes),
 #   4. regenerates the fixture zoo with real Keras into a fresh folder and runs it too, so the
 #      committed fixtures cannot go stale,
 #   5. the options walk (tests/option_walk.sh): a real-Keras model per supported layer class or
@@ -46,7 +48,7 @@ cmake --build "$asan" -j"$(nproc)"
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$(nproc)" \
   -E '^option_walk$')
 
-# Steps 3b-3d: about 5 minutes on two cores (measured: README, Tests).
+# Steps 3b-3d: about 5 minutes on two cores, 3e 1 to 2 (measured: README, Tests).
 echo "== ThreadSanitizer: 8 threads, one engine, a context each (tests/test_contexts_threads.c)"
 step_start=$SECONDS
 tsan=build-tsan
@@ -65,6 +67,9 @@ echo "== fuzzing every reader for ${KRT_FUZZ_SECONDS:-30} s each (scripts/fuzz.s
 step_start=$SECONDS
 bash scripts/fuzz.sh "${KRT_FUZZ_SECONDS:-30}"
 echo "== fuzzing took $((SECONDS - step_start)) s"
+
+echo "== aarch64: cross build, the same tests under qemu-aarch64"
+bash scripts/test-aarch64.sh build-aarch64
 
 if [ "$regen" -eq 1 ]; then
   fresh=$(mktemp -d)
