@@ -176,6 +176,28 @@ krt_status *kl_convert_merge(const keras_layer_ctx *ctx, int variant, int *out);
 /* keras_layers_apps.c: the small layers keras.applications defines itself */
 krt_status *kl_convert_layer_scale(const keras_layer_ctx *ctx, int variant, int *out);
 krt_status *kl_convert_custom_scale(const keras_layer_ctx *ctx, int variant, int *out);
+/* keras_ops.c, for layers built from the same products */
+/* einsum `eq` of two values, one of them batched (the other batched too, or a constant, which
+ * becomes the constant "<layer>/<const_part>"): the MatMul (or Dense, by a constant matrix) after
+ * transposes and reshapes that ops.einsum gives; refusals name ctx->class_name and eq. */
+krt_status *keras_einsum(const keras_layer_ctx *ctx, const char *eq, int x0, int x1,
+                         const char *const_part, int *out);
+/* Keras 3 calls: the IR value of the tensor passed as positional argument i or as keyword
+ * `name`; *value = -1 when neither is given (or it is null). */
+krt_status *keras_call_tensor(const keras_layer_ctx *ctx, int i, const char *name, int *value);
+/* keras_layers_attention.c (several outputs: the attention scores) */
+typedef krt_status *(*kl_convert_multi_fn)(const keras_layer_ctx *ctx, int variant, int *outputs,
+                                           int *n_outputs);
+krt_status *kl_convert_einsum_dense(const keras_layer_ctx *ctx, int variant, int *out);
+krt_status *kl_convert_dot(const keras_layer_ctx *ctx, int variant, int *out);
+krt_status *kl_convert_attention(const keras_layer_ctx *ctx, int variant, int *outputs,
+                                 int *n_outputs);
+krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int variant,
+                                            int *outputs, int *n_outputs);
+enum { KL_ATTENTION_DOT = 0, KL_ATTENTION_ADDITIVE = 1 };
+/* The keyword argument `name` of this call (Keras 3 kwargs, or a Keras 1/2 inbound entry's), or
+ * NULL when absent or null. */
+const cJSON *kl_call_kwarg(const keras_layer_ctx *ctx, const char *name);
 /* keras_layers_spatial.c */
 krt_status *kl_convert_zero_padding(const keras_layer_ctx *ctx, int variant, int *out);
 krt_status *kl_convert_cropping(const keras_layer_ctx *ctx, int variant, int *out);

@@ -46,10 +46,16 @@ typedef struct keras_layer_ctx {
   const keras_array *weights;
 } keras_layer_ctx;
 
+#define KERAS_MAX_OP_OUTPUTS 64 /* outputs of one layer call or operation */
+
 /* Converts one call of one layer into IR nodes; writes the IR value id of its output. Layers that
  * are the identity at inference (Dropout, ...) return their input. Anything not supported returns
  * KRT_ERR_UNSUPPORTED naming the file, the layer, its class and the option. */
 krt_status *keras_convert_layer(const keras_layer_ctx *ctx, int *output);
+/* The same for layers that may return several tensors (Attention and MultiHeadAttention called
+ * with return_attention_scores=True): outputs[0 .. *n_outputs), at most KERAS_MAX_OP_OUTPUTS;
+ * keras_convert_layer gives the first. */
+krt_status *keras_convert_layer_outputs(const keras_layer_ctx *ctx, int *outputs, int *n_outputs);
 
 /* Whether a Keras 3 entry is an operation node (a keras.ops call or operator recorded in a
  * functional graph: module keras.src.ops.*), not a layer. */
@@ -58,7 +64,6 @@ int keras_is_operation(const char *module);
  * they appear in ctx->call; its constants are read from ctx->call. Writes the IR value ids of its
  * outputs (one for most operations; ops.split and ops.unstack give several, each a node of its
  * own) to outputs[0 .. *n_outputs), at most KERAS_MAX_OP_OUTPUTS. */
-#define KERAS_MAX_OP_OUTPUTS 64
 krt_status *keras_convert_operation(const keras_layer_ctx *ctx, int *outputs, int *n_outputs);
 
 /* tf.keras 2 operation layers (keras_tfop.c): TFOpLambda (a TensorFlow function called on Keras

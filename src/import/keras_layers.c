@@ -19,6 +19,7 @@ typedef struct layer_entry {
 static const layer_entry layer_table[] = {
     /* core */
     {"Dense", kl_convert_dense, 0},
+    {"EinsumDense", kl_convert_einsum_dense, 0},
     {"TimeDistributedDense", kl_convert_dense, 0}, /* Keras 1: Dense over the last axis */
     {"Activation", kl_convert_activation, 0},
     {"ReLU", kl_convert_activation, 0},
@@ -81,6 +82,7 @@ static const layer_entry layer_table[] = {
     {"BatchNormalization", kl_convert_batchnorm, 0},
     {"LayerNormalization", kl_convert_layernorm, 0},
     /* merging */
+    {"Dot", kl_convert_dot, 0},
     {"Add", kl_convert_merge, KL_MERGE_ADD},
     {"Subtract", kl_convert_merge, KL_MERGE_SUB},
     {"Multiply", kl_convert_merge, KL_MERGE_MUL},
@@ -99,6 +101,27 @@ static const layer_entry layer_table[] = {
     /* keras.applications' own layers (check_origin admits them from their modules only) */
     {"LayerScale", kl_convert_layer_scale, 0},
     {"CustomScaleLayer", kl_convert_custom_scale, 0},
+};
+
+/* Layers whose calls read keyword arguments of their own (they are skipped by check_call, the
+ * converter reads or refuses each) and may return several tensors. */
+typedef struct multi_layer_entry {
+  const char *class_name;
+  kl_convert_multi_fn convert;
+  int variant;
+  const char *const *call_kwargs; /* NULL-terminated */
+} multi_layer_entry;
+
+static const char *const attention_kwargs[] = {"return_attention_scores", "use_causal_mask", NULL};
+static const char *const mha_kwargs[] = {"query",         "value",      "key",
+                                         "query_mask",    "value_mask", "key_mask",
+                                         "attention_mask", "return_attention_scores",
+                                         "use_causal_mask", NULL};
+
+static const multi_layer_entry multi_layer_table[] = {
+    {"Attention", kl_convert_attention, KL_ATTENTION_DOT, attention_kwargs},
+    {"AdditiveAttention", kl_convert_attention, KL_ATTENTION_ADDITIVE, attention_kwargs},
+    {"MultiHeadAttention", kl_convert_multi_head_attention, 0, mha_kwargs},
 };
 
 /* Classes that keras.applications defines in its own modules and saves into its models. */
@@ -194,9 +217,12 @@ static void describe_json(const cJSON *j, char *buf, size_t size) {
 /* One keyword argument of a layer call. Real Keras writes "training" (false or null unless the
  * model passes training=True), "mask" (null, or the mask tensor that Embedding(mask_zero=True),
  * Masking or an explicit mask=... hands on) and tensors passed by keyword ("inputs"). */
-static krt_status *check_call_kwarg(const keras_layer_ctx *ctx, const cJSON *kw, int keras3) {
+static krt_status *check_call_kwarg(const keras_layer_ctx *ctx, const cJSON *kw, int keras3,
+                                    const char *const *own) {
   const char *key = kw->string ? kw->string : "?";
   if (cJSON_IsNull(kw)) return NULL; /* the default of every keyword Keras writes */
+  for (int i = 0; own && own[i]; i++)
+    if (strcmp(own[i], key) == 0) return NULL; /* the converter reads it */
   if (strcmp(key, "training") == 0) {
     if (cJSON_IsFalse(kw)) return NULL;
     if (cJSON_IsTrue(kw))
@@ -219,7 +245,7 @@ static krt_status *check_call_kwarg(const keras_layer_ctx *ctx, const cJSON *kw,
 /* The arguments of this call (ctx->call, as written: Keras 3 {"args", "kwargs"}; Keras 1/2
  * [[layer, node, tensor, {kwargs}], ...]) other than its tensors, which must not change what the
  * layer computes. Sequential models record no calls. */
-static krt_status *check_call(const keras_layer_ctx *ctx) {
+static krt_status *check_call(const keras_layer_ctx *ctx, const char *const *own) {
   const cJSON *call = ctx->call, *item;
   if (cJSON_IsObject(call)) {
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(call, "args");
@@ -234,12 +260,12 @@ static krt_status *check_call(const keras_layer_ctx *ctx) {
       }
       i++;
     }
-    cJSON_ArrayForEach(item, kwargs) KRT_TRY(check_call_kwarg(ctx, item, 1));
+    cJSON_ArrayForEach(item, kwargs) KRT_TRY(check_call_kwarg(ctx, item, 1, own));
   } else if (cJSON_IsArray(call)) {
     cJSON_ArrayForEach(item, call) {
       const cJSON *kwargs = cJSON_IsArray(item) ? cJSON_GetArrayItem(item, 3) : NULL, *kw;
       if (!cJSON_IsObject(kwargs)) continue;
-      cJSON_ArrayForEach(kw, kwargs) KRT_TRY(check_call_kwarg(ctx, kw, 0));
+      cJSON_ArrayForEach(kw, kwargs) KRT_TRY(check_call_kwarg(ctx, kw, 0, own));
     }
   }
   return NULL;
@@ -254,8 +280,31 @@ int keras_is_model_class(const char *class_name) {
                         strcmp(class_name, "Functional") == 0 || strcmp(class_name, "Model") == 0);
 }
 
+const cJSON *kl_call_kwarg(const keras_layer_ctx *ctx, const char *name) {
+  const cJSON *call = ctx->call, *item, *kw = NULL;
+  if (cJSON_IsObject(call)) {
+    kw = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(call, "kwargs"), name);
+  } else if (cJSON_IsArray(call)) {
+    cJSON_ArrayForEach(item, call) {
+      const cJSON *kwargs = cJSON_IsArray(item) ? cJSON_GetArrayItem(item, 3) : NULL;
+      kw = cJSON_IsObject(kwargs) ? cJSON_GetObjectItemCaseSensitive(kwargs, name) : NULL;
+      if (kw && !cJSON_IsNull(kw)) break;
+    }
+  }
+  return kw && !cJSON_IsNull(kw) ? kw : NULL;
+}
+
 krt_status *keras_convert_layer(const keras_layer_ctx *ctx, int *output) {
+  int outs[KERAS_MAX_OP_OUTPUTS], n = 0;
+  KRT_TRY(keras_convert_layer_outputs(ctx, outs, &n));
+  *output = outs[0];
+  return NULL;
+}
+
+krt_status *keras_convert_layer_outputs(const keras_layer_ctx *ctx, int *outputs, int *n_outputs) {
   const char *cls = ctx->class_name ? ctx->class_name : "";
+  *n_outputs = 1;
+  outputs[0] = -1;
   KRT_TRY(check_origin(ctx));
   if (strcmp(cls, "Lambda") == 0)
     return kl_unsupported(ctx,
@@ -266,11 +315,16 @@ krt_status *keras_convert_layer(const keras_layer_ctx *ctx, int *output) {
     if (strcmp(layer_table[i].class_name, cls) != 0) continue;
     if (ctx->n_inputs < 1) return kl_bad_file(ctx, "the layer is called on no input");
     KRT_TRY(kc_check_dtype_policy(ctx));
-    KRT_TRY(check_call(ctx));
-    int out = -1;
-    KRT_TRY(layer_table[i].convert(ctx, layer_table[i].variant, &out));
-    *output = out;
-    return NULL;
+    KRT_TRY(check_call(ctx, NULL));
+    return layer_table[i].convert(ctx, layer_table[i].variant, &outputs[0]);
+  }
+  for (size_t i = 0; i < sizeof multi_layer_table / sizeof *multi_layer_table; i++) {
+    const multi_layer_entry *e = &multi_layer_table[i];
+    if (strcmp(e->class_name, cls) != 0) continue;
+    if (ctx->n_inputs < 1) return kl_bad_file(ctx, "the layer is called on no input");
+    KRT_TRY(kc_check_dtype_policy(ctx));
+    KRT_TRY(check_call(ctx, e->call_kwargs));
+    return e->convert(ctx, e->variant, outputs, n_outputs);
   }
   return kl_unsupported(ctx, "layer class %s is not supported", cls);
 }

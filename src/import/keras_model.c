@@ -84,7 +84,7 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const kw_
   else if (keras_is_tfop_class(ctx.class_name))
     s = keras_convert_tfop(&ctx, outs, &n_outs);
   else
-    s = keras_convert_layer(&ctx, &outs[0]);
+    s = keras_convert_layer_outputs(&ctx, outs, &n_outs);
   keras_arrays_free(weights, n_weights);
   /* The converter names file, layer and class itself; add them should a message lack them. */
   if (s && strncmp(krt_status_message(s), b->src->file, strlen(b->src->file)) != 0)

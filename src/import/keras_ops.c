@@ -1152,7 +1152,7 @@ static krt_status *dense_by_constant(const keras_layer_ctx *ctx, int x, int w, i
 /* A constant c permuted (new axis i = old axis perm[i]) and then viewed as `dims`: the host does
  * what a Transpose and a Reshape would, so no node reads an unbatched constant's axis 0. */
 static krt_status *permuted_const(const keras_layer_ctx *ctx, int c, const int *perm,
-                                  const int64_t *dims, int rank, int *out) {
+                                  const int64_t *dims, int rank, const char *part, int *out) {
   const ir_value *v = kl_value(ctx, c);
   int64_t count = 1, strides[KRT_MAX_RANK], idx[KRT_MAX_RANK] = {0};
   for (int i = v->rank - 1; i >= 0; i--) strides[i] = count, count *= v->dims[i];
@@ -1167,7 +1167,7 @@ static krt_status *permuted_const(const keras_layer_ctx *ctx, int c, const int *
       idx[i] = 0;
     }
   }
-  return kl_const(ctx, "operand", rank, dims, data, out);
+  return kl_const(ctx, part, rank, dims, data, out);
 }
 
 static int is_identity_perm(const int *perm, int rank) {
@@ -1177,11 +1177,12 @@ static int is_identity_perm(const int *perm, int rank) {
 }
 
 /* x permuted then reshaped to dims (the batch on axis 0 excluded from the Reshape's shape);
- * nodes only where they change something. */
+ * nodes only where they change something. A constant x becomes the constant "<layer>/<part>"
+ * (distinct parts keep a shared layer's second call from taking another operand's constant). */
 static krt_status *arrange(const keras_layer_ctx *ctx, int x, const int *perm, const int64_t *dims,
-                           int rank, int *out) {
+                           int rank, const char *part, int *out) {
   const ir_value *v = kl_value(ctx, x);
-  if (v->data) return permuted_const(ctx, x, perm, dims, rank, out);
+  if (v->data) return permuted_const(ctx, x, perm, dims, rank, part, out);
   *out = x;
   if (!is_identity_perm(perm, v->rank)) {
     ir_attrs a = kl_attrs();
@@ -1306,7 +1307,7 @@ static int letter_axis(const einsum_eq *p, int t, char c) {
  * of a's other free letters, K of the contracted ones and N of b's free ones. When only b is
  * batched the operands swap (einsum does not depend on their order). */
 static krt_status *einsum_product(const keras_layer_ctx *ctx, const char *eq, einsum_eq *p, int x0,
-                                  int x1, int *out) {
+                                  int x1, const char *const_part, int *out) {
   int x[2] = {x0, x1};
   if (!kl_value(ctx, x[0])->batched && kl_value(ctx, x[1])->batched) {
     char t[KRT_MAX_RANK + 1];
@@ -1380,7 +1381,7 @@ static krt_status *einsum_product(const keras_layer_ctx *ctx, const char *eq, ei
   if (ra > KRT_MAX_RANK)
     return kl_unsupported(ctx, "%s '%s' needs more than %d axes", ctx->class_name, eq, KRT_MAX_RANK);
   int ins[2];
-  KRT_TRY(arrange(ctx, x[0], perm, adims, ra, &ins[0]));
+  KRT_TRY(arrange(ctx, x[0], perm, adims, ra, const_part, &ins[0]));
   v[1] = kl_value(ctx, x[1]); /* emitting may have moved the values */
   /* b: [batch..., contr..., bfree...] -> [batch..., K, N] */
   k = 0;
@@ -1391,10 +1392,13 @@ static krt_status *einsum_product(const keras_layer_ctx *ctx, const char *eq, ei
   for (int i = 0; i < nb; i++) perm[k++] = letter_axis(p, 1, bfree[i]), nn *= size[(unsigned char)bfree[i]];
   bdims[rb++] = kk;
   bdims[rb++] = nn;
-  KRT_TRY(arrange(ctx, x[1], perm, bdims, rb, &ins[1]));
+  KRT_TRY(arrange(ctx, x[1], perm, bdims, rb, const_part, &ins[1]));
   int prod;
   ir_attrs a = kl_attrs();
-  KRT_TRY(kl_emit(ctx, IR_OP_MATMUL, NULL, ins, 2, &a, &prod));
+  /* by a constant matrix: a Dense without bias ([N, M, K] x [K, N'], the same product) */
+  const ir_value *bv = kl_value(ctx, ins[1]);
+  ir_op op = bv->data && !bv->batched && bv->rank == 2 ? IR_OP_DENSE : IR_OP_MATMUL;
+  KRT_TRY(kl_emit(ctx, op, NULL, ins, 2, &a, &prod));
   /* [lead..., M, N] -> [lead..., arest..., bfree...] -> the output's order */
   const ir_value *pv = kl_value(ctx, prod);
   int64_t odims[KRT_MAX_RANK];
@@ -1406,7 +1410,7 @@ static krt_status *einsum_product(const keras_layer_ctx *ctx, const char *eq, ei
   int arranged;
   int identity[KRT_MAX_RANK];
   for (int i = 0; i < pv->rank; i++) identity[i] = i;
-  KRT_TRY(arrange(ctx, prod, identity, odims, ro, &arranged));
+  KRT_TRY(arrange(ctx, prod, identity, odims, ro, const_part, &arranged));
   int operm[KRT_MAX_RANK];
   for (int i = 0; i < ro; i++) operm[i] = (int)(strchr(order, p->out[i]) - order);
   if (is_identity_perm(operm, ro)) {
@@ -1446,7 +1450,7 @@ static krt_status *convert_matmul(const keras_layer_ctx *ctx, int *out) {
   int ranks[2] = {kl_value(ctx, x)->rank, kl_value(ctx, w)->rank}; /* xv, wv moved: new value */
   KRT_TRY(einsum_parse(ctx, "...mk,...kn->...mn", ranks, &p));
   int prod;
-  KRT_TRY(einsum_product(ctx, "x1 @ x2", &p, x, w, &prod));
+  KRT_TRY(einsum_product(ctx, "x1 @ x2", &p, x, w, "operand", &prod));
   if (!row) {
     *out = prod;
     return NULL;
@@ -1501,7 +1505,24 @@ static krt_status *convert_einsum(const keras_layer_ctx *ctx, int *out) {
   einsum_eq p;
   int ranks[2] = {kl_value(ctx, x)->rank, kl_value(ctx, w)->rank};
   KRT_TRY(einsum_parse(ctx, eq, ranks, &p));
-  return einsum_product(ctx, eq, &p, x, w, out);
+  return einsum_product(ctx, eq, &p, x, w, "operand", out);
+}
+
+krt_status *keras_einsum(const keras_layer_ctx *ctx, const char *eq, int x0, int x1,
+                         const char *const_part, int *out) {
+  einsum_eq p;
+  int ranks[2] = {kl_value(ctx, x0)->rank, kl_value(ctx, x1)->rank};
+  KRT_TRY(einsum_parse(ctx, eq, ranks, &p));
+  return einsum_product(ctx, eq, &p, x0, x1, const_part, out);
+}
+
+krt_status *keras_call_tensor(const keras_layer_ctx *ctx, int i, const char *name, int *value) {
+  const cJSON *j = operand_json(ctx, i, name);
+  *value = -1;
+  if (!j || cJSON_IsNull(j)) return NULL;
+  if (!is_tensor(j))
+    return kl_unsupported(ctx, "argument %d (%s) of the call is not a tensor", i, name);
+  return tensor_value(ctx, j, value);
 }
 
 /* ops.where(condition, x1, x2): x1 where condition is nonzero (true), else x2, all three
