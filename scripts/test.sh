@@ -44,8 +44,8 @@ cmake --build "$build" -j"$(nproc)"
 (cd "$build" && ctest --output-on-failure -j"$(nproc)" -E '^option_walk$')
 
 echo "== the Python package: pip install . into a fresh venv, then pytest against that copy"
-# 20 s on two cores (measured; most of it building libkrt in scikit-build-core's own, fresh,
-# build folder).
+# 20 to 55 s on two cores (measured, as busy as the cores were; most of it building libkrt in
+# scikit-build-core's own, fresh, build folder).
 py_start=$SECONDS
 venv=$(mktemp -d)
 trap 'rm -rf "$venv"' EXIT

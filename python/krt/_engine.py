@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Seq
 import numpy as np
 
 from . import _capi, _dlpack
-from ._capi import KrtError, check, fail, lib
+from ._capi import check, fail, lib
 
 PathLike = Union[str, bytes, "os.PathLike[str]"]
 
@@ -180,12 +180,15 @@ class Context:
     Buffers, and when they are used in place (zero-copy) or copied:
       numpy inputs   C-contiguous, native byte order, of a dtype krt reads (float32, float16,
                      float64, int32, int64, uint8): the array's own memory is handed to krt, which
-                     reads it during the run (krt converts values of other dtypes than float32
-                     to float32 while reading, as it does for C callers). A non-contiguous
-                     array is copied first (numpy.ascontiguousarray); one of another real dtype
-                     (bool, int8, int16, uint16, uint32, uint64) is converted to the input's
-                     declared dtype first (a copy). Other dtypes (complex, object, str) raise
-                     KrtError. Lists and scalars go through numpy.asarray.
+                     reads it during the run (krt itself converts float16/float64 data to
+                     float32 while reading, as for C callers). krt's rule applies: a float input
+                     takes float data, an integer input (token ids) integer data; the other kind
+                     raises KrtError with krt's message. A non-contiguous array is copied first
+                     (numpy.ascontiguousarray); one of a real dtype krt has no code for is
+                     copied into the nearest one of its kind first (bool, int8, int16, uint16 ->
+                     int32; uint32, uint64 -> int64; longdouble -> float64). Other dtypes
+                     (complex, object, str) raise KrtError. Lists and scalars go through
+                     numpy.asarray.
       host outputs   each run allocates fresh numpy float32 arrays and binds them: krt writes the
                      results straight into them (no copy out of the context), and they belong to
                      the caller, unchanged by later runs. out={"name": array} writes into the
@@ -343,7 +346,7 @@ class Context:
                                                 ctypes.c_void_p(t.data), t.nbytes))
                 return False, self._batch_of(info, t.shape)
             value = np.from_dlpack(value)  # strided: the numpy path copies it
-        array = self._host_array(name, info, value)
+        array = self._host_array(name, value)
         keep.append(array)
         dims, rank = _dims(array.shape)
         check(lib.krt_context_set_input(ctx, index, _KRT_OF[array.dtype], dims, rank,
@@ -351,16 +354,25 @@ class Context:
         return False, self._batch_of(info, array.shape)
 
     @staticmethod
-    def _host_array(name: str, info: TensorInfo, value: Any) -> np.ndarray:
+    def _host_array(name: str, value: Any) -> np.ndarray:
         array = np.asarray(value)
         if array.dtype.kind not in "biuf":
             raise fail(_capi.ERR_INVALID_ARGUMENT,
                        f"krt.Context.run: input '{name}': an array of {array.dtype} (krt reads "
-                       "float32, float16, float64, int32, int64 and uint8; bool and other real "
-                       "dtypes are converted to the input's dtype)")
-        native = array.dtype.newbyteorder("=")
-        if array.dtype not in _KRT_OF:  # a copy: krt reads native values of its own dtypes
-            array = array.astype(native if native in _KRT_OF else info.dtype)
+                       "float32, float16, float64, int32, int64 and uint8 data)")
+        if array.dtype not in _KRT_OF:
+            # A copy into the nearest dtype krt reads, of the same kind, so that krt's own rule
+            # (float data for float inputs, integer data for integer inputs) and message apply.
+            native = array.dtype.newbyteorder("=")
+            if native in _KRT_OF:
+                target = native
+            elif array.dtype.kind == "f":
+                target = np.dtype(np.float64)
+            elif array.dtype.kind == "u" and array.dtype.itemsize >= 4:
+                target = np.dtype(np.int64)
+            else:
+                target = np.dtype(np.int32)
+            array = array.astype(target)
         return np.ascontiguousarray(array)  # the array itself when already C-contiguous
 
     @staticmethod

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import krt
-from conftest import Case
+from conftest import Case, assert_matches, load_case
 
 
 @pytest.fixture
@@ -54,6 +54,12 @@ def test_wrong_shape(ctx: krt.Context) -> None:
 
 
 def test_wrong_dtype(ctx: krt.Context) -> None:
+    with pytest.raises(krt.KrtError) as info:  # integer data for a float input: krt refuses
+        ctx.run({"x": np.zeros((2, 8), np.int32)})
+    assert info.value.code == 1
+    assert "input 'x' is float32; int32 data given" in info.value.message
+    with pytest.raises(krt.KrtError, match="int32 data given"):  # int16: copied to int32 first
+        ctx.run({"x": np.zeros((2, 8), np.int16)})
     with pytest.raises(krt.KrtError) as info:
         ctx.run({"x": np.zeros((2, 8), np.complex64)})
     assert info.value.code == 1 and "complex64" in info.value.message
@@ -102,3 +108,13 @@ def test_error_after_failure_leaves_context_usable(ctx: krt.Context, multi_outpu
     with pytest.raises(krt.KrtError):
         ctx.run({"x": np.zeros((2, 7), np.float32)})
     assert set(ctx.run(multi_output.inputs)) == {"class_head", "score_head"}
+
+
+def test_integer_input_takes_integer_data() -> None:
+    case = load_case("embedding")
+    ctx = krt.build(case.model, max_batch=4).context()
+    tokens = case.inputs["tokens"]
+    for dtype in (np.int32, np.int64, np.uint8, np.int16):  # int16: copied to int32
+        assert_matches(ctx.run({"tokens": tokens.astype(dtype)}), case)
+    with pytest.raises(krt.KrtError, match="input 'tokens' is int32; float32 data given"):
+        ctx.run({"tokens": tokens.astype(np.float32)})
