@@ -14,7 +14,7 @@ from ._capi import check, fail, lib
 
 PathLike = Union[str, bytes, "os.PathLike[str]"]
 
-_NUMPY_OF = {_capi.FLOAT32: np.dtype(np.float32), _capi.FLOAT16: np.dtype(np.float16),
+_NUMPY_OF: Dict[int, np.dtype] = {_capi.FLOAT32: np.dtype(np.float32), _capi.FLOAT16: np.dtype(np.float16),
              _capi.FLOAT64: np.dtype(np.float64), _capi.INT32: np.dtype(np.int32),
              _capi.INT64: np.dtype(np.int64), _capi.UINT8: np.dtype(np.uint8)}
 _KRT_OF = {dtype: code for code, dtype in _NUMPY_OF.items()}
@@ -46,12 +46,18 @@ def _dims(shape: Sequence[int]) -> Tuple[Any, int]:
 class Engine:
     """An optimised, device-specific krt engine: immutable, shared by any number of contexts on
     any number of threads. Made by krt.build (from a Keras file) or krt.load (a .krt file).
-    Usable as a context manager; close() (or garbage collection) releases it, and closes the
-    contexts still open on it first."""
+    Usable as a context manager; close() releases it, and closes the contexts still open on it
+    first. Garbage collection releases it after its last context, in whatever order the two are
+    collected (krt requires the engine to outlive its contexts)."""
 
     def __init__(self, handle: ctypes.c_void_p) -> None:
         self._handle: Optional[ctypes.c_void_p] = handle
         self._contexts: "weakref.WeakSet[Context]" = weakref.WeakSet()
+        # Contexts alive on this engine, counted rather than found through the WeakSet: the
+        # collector clears weak references before it runs finalizers.
+        self._users = 0
+        self._dropped = False
+        self._users_lock = threading.RLock()  # RLock: a finalizer may run on a thread holding it
         self.inputs: List[TensorInfo] = self._infos(lib.krt_engine_input_count,
                                                     lib.krt_engine_input_info)
         """The engine's inputs in order: name, shape (None = batch or unknown), dtype."""
@@ -119,7 +125,7 @@ class Engine:
         data, size = ctypes.c_void_p(), ctypes.c_size_t()
         check(lib.krt_engine_serialize(self.handle, ctypes.byref(data), ctypes.byref(size)))
         try:
-            return ctypes.string_at(data.value, size.value)
+            return ctypes.string_at(data.value or 0, size.value)
         finally:
             lib.krt_free(data)
 
@@ -145,9 +151,7 @@ class Engine:
         """Releases the engine, after the contexts still open on it. Idempotent."""
         for ctx in list(self._contexts):
             ctx.close()
-        if self._handle:
-            lib.krt_engine_release(self._handle)
-            self._handle = None
+        self._drop()
 
     def __enter__(self) -> "Engine":
         return self
@@ -155,10 +159,32 @@ class Engine:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    _release = staticmethod(lib.krt_engine_release)  # still there when __del__ runs at exit
+
     def __del__(self) -> None:
-        if getattr(self, "_handle", None):
-            lib.krt_engine_release(self._handle)
-            self._handle = None
+        if hasattr(self, "_users_lock"):
+            self._drop()
+
+    def _drop(self) -> None:
+        """No more use by its owner: released now, or by the last context's release."""
+        with self._users_lock:
+            self._dropped = True
+            if self._users == 0 and self._handle:
+                self._release(self._handle)
+                self._handle = None
+
+    def _attach(self) -> ctypes.c_void_p:
+        with self._users_lock:
+            handle = self.handle
+            self._users += 1
+            return handle
+
+    def _detach(self) -> None:
+        with self._users_lock:
+            self._users -= 1
+            if self._dropped and self._users == 0 and self._handle:
+                self._release(self._handle)
+                self._handle = None
 
     def __repr__(self) -> str:
         if not self._handle:
@@ -213,7 +239,12 @@ class Context:
         self._lock = threading.Lock()
         self._in_flight: List[Any] = []  # buffers of an async run not yet synchronised
         handle = ctypes.c_void_p()
-        check(lib.krt_context_create(engine.handle, ctypes.byref(handle)))
+        engine_handle = engine._attach()
+        try:
+            check(lib.krt_context_create(engine_handle, ctypes.byref(handle)))
+        except BaseException:
+            engine._detach()
+            raise
         self._handle = handle
 
     @property
@@ -263,10 +294,7 @@ class Context:
     def close(self) -> None:
         """Releases the context (waiting for a run still in flight). Idempotent."""
         with self._lock:
-            if self._handle:
-                lib.krt_context_release(self._handle)
-                self._handle = None
-                self._in_flight = []
+            self._release_handle()
 
     def __enter__(self) -> "Context":
         return self
@@ -274,10 +302,18 @@ class Context:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    _release = staticmethod(lib.krt_context_release)  # still there when __del__ runs at exit
+
     def __del__(self) -> None:
         if getattr(self, "_handle", None):
-            lib.krt_context_release(self._handle)
+            self._release_handle()
+
+    def _release_handle(self) -> None:
+        if self._handle:
+            self._release(self._handle)
             self._handle = None
+            self._in_flight = []
+            self._engine._detach()  # the engine goes last (krt: it must outlive its contexts)
 
     # ---- one run ---------------------------------------------------------------------------
 
@@ -382,7 +418,8 @@ class Context:
     def _output_shape(self, info: TensorInfo, batch: int) -> Optional[Tuple[int, ...]]:
         shape = [batch if (axis == info.batch_axis and d is None) else d
                  for axis, d in enumerate(info.shape)]
-        return None if any(d is None for d in shape) else tuple(int(d) for d in shape)
+        known = [d for d in shape if d is not None]
+        return tuple(known) if len(known) == len(shape) else None
 
     def _bind_output(self, ctx: ctypes.c_void_p, index: int, info: TensorInfo, target: Any,
                      shape: Optional[Tuple[int, ...]], stream: int, keep: List[Any]) -> bool:

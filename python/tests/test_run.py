@@ -131,3 +131,17 @@ def test_version() -> None:
     assert krt.version() == krt.__version__
     assert krt.version().count(".") == 2
     assert "build type:" in krt.build_info()
+
+
+def test_collected_in_any_order(multi_output: Case) -> None:
+    """An engine and its contexts in one garbage cycle: the collector finalises them in any
+    order, and the engine must still be released after its contexts."""
+    import gc
+
+    for _ in range(100):
+        engine = krt.build(multi_output.model)
+        holder = {"contexts": [engine.context(), engine.context()], "engine": engine}
+        holder["self"] = holder  # a cycle: only the collector frees it
+        engine.__dict__["cycle"] = holder
+        del engine, holder
+        gc.collect()
