@@ -2,7 +2,8 @@
 # Installs everything krt needs on a fresh Debian machine (run as root, or with sudo available).
 #   scripts/install-deps.sh           build dependencies (C toolchain, libhdf5, cJSON, libzip) and
 #                                     the test tools: clang with libFuzzer and the sanitizer runtimes
-#                                     (libclang-rt-dev; scripts/fuzz.sh), valgrind
+#                                     (libclang-rt-dev; scripts/fuzz.sh), valgrind, python3-venv
+#                                     (the Python package test)
 #   scripts/install-deps.sh --python  also the Python packages that regenerate test fixtures with real Keras
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,7 +12,7 @@ sudo=""
 
 need_apt=0
 packages="build-essential cmake pkg-config libhdf5-dev libcjson-dev libzip-dev clang libclang-rt-dev
-  valgrind"
+  valgrind python3-venv"
 for p in $packages; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt=1
 done
