@@ -3,7 +3,9 @@
 # machine. It has JAX (GPU) but no Keras or TensorFlow, and the cases hold gigabytes of weights, so
 # the cases are built there: Keras from the carried wheels on the JAX backend, the same generator
 # as CI (tools/fixtures/make_applications.py --size full), references in full float32
-# (jax_default_matmul_precision=highest).
+# (jax_default_matmul_precision=highest), BatchNormalization statistics set from one seeded batch
+# (--calibrate-batchnorm: with Keras's initial ones some networks' activations fall below
+# float16's range at full size, which no FP16 engine can represent).
 #
 # Usage, from the repo root on the GPU machine:
 #   here:  scripts/pack_for_device.sh BUILD CARRY && scripts/pack_apps_for_device.sh CARRY
@@ -107,7 +109,7 @@ step() {
 }
 
 [[ $steps == *" generate "* ]] &&
-  step generate py tools/fixtures/make_applications.py --size full --keep --only "$only" \
+  step generate py tools/fixtures/make_applications.py --size full --calibrate-batchnorm --keep --only "$only" \
     --out "$cases"
 
 if [[ $steps == *" run "* ]]; then
