@@ -241,6 +241,34 @@ krt_status *h5u_read_string_list_attr(hid_t obj, const char *name, char ***out, 
   return NULL;
 }
 
+/* A dataset's declared shape is only a claim: before allocating for it, check that the file
+ * holds that much of it. Without filters its storage must be the whole array (a corrupt shape of
+ * 7 GB over a few bytes would otherwise be allocated, then read as fill values); with filters
+ * (deflate and the like), at most a ratio no real compressor reaches (deflate's bound is about
+ * 1032:1). */
+#define H5U_MAX_FILTER_RATIO 1100u
+
+static krt_status *check_stored_size(hid_t d, hid_t type, const char *path, size_t count) {
+  size_t element = H5Tget_size(type);
+  hsize_t stored = H5Dget_storage_size(d);
+  hid_t dcpl = H5Dget_create_plist(d);
+  int filters = dcpl >= 0 ? H5Pget_nfilters(dcpl) : -1;
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (element == 0 || filters < 0)
+    return krt_error(KRT_ERR_BAD_FILE, "weight '%s' cannot be read (bad type or layout)", path);
+  if (count == 0) return NULL;
+  /* count * element fits: count <= H5U_MAX_BYTES / 4 and element is a few bytes */
+  uint64_t need = (uint64_t)count * element;
+  uint64_t room = filters == 0 ? (uint64_t)stored : (uint64_t)stored * H5U_MAX_FILTER_RATIO;
+  if (need > room)
+    return krt_error(KRT_ERR_BAD_FILE,
+                     "weight '%s' declares %zu elements (%llu bytes) but the file stores %llu "
+                     "bytes of it%s: truncated or corrupt file",
+                     path, count, (unsigned long long)need, (unsigned long long)stored,
+                     filters ? " compressed" : "");
+  return NULL;
+}
+
 krt_status *h5u_read_float_dataset(hid_t loc, const char *path, keras_array *out) {
   memset(out, 0, sizeof *out);
   hid_t d = H5Dopen2(loc, path, H5P_DEFAULT);
@@ -271,6 +299,7 @@ krt_status *h5u_read_float_dataset(hid_t loc, const char *path, keras_array *out
       count *= (size_t)dims[i];
       out->dims[i] = (int64_t)dims[i];
     }
+    if (!s) s = check_stored_size(d, type, path, count);
     if (!s) {
       data = malloc((count ? count : 1) * sizeof *data);
       if (!data)
