@@ -887,6 +887,12 @@ static void try_candidate(const cuda_prepare_ctx *ctx, const conv_check *k, conv
                           int max_list) {
   double err, ms;
   krt_status *s = check_exec(k, t->e, &err);
+  /* KRT_DEBUG_TUNE=1: every candidate's check on stderr (diagnosing a tuning refusal). */
+  if (getenv("KRT_DEBUG_TUNE"))
+    fprintf(stderr, "tune %s: candidate kind %d id %lld: %s error %.3g (tolerance %.3g, %s)\n",
+            node_name(k->st->node), (int)choice->kind, (long long)choice->id,
+            s ? krt_status_message(s) : "ran,", err, k->tolerance,
+            k->has_ref ? "against IMPLICIT_GEMM" : "self-consistency");
   if (s || !(err <= k->tolerance) || *n_list == max_list) { /* wrong: no candidate */
     krt_status_release(s);
     return;
