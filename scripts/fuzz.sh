@@ -41,7 +41,7 @@ rm -rf "$findings"
 export KRT_HDF5_IN_PROCESS=1
 # libFuzzer checks for leaks after each input and names the input. The check at exit is off: in
 # fork mode it would blame the leaks of earlier inputs on none (an empty input).
-export ASAN_OPTIONS=detect_leaks=1:leak_check_at_exit=0:allocator_may_return_null=1
+export ASAN_OPTIONS=detect_leaks=1:leak_check_at_exit=0:allocator_may_return_null=1:quarantine_size_mb=64
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # ---- seed corpora ------------------------------------------------------------------------------
@@ -92,7 +92,17 @@ first_frame() { grep -E '^ *#[0-9]+ 0x' | grep -Ev "$runtime_frame" | head -n 1 
 #     forgot to close is still reachable from libhdf5's tables, so it is not reported here).
 # A report without a stack is krt's: better a false alarm than a missed bug.
 triage() {
-  local first alloc
+  local first alloc live
+  # An RSS limit hit while the live heap is small is ASan's quarantine of freed blocks (fork mode
+  # runs thousands of inputs in one worker), not memory krt holds: reported, not counted. A
+  # single huge allocation is -malloc_limit_mb's "out-of-memory (malloc(N))", which counts.
+  if grep -q 'ERROR: libFuzzer: out-of-memory (used:' "$1"; then
+    live=$(grep -Eo 'Live Heap Allocations: [0-9]+' "$1" | grep -Eo '[0-9]+$' | head -n 1)
+    if [ -n "$live" ] && [ "$live" -lt $((256 * 1024 * 1024)) ]; then
+      echo asan-quarantine
+      return
+    fi
+  fi
   if grep -q 'LeakSanitizer: detected memory leaks' "$1"; then
     awk '/^(Direct|Indirect) leak/ {n++} n {print > ("'"$1"'.block" n)}' "$1"
     local block verdict=libhdf5
@@ -149,8 +159,8 @@ for h in engine npy h5 keras; do
         fi
         who=$(triage "$replay")
         echo "fuzz.sh: $h: $(basename "$a"): $who: $(grep -m1 -E 'ERROR|SUMMARY' "$replay" || echo 'did not reproduce')"
-        if [ "$who" = libhdf5 ]; then
-          mv "$a" "$a.libhdf5"
+        if [ "$who" = libhdf5 ] || [ "$who" = asan-quarantine ]; then
+          mv "$a" "$a.$who"
         else
           krt_crashes=$((krt_crashes + 1))
         fi
