@@ -256,6 +256,22 @@ static void set_limit(int resource, rlim_t value, rlim_t hard) {
   setrlimit(resource, &r);
 }
 
+/* The child's address space at fork: the caller's, which can be far above any data (the CUDA
+ * driver reserves terabytes of virtual addresses once loaded; measured on an H100 machine, a
+ * fixed RLIMIT_AS left libhdf5 unable to open a 33 MB weights file). 0 when unknown. */
+static rlim_t address_space_now(void) {
+  char buf[64];
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  unsigned long long pages = strtoull(buf, NULL, 10);
+  long page = sysconf(_SC_PAGESIZE);
+  return page > 0 ? (rlim_t)pages * (rlim_t)page : 0;
+}
+
 /* Runs in the forked child; never returns. The graph and everything else is left to _exit. */
 static _Noreturn void child_run(int fd, const char *path, const import_options *options,
                                 import_container_fn container, const isolate_limits *lim) {
@@ -273,7 +289,10 @@ static _Noreturn void child_run(int fd, const char *path, const import_options *
   /* Under qemu-user (the aarch64 tests of scripts/test-aarch64.sh) setrlimit(RLIMIT_AS) succeeds
    * but limits nothing: qemu keeps memory limits off its own allocations. The child then runs
    * without this limit there; the reply size (RLIMIT_FSIZE) and the CPU time still hold. */
-  if (!ISOLATE_UNDER_ASAN) set_limit(RLIMIT_AS, bytes, bytes);
+  /* The limit is on what the reading adds to the address space it starts with. */
+  rlim_t now = address_space_now();
+  if (!ISOLATE_UNDER_ASAN && now <= RLIM_INFINITY - bytes)
+    set_limit(RLIMIT_AS, now + bytes, now + bytes);
 
   import_tap *t = malloc(sizeof *t);
   if (!t) _exit(3);
