@@ -433,8 +433,9 @@ class Context:
             keep.append(t.capsule)
             if t.shape != shape or not t.contiguous:
                 raise fail(_capi.ERR_SHAPE,
-                           f"{where}: a{'' if t.contiguous else ' non-contiguous'} array of "
-                           f"shape {list(t.shape)}; the run writes a C-contiguous {list(shape)}")
+                           f"{where}: {'an' if t.contiguous else 'a non-contiguous'} array of "
+                           f"shape {list(t.shape)}; the run writes a C-contiguous array of shape "
+                           f"{list(shape)}")
             if _dlpack.is_device(device_type):
                 check(lib.krt_context_set_output_device(ctx, index, t.dtype,
                                                         ctypes.c_void_p(t.data), t.nbytes))
