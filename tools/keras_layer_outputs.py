@@ -65,6 +65,7 @@ def main():
     args = ap.parse_args()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # channels_first convolutions on CPUs without AVX-512
     k, model = load_model(args.model)
     inputs = list(model.inputs)
     names = [input_name(t, i) for i, t in enumerate(inputs)]
