@@ -504,15 +504,12 @@ static krt_status *infer_prelu(infer *c) {
   return NULL;
 }
 
-/* Numpy broadcasting with the batch: a batched operand's axis 0 is the batch and lines up with
- * the other operand's axis 0 only when that one is batched too or has size 1 there. */
-static krt_status *infer_binary(infer *c) {
-  if ((int)c->n->attrs.binary < IR_BINARY_ADD || (int)c->n->attrs.binary > IR_BINARY_LAST)
-    return node_error(c, KRT_ERR_INTERNAL, "unknown binary kind %d", (int)c->n->attrs.binary);
+/* Inputs 0 and 1 broadcast right-aligned to `rank` axes: a batched operand's axis 0 (the batch)
+ * must be the output's axis 0, so the other operand may not have more axes, and where it has as
+ * many and is not batched its axis 0 must be 1 (Binary, and MatMul's leading axes). */
+static krt_status *check_batch_alignment(const infer *c, int rank) {
   const ir_value *v[2] = {input(c, 0), input(c, 1)};
-  int rank = v[0]->rank > v[1]->rank ? v[0]->rank : v[1]->rank;
-  int batched = v[0]->batched || v[1]->batched;
-  for (int i = 0; i < 2 && batched; i++) {
+  for (int i = 0; i < 2; i++) {
     const ir_value *o = v[1 - i];
     if (v[i]->batched && v[i]->rank < rank)
       return node_error(c, KRT_ERR_SHAPE,
@@ -527,6 +524,18 @@ static krt_status *infer_binary(infer *c) {
                         input_name(c, 1 - i), value_dims(o).s, input_name(c, i),
                         value_dims(v[i]).s);
   }
+  return NULL;
+}
+
+/* Numpy broadcasting with the batch: a batched operand's axis 0 is the batch and lines up with
+ * the other operand's axis 0 only when that one is batched too or has size 1 there. */
+static krt_status *infer_binary(infer *c) {
+  if ((int)c->n->attrs.binary < IR_BINARY_ADD || (int)c->n->attrs.binary > IR_BINARY_LAST)
+    return node_error(c, KRT_ERR_INTERNAL, "unknown binary kind %d", (int)c->n->attrs.binary);
+  const ir_value *v[2] = {input(c, 0), input(c, 1)};
+  int rank = v[0]->rank > v[1]->rank ? v[0]->rank : v[1]->rank;
+  int batched = v[0]->batched || v[1]->batched;
+  if (batched) KRT_TRY(check_batch_alignment(c, rank));
   shape *out = &c->out;
   memset(out, 0, sizeof *out);
   out->rank = rank;
@@ -806,21 +815,7 @@ static krt_status *infer_matmul(infer *c) {
                       "input '%s' %s has its batch on M; b '%s' %s must then be an unbatched "
                       "[K, N]", input_name(c, 0), value_dims(a).s, input_name(c, 1),
                       value_dims(b).s);
-  for (int i = 0; i < 2 && batched && lead > 0; i++) {
-    const ir_value *o = v[1 - i];
-    if (v[i]->batched && v[i]->rank < rank)
-      return node_error(c, KRT_ERR_SHAPE,
-                        "input '%s' %s has more axes than batched input '%s' %s: its leading "
-                        "axes would line up with the batch",
-                        input_name(c, 1 - i), value_dims(o).s, input_name(c, i),
-                        value_dims(v[i]).s);
-    if (v[i]->batched && !o->batched && o->rank == rank && o->dims[0] != 1)
-      return node_error(c, KRT_ERR_SHAPE,
-                        "input '%s' %s would broadcast against the batch of '%s' %s: its axis 0 "
-                        "must be 1",
-                        input_name(c, 1 - i), value_dims(o).s, input_name(c, i),
-                        value_dims(v[i]).s);
-  }
+  if (batched && lead > 0) KRT_TRY(check_batch_alignment(c, rank));
   int64_t ka = 0, kb = 0, n = 0;
   KRT_TRY(known_dim(c, 0, a->rank - 1, &ka));
   KRT_TRY(known_dim(c, 1, b->rank - 2, &kb));
