@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes an arm64 (aarch64) Debian sysroot for cross-building krt: libc, libhdf5, cJSON, libzip and
-# zlib with their headers and everything they link, as Debian packages them.
+# Makes an arm64 (aarch64) Debian sysroot for cross-building krt: libc, libhdf5, cJSON, libzip,
+# protobuf-c and zlib with their headers and everything they link, as Debian packages them.
 #
 #   scripts/aarch64-sysroot.sh DIR      (e.g. build-aarch64/sysroot)
 #
@@ -21,7 +21,7 @@ if [ $# -ne 1 ]; then
 fi
 mkdir -p "$1"
 dir=$(cd "$1" && pwd)
-packages=(libc6-dev libhdf5-dev libcjson-dev libzip-dev zlib1g-dev)
+packages=(libc6-dev libhdf5-dev libcjson-dev libzip-dev libprotobuf-c-dev zlib1g-dev)
 stamp=$dir/.krt-sysroot
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${packages[*]}" ]; then

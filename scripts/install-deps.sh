@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything krt needs on a fresh Debian machine (run as root, or with sudo available).
-#   scripts/install-deps.sh           build dependencies (C toolchain, libhdf5, cJSON, libzip) and
+#   scripts/install-deps.sh           build dependencies (C toolchain, libhdf5, cJSON, libzip,
+#                                     protobuf-c and its compiler) and
 #                                     the test tools: clang with libFuzzer and the sanitizer runtimes
 #                                     (libclang-rt-dev; scripts/fuzz.sh), valgrind, python3-venv
 #                                     (the Python package test)
@@ -11,7 +12,8 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 need_apt=0
-packages="build-essential cmake pkg-config libhdf5-dev libcjson-dev libzip-dev clang libclang-rt-dev
+packages="build-essential cmake pkg-config libhdf5-dev libcjson-dev libzip-dev libprotobuf-c-dev
+  protobuf-c-compiler clang libclang-rt-dev
   valgrind python3-venv"
 for p in $packages; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt=1
