@@ -881,10 +881,26 @@ static int by_ms(const void *pa, const void *pb) {
   return (a->choice.ms > b->choice.ms) - (a->choice.ms < b->choice.ms);
 }
 
+/* Why candidates were dropped, for the message when none is left: a tuning refusal must say
+ * whether the candidates computed wrong numbers or could not run at all (on a GPU shared with
+ * other processes a launch can fail for want of memory, CUDA_ERROR_OUT_OF_MEMORY inside cuDNN). */
+typedef struct conv_tally {
+  int failed_to_run;      /* the check's run, or the timed replay, returned an error */
+  int wrong;              /* ran, error beyond the tolerance */
+  double smallest_wrong;  /* the smallest such error */
+  char last_failure[256]; /* the last run failure's message */
+} conv_tally;
+
+static void tally_failure(conv_tally *tally, krt_status *s) {
+  tally->failed_to_run++;
+  snprintf(tally->last_failure, sizeof tally->last_failure, "%s", krt_status_message(s));
+  krt_status_release(s);
+}
+
 /* Checks and times one candidate exec; on success appends it to list. */
 static void try_candidate(const cuda_prepare_ctx *ctx, const conv_check *k, conv_trial *t,
                           const cuda_choice *choice, conv_candidate *list, int *n_list,
-                          int max_list) {
+                          int max_list, conv_tally *tally) {
   double err, ms;
   krt_status *s = check_exec(k, t->e, &err);
   /* KRT_DEBUG_TUNE=1: every candidate's check on stderr (diagnosing a tuning refusal). */
@@ -893,18 +909,40 @@ static void try_candidate(const cuda_prepare_ctx *ctx, const conv_check *k, conv
             node_name(k->st->node), (int)choice->kind, (long long)choice->id,
             s ? krt_status_message(s) : "ran,", err, k->tolerance,
             k->has_ref ? "against IMPLICIT_GEMM" : "self-consistency");
-  if (s || !(err <= k->tolerance) || *n_list == max_list) { /* wrong: no candidate */
-    krt_status_release(s);
+  if (s) {
+    tally_failure(tally, s);
     return;
   }
+  if (!(err <= k->tolerance)) { /* wrong: no candidate */
+    if (tally->wrong++ == 0 || err < tally->smallest_wrong) tally->smallest_wrong = err;
+    return;
+  }
+  if (*n_list == max_list) return;
   s = cuda_time_candidate(ctx->stream, run_trial, t, &ms);
   if (s) { /* an engine that fails to run is no candidate */
-    krt_status_release(s);
+    tally_failure(tally, s);
     return;
   }
   list[*n_list].choice = *choice;
   list[*n_list].choice.ms = ms;
   ++*n_list;
+}
+
+/* The refusal when no candidate is left, with the reasons and the device memory free now. */
+static krt_status *no_candidate_error(const char *name, const ir_node *n, int total,
+                                      const conv_tally *tally, const char *key) {
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) (void)cudaGetLastError();
+  char wrong[96] = "";
+  if (tally->wrong)
+    snprintf(wrong, sizeof wrong, " (the closest off by %.3g)", tally->smallest_wrong);
+  return krt_error(KRT_ERR_DEVICE,
+                   "node '%s' (%s): none of %d candidates ran and computed the convolution "
+                   "correctly: %d failed to run%s%s, %d computed a wrong result%s; %zu MiB of %zu "
+                   "MiB device memory free (%s)",
+                   name, ir_op_name(n->op), total, tally->failed_to_run,
+                   tally->failed_to_run ? ", the last with: " : "", tally->last_failure,
+                   tally->wrong, wrong, free_bytes >> 20, total_bytes >> 20, key);
 }
 
 #define CONV_MAX_CANDIDATES (2 * CONV_TUNE_PER_LIST + 1 + 8)
@@ -929,6 +967,8 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
   memset(&check, 0, sizeof check);
   conv_candidate list[CONV_MAX_CANDIDATES];
   int n_list = 0;
+  conv_tally tally;
+  memset(&tally, 0, sizeof tally);
   krt_status *s = NULL;
 
   /* Candidates: fused graph engines, plain graph engines (+ epilogue kernel), the legacy API. */
@@ -982,7 +1022,7 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
       c.id = cfgs[f][i].global_index;
       c.knobs[0] = f ? 0 : 1;
       c.n_knobs = 1 + used;
-      try_candidate(ctx, &check, &t, &c, list, &n_list, CONV_MAX_CANDIDATES);
+      try_candidate(ctx, &check, &t, &c, list, &n_list, CONV_MAX_CANDIDATES, &tally);
     }
   if (!s && has_legacy) {
     conv_trial t = {st, &legacy, buf.x, buf.r, buf.y, buf.ws, ctx->stream};
@@ -991,7 +1031,7 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
     c.kind = CUDA_IMPL_CUDNN_LEGACY;
     c.id = legacy.algo;
     cuda_tune_progress(ctx, n, ++done, total);
-    try_candidate(ctx, &check, &t, &c, list, &n_list, CONV_MAX_CANDIDATES);
+    try_candidate(ctx, &check, &t, &c, list, &n_list, CONV_MAX_CANDIDATES, &tally);
   }
   for (int v = 0; v < n_variants && !s; v++) {
     conv_exec e;
@@ -1006,7 +1046,7 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
     c.kind = CUDA_IMPL_KRT_KERNEL;
     c.id = v;
     cuda_tune_progress(ctx, n, ++done, total);
-    try_candidate(ctx, &check, &t, &c, list, &n_list, CONV_MAX_CANDIDATES);
+    try_candidate(ctx, &check, &t, &c, list, &n_list, CONV_MAX_CANDIDATES, &tally);
   }
 
   /* The fastest candidate whose rebuilt implementation (as prepare builds it from the record)
@@ -1024,12 +1064,13 @@ krt_status *cuda_conv_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64_
     double error = INFINITY;
     if (same) err = check_exec(&check, &e, &error);
     if (same && !err && error <= check.tolerance) best = c;
-    krt_status_release(err);
+    if (err) tally_failure(&tally, err);
+    else if (same && !(error <= check.tolerance) && (tally.wrong++ == 0 || error < tally.smallest_wrong))
+      tally.smallest_wrong = error;
     exec_free(&e);
   }
   if (!s && !best)
-    s = krt_error(KRT_ERR_DEVICE, "node '%s' (%s): none of %d candidates ran and computed the "
-                  "convolution correctly (%s)", name, ir_op_name(n->op), total, key);
+    s = no_candidate_error(name, n, total, &tally, key);
   if (!s) s = cuda_tuning_put(ctx->tuning, key, best);
 
   cudaStreamSynchronize(ctx->stream);

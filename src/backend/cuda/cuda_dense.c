@@ -414,6 +414,7 @@ krt_status *cuda_dense_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64
   cuda_choice best;
   memset(&best, 0, sizeof best);
   best.ms = -1.0;
+  char last_failure[256] = "";
   for (int i = 0; i < n_results && !s; i++) {
     e.algo = results[i].algo;
     e.workspace = results[i].workspaceSize;
@@ -422,6 +423,7 @@ krt_status *cuda_dense_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64
     krt_status *err = cuda_time_candidate(ctx->stream, run_trial, &t, &ms);
     cuda_tune_progress(ctx, n, i + 1, n_results);
     if (err) {
+      snprintf(last_failure, sizeof last_failure, "%s", krt_status_message(err));
       krt_status_release(err);
       continue;
     }
@@ -436,9 +438,13 @@ krt_status *cuda_dense_tune(const cuda_prepare_ctx *ctx, const ir_node *n, int64
     best.n_knobs = (int)sizeof e.algo;
     best.ms = ms;
   }
-  if (!s && best.ms < 0)
-    s = krt_error(KRT_ERR_DEVICE, "node '%s' (Dense): none of %d cuBLASLt algorithms ran",
-                  node_name(n), n_results);
+  if (!s && best.ms < 0) {
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) (void)cudaGetLastError();
+    s = krt_error(KRT_ERR_DEVICE, "node '%s' (Dense): none of %d cuBLASLt algorithms ran, the "
+                  "last with: %s; %zu MiB of %zu MiB device memory free", node_name(n), n_results,
+                  last_failure, free_bytes >> 20, total_bytes >> 20);
+  }
   if (!s) s = cuda_tuning_put(ctx->tuning, key, &best);
   cudaStreamSynchronize(ctx->stream);
   cudaFree(x);
