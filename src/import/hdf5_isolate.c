@@ -87,6 +87,7 @@ typedef struct isolate_limits {
   long long cpu_s;     /* RLIMIT_CPU soft limit (SIGXCPU; SIGKILL one second later) */
   long long memory_mb; /* RLIMIT_AS and RLIMIT_FSIZE (the reply holds at most the weights) */
   double wall_s;       /* the parent kills the child after this long */
+  long long file_mb;   /* the file's size, rounded up: the defaults scale with it */
 } isolate_limits;
 
 /* An integer from the environment in [1, max]; *value unchanged when the variable is unset. */
@@ -103,17 +104,27 @@ static krt_status *env_limit(const char *name, long long max, long long *value) 
   return NULL;
 }
 
-/* Defaults scale with the file: a valid 100 MB ResNet50 needs about 1 s of CPU and 0.5 GB in
- * the child (README, "Untrusted model files"), so these leave a wide margin. */
+/* Defaults scale with the file. Measured (README, "Untrusted model files") on Keras's ResNet152
+ * at full size, a 243 MB .keras and its 243 MB tf_keras .h5, on a shared 2-core machine: krt
+ * inspect takes at most 1.4 s of CPU (parent and reader together) and 2.2 s of wall time, krt
+ * build 2.7 s of CPU and 4.1 s; in the ASan build 2.2 s and 4.4 s of CPU, 6.9 s of wall time at
+ * most. The limits: 5 s of CPU plus 1 s per 16 MB of file (19 s for that file, 4x what the ASan
+ * build needs with the parent's share counted, 7x the normal build), the wall clock twice that
+ * plus 3 s (41 s). A small file that loops is stopped after 5 s of CPU, at most 13 s of wall time
+ * on a machine too busy to give it the CPU; the old 30 s floor let every looping mutant of a
+ * 10 kB fixture run for 30 s. */
+#define LIMIT_CPU_BASE_S 5
+#define LIMIT_MB_PER_CPU_S 16
 static krt_status *read_limits(const char *path, isolate_limits *lim) {
   struct stat st;
-  long long mb = stat(path, &st) == 0 ? (long long)(st.st_size >> 20) : 0;
-  lim->cpu_s = 30 + mb / 8;
+  long long mb = stat(path, &st) == 0 ? (long long)((st.st_size + (1 << 20) - 1) >> 20) : 0;
+  lim->file_mb = mb;
+  lim->cpu_s = LIMIT_CPU_BASE_S + mb / LIMIT_MB_PER_CPU_S;
   lim->memory_mb = 1024 + 16 * mb;
   KRT_TRY(env_limit("KRT_HDF5_TIME_LIMIT_S", 1000000, &lim->cpu_s));
   KRT_TRY(env_limit("KRT_HDF5_MEMORY_LIMIT_MB", 1LL << 30, &lim->memory_mb));
   /* The child runs one thread, so CPU time trails wall time; the margin is for a busy machine. */
-  lim->wall_s = 3.0 * (double)lim->cpu_s + 10.0;
+  lim->wall_s = 2.0 * (double)lim->cpu_s + 3.0;
   return NULL;
 }
 
@@ -294,6 +305,16 @@ static _Noreturn void child_run(int fd, const char *path, const import_options *
   if (!ISOLATE_UNDER_ASAN && now <= RLIM_INFINITY - bytes)
     set_limit(RLIMIT_AS, now + bytes, now + bytes);
 
+#ifdef KRT_DEBUG_HOOKS
+  /* Test hook (tests/test_hostile_files.c): a reader that never finishes, spinning (the CPU
+   * limit stops it) or asleep (only the parent's wall clock does). */
+  const char *stall = getenv("KRT_DEBUG_READER_STALL");
+  if (stall && strcmp(stall, "spin") == 0)
+    for (volatile unsigned long spin = 0;; spin++) {
+    }
+  if (stall && strcmp(stall, "sleep") == 0)
+    for (;;) pause();
+#endif
   import_tap *t = malloc(sizeof *t);
   if (!t) _exit(3);
   t->fd = fd;
@@ -360,9 +381,10 @@ static krt_status *child_outcome(const char *path, const isolate_limits *lim, wa
   if (how == WAIT_LOST) return NULL; /* judged by its reply */
   if (how == WAIT_KILLED_BY_TIMEOUT)
     return krt_error(KRT_ERR_BAD_FILE,
-                     "%s: reading the file did not finish within %.0f s (the reader process was "
-                     "killed; KRT_HDF5_TIME_LIMIT_S=%lld): %s",
-                     path, lim->wall_s, lim->cpu_s, tail);
+                     "%s: reading the file did not finish within the wall-clock limit of %.0f s "
+                     "(2 x the CPU limit of %lld s + 3 s, for a file of %lld MB; "
+                     "KRT_HDF5_TIME_LIMIT_S sets the CPU limit): the reader process was killed, %s",
+                     path, lim->wall_s, lim->cpu_s, lim->file_mb, tail);
   if (WIFEXITED(status)) {
     if (WEXITSTATUS(status) == 0) return NULL;
     return krt_error(KRT_ERR_BAD_FILE,
@@ -373,9 +395,10 @@ static krt_status *child_outcome(const char *path, const isolate_limits *lim, wa
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   if (sig == SIGXCPU || sig == SIGKILL)
     return krt_error(KRT_ERR_BAD_FILE,
-                     "%s: reading the file used more than %lld s of CPU time (signal %d; "
-                     "KRT_HDF5_TIME_LIMIT_S raises the limit): libhdf5 or libzip loops on it, %s",
-                     path, lim->cpu_s, sig, tail);
+                     "%s: reading the file used more than %lld s of CPU time, the limit for a "
+                     "file of %lld MB (signal %d; KRT_HDF5_TIME_LIMIT_S sets it): libhdf5 or "
+                     "libzip loops on it, %s",
+                     path, lim->cpu_s, lim->file_mb, sig, tail);
   if (sig == SIGXFSZ)
     return krt_error(KRT_ERR_BAD_FILE,
                      "%s: the weights read from the file passed the limit of %lld MB "

@@ -44,6 +44,13 @@ krt_status *h5u_read_float_dataset(hid_t loc, const char *path, keras_array *out
  * h5u_free_strings. */
 krt_status *h5u_list_children(hid_t group, char ***names, int *n);
 
+/* Refuses (KRT_ERR_BAD_FILE) an HDF5 file image holding a global heap collection that libhdf5
+ * 1.10 would loop on or read past when it reads a variable-length string (hdf5_util.c says
+ * how). `length_size` is the superblock's size of lengths (2, 4 or 8). Call it on the whole file
+ * before reading any attribute. The second form takes the open file for that size. */
+krt_status *h5u_check_global_heaps(const unsigned char *image, size_t size, size_t length_size);
+krt_status *h5u_check_file_global_heaps(hid_t file, const unsigned char *image, size_t size);
+
 /* Frees n arrays and their names and data, then the array itself. NULL-safe. */
 void keras_arrays_free(keras_array *arrays, int n);
 

@@ -10,9 +10,13 @@
  * ("i1/kernel:0") or with the model path in front ("inner/i1/kernel"); Keras 1 writes
  * "<inner layer>_W" without any slash. Weights-only files (save_weights) have no model_config.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/status.h"
 #include "import/hdf5_util.h"
@@ -208,6 +212,27 @@ static krt_status *import_open_h5(const char *path, hid_t file, const import_opt
   return s;
 }
 
+/* The file's global heaps, checked before libhdf5 reads a string from them (hdf5_util.c). */
+static krt_status *check_global_heaps(const char *path, hid_t file) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    if (fd >= 0) close(fd);
+    return krt_error(KRT_ERR_IO, "%s: cannot open the file", path);
+  }
+  krt_status *s = NULL;
+  size_t size = (size_t)st.st_size;
+  void *map = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+  close(fd);
+  if (size && map == MAP_FAILED)
+    return krt_error(KRT_ERR_IO, "%s: cannot map the file (%zu bytes)", path, size);
+  if (size) {
+    s = h5u_check_file_global_heaps(file, map, size);
+    munmap(map, size);
+  }
+  return s ? krt_error_wrap(s, "%s: ", path) : NULL;
+}
+
 krt_status *import_keras_h5(const char *path, const import_options *options, ir_graph **out) {
   FILE *probe = fopen(path, "rb");
   if (!probe) return krt_error(KRT_ERR_IO, "%s: cannot open the file", path);
@@ -219,7 +244,8 @@ krt_status *import_keras_h5(const char *path, const import_options *options, ir_
   if (file < 0) {
     s = krt_error(KRT_ERR_BAD_FILE, "%s: not a readable HDF5 file (truncated or corrupt?)", path);
   } else {
-    s = import_open_h5(path, file, options, out);
+    s = check_global_heaps(path, file);
+    if (!s) s = import_open_h5(path, file, options, out);
     H5Fclose(file);
   }
   h5u_quiet_end(&quiet);

@@ -436,6 +436,9 @@ static krt_status *import_archive(const char *path, zip_t *zip, const import_opt
     }
   }
   if (!s) s = open_weights_image(path, image, image_size, &reader.file);
+  if (!s &&
+      (s = h5u_check_file_global_heaps(reader.file, (const unsigned char *)image, image_size)))
+    s = krt_error_wrap(s, "%s: model.weights.h5: ", path);
   free(image); /* HDF5 copied the image */
   if (!s) {
     keras_model_source src;
