@@ -274,6 +274,13 @@ static void test_malformed_headers(const char *path) {
   check_header_refused(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,", "shape");
 }
 
+/* Sizes are known before anything is allocated: a device that never ends (/dev/zero) or a
+ * directory is refused at once instead of read until memory runs out. */
+static void test_not_regular_files(void) {
+  check_refused("/dev/zero", "not a regular file");
+  check_refused("/tmp", "not a regular file");
+}
+
 int main(void) {
   const char *path = make_scratch();
   if (!path) {
@@ -285,6 +292,7 @@ int main(void) {
   test_versions_and_shapes(path);
   test_refusals(path);
   test_malformed_headers(path);
+  test_not_regular_files();
   unlink(path);
   return test_summary("test_npy");
 }

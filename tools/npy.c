@@ -9,8 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define NPY_STR_(x) #x
+/* The largest .npy input read: 1 TB, far above any tensor krt runs; a bigger size is a corrupt
+ * file system entry or a hostile file. */
+#define NPY_MAX_FILE_BYTES ((uint64_t)1 << 40)
 #define NPY_STR(x) NPY_STR_(x)
 
 static void set_error(char *err, size_t size, const char *fmt, ...) {
@@ -220,6 +224,9 @@ static int parse_header(const char *path, const char *text, size_t len, npy_arra
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
+/* Reads a regular file whole: its size is known before anything is allocated, so a device
+ * (/dev/zero), a pipe that never ends or a directory is refused instead of read until memory runs
+ * out. */
 static int read_whole_file(const char *path, unsigned char **data, size_t *size, char *err,
                            size_t err_size) {
   FILE *f = fopen(path, "rb");
@@ -227,32 +234,33 @@ static int read_whole_file(const char *path, unsigned char **data, size_t *size,
     set_error(err, err_size, "%s: cannot open: %s", path, strerror(errno));
     return 1;
   }
-  size_t cap = 1 << 16, n = 0;
-  unsigned char *buf = malloc(cap);
-  while (buf) {
-    if (n == cap) {
-      unsigned char *grown = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
-      if (!grown) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = grown;
-      cap *= 2;
-    }
-    size_t r = fread(buf + n, 1, cap - n, f);
-    n += r;
-    if (r == 0) break;
-  }
-  int failed = ferror(f);
-  fclose(f);
-  if (!buf) {
-    set_error(err, err_size, "%s: out of memory reading the file", path);
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    set_error(err, err_size, "%s: not a regular file (a .npy input must be a file of known size)",
+              path);
+    fclose(f);
     return 1;
   }
+  if ((uint64_t)st.st_size > NPY_MAX_FILE_BYTES) {
+    set_error(err, err_size, "%s: %lld bytes, more than the %llu-byte limit of a .npy input", path,
+              (long long)st.st_size, (unsigned long long)NPY_MAX_FILE_BYTES);
+    fclose(f);
+    return 1;
+  }
+  size_t n = (size_t)st.st_size;
+  unsigned char *buf = malloc(n ? n : 1);
+  if (!buf) {
+    fclose(f);
+    set_error(err, err_size, "%s: out of memory reading the file (%zu bytes)", path, n);
+    return 1;
+  }
+  size_t got = fread(buf, 1, n, f);
+  int failed = ferror(f) || got != n;
+  fclose(f);
   if (failed) {
     free(buf);
-    set_error(err, err_size, "%s: cannot read: %s", path, strerror(errno));
+    set_error(err, err_size, "%s: cannot read: %s", path,
+              got != n ? "the file shrank while it was read" : strerror(errno));
     return 1;
   }
   *data = buf;
