@@ -1,7 +1,9 @@
 /* The CUDA runtime through the public API: builds real-Keras fixtures for the GPU and checks
  * synchronous runs (eager, then CUDA-graph replay at several batch sizes), FP16 engines, saved
  * and reloaded engines, runs on the caller's stream, device buffers, profiling and timings, the
- * device error flag (Gather out of range) and contexts on several threads at once. Device-buffer
+ * device error flag (Gather out of range), contexts on several threads at once, and device
+ * allocations that fail at build and at context creation (KRT_DEBUG_FAIL_CUDA_MALLOC) or cannot
+ * fit (a huge max batch): KRT_ERR_OUT_OF_MEMORY, nothing leaked, the engine still usable. Device-buffer
  * runs are zero-copy: the context's run counters (backend/cuda/cuda_debug.h, read through the
  * context's backend state) must show no device-to-device copy, and the CUDA graphs must follow
  * the bound pointers when they change between runs.
@@ -733,6 +735,112 @@ static void test_threads(const case_io *io) {
   krt_engine_release(e);
 }
 
+/* ---- device allocation failures (KRT_DEBUG_FAIL_CUDA_MALLOC, backend/debug_hooks.h) -------- */
+
+static size_t device_free_bytes(const cudart_api *rt) {
+  size_t free_bytes = 0, total = 0;
+  if (rt->mem_get_info(&free_bytes, &total) != 0) return 0;
+  return free_bytes;
+}
+
+/* Checks a refusal: KRT_ERR_OUT_OF_MEMORY saying what could not be allocated. */
+static int refused_for_memory(krt_status *s, const char *where) {
+  int ok = s && krt_status_code(s) == KRT_ERR_OUT_OF_MEMORY &&
+           strstr(krt_status_message(s), "device memory") != NULL;
+  if (!ok)
+    fprintf(stderr, "%s: expected KRT_ERR_OUT_OF_MEMORY, got %s\n", where,
+            s ? krt_status_message(s) : "success");
+  return ok;
+}
+
+/* Every device allocation of a build, then of a context creation, fails in turn (N = 1, 2, ...
+ * until the call succeeds): each gives KRT_ERR_OUT_OF_MEMORY naming the allocation, the engine
+ * stays usable, and the device has as much free memory afterwards as before (cudaMemGetInfo; a
+ * slack of 4 MB for the driver's own bookkeeping). Then an engine whose arena cannot fit (max
+ * batch 2^31) is refused at build or at context creation, as out of memory, leaking nothing. */
+static void test_allocation_failures(const case_io *io, const cudart_api *rt) {
+#ifdef KRT_DEBUG_HOOKS
+  const char *env = "KRT_DEBUG_FAIL_CUDA_MALLOC";
+  krt_engine *e = NULL;
+  krt_context *ctx = NULL;
+  /* Warm up: the first build and context load cuDNN's and cuBLASLt's handles, which stay. */
+  CHECK_OK(build("small_cnn", KRT_DEVICE_CUDA, KRT_PRECISION_FP32, 3, &e));
+  if (!e) return;
+  CHECK_OK(krt_context_create(e, &ctx));
+  krt_context_release(ctx);
+  ctx = NULL;
+  size_t before = device_free_bytes(rt);
+
+  int failed_builds = 0, n;
+  for (n = 1; n <= 64; n++) {
+    char value[16];
+    snprintf(value, sizeof value, "%d", n);
+    setenv(env, value, 1);
+    krt_engine *b = NULL;
+    krt_status *s = build("small_cnn", KRT_DEVICE_CUDA, KRT_PRECISION_FP32, 3, &b);
+    unsetenv(env);
+    if (!s) {
+      krt_engine_release(b);
+      break;
+    }
+    CHECK(refused_for_memory(s, "build"));
+    CHECK(strstr(krt_status_message(s), "failed on purpose") != NULL);
+    CHECK(b == NULL);
+    krt_status_release(s);
+    failed_builds++;
+  }
+  CHECK(failed_builds >= 1 && n <= 64);
+
+  int failed_contexts = 0;
+  for (n = 1; n <= 64; n++) {
+    char value[16];
+    snprintf(value, sizeof value, "%d", n);
+    setenv(env, value, 1);
+    krt_status *s = krt_context_create(e, &ctx);
+    unsetenv(env);
+    if (!s) {
+      CHECK(run_rows(ctx, io, 2) < 1e-3);
+      krt_context_release(ctx);
+      ctx = NULL;
+      break;
+    }
+    CHECK(refused_for_memory(s, "context"));
+    CHECK(ctx == NULL);
+    krt_status_release(s);
+    failed_contexts++;
+  }
+  CHECK(failed_contexts >= 1 && n <= 64);
+  /* The engine is still usable after all these failures. */
+  CHECK_OK(krt_context_create(e, &ctx));
+  if (ctx) CHECK(run_rows(ctx, io, 3) < 1e-3);
+  krt_context_release(ctx);
+  ctx = NULL;
+
+  /* An arena far beyond any device: 2^31 samples. */
+  krt_engine *big = NULL;
+  krt_status *s = build("small_cnn", KRT_DEVICE_CUDA, KRT_PRECISION_FP32, (int64_t)1 << 31, &big);
+  if (!s) s = krt_context_create(big, &ctx);
+  CHECK(s != NULL && ctx == NULL);
+  CHECK(krt_status_code(s) == KRT_ERR_OUT_OF_MEMORY || krt_status_code(s) == KRT_ERR_SHAPE);
+  printf("test_cuda_backend: max batch 2^31: %s\n", s ? krt_status_message(s) : "accepted");
+  krt_status_release(s);
+  krt_context_release(ctx);
+  krt_engine_release(big);
+  krt_engine_release(e);
+
+  size_t after = device_free_bytes(rt);
+  printf(
+      "test_cuda_backend: allocation failures: %d at build, %d at context creation; device "
+      "free %zu bytes before, %zu after\n",
+      failed_builds, failed_contexts, before, after);
+  CHECK(after + ((size_t)4 << 20) >= before);
+#else
+  (void)io;
+  (void)rt;
+  printf("test_cuda_backend: allocation failures skipped (built without KRT_DEBUG_HOOKS)\n");
+#endif
+}
+
 int main(void) {
   test_cpu_engine_refuses_cuda_calls();
 
@@ -764,6 +872,7 @@ int main(void) {
     static const char *const joined[1] = {"joined"};
     static const int one[1] = {1};
     CHECK(run_case_on_device(&rt, "concat_output", 1, joined, one) == 0);
+    test_allocation_failures(&io, &rt);
     cudart_unload(&rt);
   } else
     printf("device-buffer checks skipped: libcudart could not be loaded (%s)\n", why);

@@ -48,7 +48,9 @@ int cudart_load(cudart_api *rt, char *why, size_t why_size) {
            sizeof rt->stream_synchronize, why, why_size) ||
       find(rt->library, "cudaStreamDestroy", &rt->stream_destroy, sizeof rt->stream_destroy, why,
            why_size) ||
-      find(rt->library, "cudaMemcpyAsync", &rt->copy_async, sizeof rt->copy_async, why, why_size)) {
+      find(rt->library, "cudaMemcpyAsync", &rt->copy_async, sizeof rt->copy_async, why, why_size) ||
+      find(rt->library, "cudaMemGetInfo", &rt->mem_get_info, sizeof rt->mem_get_info, why,
+           why_size)) {
     cudart_unload(rt);
     return -1;
   }

@@ -23,6 +23,7 @@ typedef struct cudart_api {
   int (*stream_destroy)(void *stream);                      /* cudaStreamDestroy */
   int (*copy_async)(void *dst, const void *src, size_t bytes, int kind,
                     void *stream); /* cudaMemcpyAsync */
+  int (*mem_get_info)(size_t *free_bytes, size_t *total); /* cudaMemGetInfo */
 } cudart_api;
 
 /* Opens libcudart.so.13, else libcudart.so.12, else libcudart.so, and finds the functions above.

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_backend_internal.h"
+#include "backend/debug_hooks.h"
 
 krt_status *cuda_status(cudaError_t err, const char *call, const char *where) {
   if (err == cudaSuccess) return NULL;
@@ -26,7 +27,8 @@ krt_status *cublas_status(cublasStatus_t err, const char *call, const char *wher
 
 krt_status *cuda_alloc_device(void **ptr, size_t bytes, const char *what) {
   *ptr = NULL;
-  cudaError_t err = cudaMalloc(ptr, bytes ? bytes : 1);
+  int forced = debug_fail_cuda_malloc(); /* debug_hooks.h: a test's failure on purpose */
+  cudaError_t err = forced ? cudaErrorMemoryAllocation : cudaMalloc(ptr, bytes ? bytes : 1);
   if (err == cudaSuccess) return NULL;
   *ptr = NULL;
   (void)cudaGetLastError(); /* not sticky: clear it so later calls do not report it */
@@ -34,8 +36,9 @@ krt_status *cuda_alloc_device(void **ptr, size_t bytes, const char *what) {
     size_t free_bytes = 0, total = 0;
     cudaMemGetInfo(&free_bytes, &total);
     return krt_error(KRT_ERR_OUT_OF_MEMORY,
-                     "cannot allocate %zu bytes of device memory for %s (%zu of %zu bytes free)",
-                     bytes, what, free_bytes, total);
+                     "cannot allocate %zu bytes of device memory for %s (%zu of %zu bytes free%s)",
+                     bytes, what, free_bytes, total,
+                     forced ? "; failed on purpose: " DEBUG_FAIL_CUDA_MALLOC_ENV : "");
   }
   return cuda_status(err, "cudaMalloc", what);
 }
