@@ -453,12 +453,114 @@ static void test_corpus_all(const char *dir) {
   printf("corpus keras_h5: %d imported, %d refused with a message\n", imported, refused);
 }
 
+/* ---- numbers out of int64's range in a config ------------------------------------------------ */
+
+/* Reads one member of a zip archive; NULL when absent. */
+static char *read_member(zip_t *zip, const char *name, size_t *size) {
+  zip_stat_t st;
+  char *data = NULL;
+  if (zip_stat(zip, name, 0, &st) != 0 || !(data = malloc(st.size + 1))) return NULL;
+  zip_file_t *f = zip_fopen(zip, name, 0);
+  zip_int64_t got = f ? zip_fread(f, data, st.size) : -1;
+  if (f) zip_fclose(f);
+  if (got != (zip_int64_t)st.size) {
+    free(data);
+    return NULL;
+  }
+  data[st.size] = '\0';
+  *size = (size_t)st.size;
+  return data;
+}
+
+/* Copies the .keras archive `model` to `out` with the first `find` in config.json replaced. */
+static int copy_keras_replacing(const char *model, const char *find, const char *replace,
+                                const char *out) {
+  int err = 0, ok = 0;
+  zip_t *in = zip_open(model, ZIP_RDONLY, &err);
+  if (!in) return 0;
+  size_t config_size = 0, weights_size = 0;
+  char *config = read_member(in, "config.json", &config_size);
+  char *weights = read_member(in, "model.weights.h5", &weights_size);
+  zip_discard(in);
+  char *at = config ? strstr(config, find) : NULL;
+  char *edited = at ? malloc(config_size + strlen(replace) + 1) : NULL;
+  size_t edited_size = 0;
+  if (edited) {
+    size_t head = (size_t)(at - config);
+    memcpy(edited, config, head);
+    strcpy(edited + head, replace);
+    strcat(edited + head, at + strlen(find));
+    edited_size = strlen(edited);
+  }
+  zip_t *zip = edited && weights ? zip_open(out, ZIP_CREATE | ZIP_TRUNCATE, &err) : NULL;
+  if (zip) {
+    zip_source_t *c = zip_source_buffer(zip, edited, edited_size, 0);
+    zip_source_t *w = zip_source_buffer(zip, weights, weights_size, 0);
+    int added_c = c && zip_file_add(zip, "config.json", c, 0) >= 0;
+    if (c && !added_c) zip_source_free(c);
+    int added_w = w && zip_file_add(zip, "model.weights.h5", w, 0) >= 0;
+    if (w && !added_w) zip_source_free(w);
+    ok = added_c && added_w && zip_close(zip) == 0;
+    if (!ok) zip_discard(zip);
+  }
+  free(config);
+  free(weights);
+  free(edited);
+  return ok;
+}
+
+/* JSON numbers far outside int64's range, where the importer converts them to integers (a
+ * double -> int64 conversion of such a value is undefined behaviour; x86 gives INT64_MIN). */
+static void test_numbers_out_of_range(void) {
+  /* A slice bound of 1e300 means "to the end", as in Python: on an axis of 6, x[-4:1e300] is
+   * x[2:6]. Converted without a clamp, 1e300 became INT64_MIN + 6, an empty slice. */
+  char model[1024], path[1024];
+  snprintf(model, sizeof model, "%s/tests/fixtures/ops_slicing/model.keras", source_dir());
+  snprintf(path, sizeof path, "%s", scratch_path("huge_slice.keras"));
+  const char *find = "\"start\": -4, \"stop\": -1, \"step\": null";
+  CHECK(copy_keras_replacing(model, find, "\"start\": -4, \"stop\": 1e300, \"step\": null",
+                             path));
+  /* get_item_1 is x[:, 1:3, -4:-1] of a [batch, 4, 6] input; now x[:, 1:3, -4:1e300], [N, 2, 4],
+   * which the Reshape after it (to 6 per sample) refuses, naming the shape it got. */
+  ir_graph *g = NULL;
+  krt_status *s = import_model(path, NULL, &g);
+  CHECK(s != NULL && g == NULL);
+  if (s) CHECK(strstr(krt_status_message(s), "'get_item_1' [Nx2x4]") != NULL);
+  krt_status_release(s);
+  /* A step of 1e300 is no integer step: refused, and said so. */
+  CHECK(copy_keras_replacing(model, "\"start\": 1, \"stop\": 3, \"step\": null", "\"start\": 1, "
+                             "\"stop\": 3, \"step\": 1e300", path));
+  s = import_model(path, NULL, &g);
+  CHECK(s != NULL && g == NULL);
+  if (s) CHECK(strstr(krt_status_message(s), "slice step") != NULL);
+  krt_status_release(s);
+  remove(path);
+
+  /* Keras 1's input_dim of 1e300 (an .h5 with only a model_config): refused as no dimension. */
+  snprintf(path, sizeof path, "%s", scratch_path("huge_input_dim.h5"));
+  const char *config = "{\"class_name\": \"Sequential\", \"config\": [{\"class_name\": \"Dense\", "
+                       "\"config\": {\"name\": \"d\", \"output_dim\": 2, \"input_dim\": 1e300}}]}";
+  hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, strlen(config));
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t attr = H5Acreate2(file, "model_config", type, space, H5P_DEFAULT, H5P_DEFAULT);
+  CHECK(attr >= 0 && H5Awrite(attr, type, config) >= 0);
+  H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+  H5Fclose(file);
+  CHECK_ERR(import_model(path, NULL, &g), KRT_ERR_BAD_FILE, "input_dim 1e+300 is not a dimension");
+  remove(path);
+}
+
 int main(void) {
   test_bad_files();
   test_truncated("func_k3.h5");
   test_truncated("seq_k3.keras");
   test_truncated("func_k3.keras");
   test_empty_weights_group();
+  test_numbers_out_of_range();
   test_sequential("seq_k3.keras", "x", 2);
   test_sequential("seq_k3.h5", "x", 2);
   test_sequential("seq_k2.h5", "d1_input", 3);

@@ -96,6 +96,13 @@ static krt_status *input_shape(const char *file, const char *input, const char *
   }
   const cJSON *dim = cJSON_GetObjectItemCaseSensitive(config, "input_dim");
   const cJSON *length = cJSON_GetObjectItemCaseSensitive(config, "input_length");
+  /* A double outside int64's range cannot be converted (undefined behaviour): check first. */
+  if (cJSON_IsNumber(dim) && !(dim->valuedouble < 9.0e15))
+    return krt_error(KRT_ERR_BAD_FILE, "%s: input '%s': input_dim %g is not a dimension", file,
+                     input, dim->valuedouble);
+  if (cJSON_IsNumber(length) && !(length->valuedouble >= 0 && length->valuedouble < 9.0e15))
+    return krt_error(KRT_ERR_BAD_FILE, "%s: input '%s': input_length %g is not a dimension", file,
+                     input, length->valuedouble);
   int64_t len = cJSON_IsNumber(length) ? (int64_t)length->valuedouble : -1;
   if (cJSON_IsNumber(dim) && dim->valuedouble >= 0) {
     if (strcmp(cls, "Embedding") == 0) {

@@ -586,13 +586,22 @@ static krt_status *pick_along_axis(const keras_layer_ctx *ctx, int x, int axis, 
   return s;
 }
 
+/* A JSON number as int64, clamped to +-2^62: converting a double outside int64's range is
+ * undefined behaviour, and a slice bound that large means "to the end" anyway. NaN gives 0. */
+static int64_t json_clamped_int64(const cJSON *j) {
+  double v = j->valuedouble;
+  const double limit = 4611686018427387904.0; /* 2^62 */
+  if (!(v == v)) return 0;
+  return v > limit ? (int64_t)1 << 62 : v < -limit ? -((int64_t)1 << 62) : (int64_t)v;
+}
+
 /* The per-axis indices of numpy's x[start:stop:step] on an axis of length len (Python's
  * slice.indices: None ends, negative bounds from the end, clamped). Returns the count. */
 static int64_t slice_indices(const cJSON *start, const cJSON *stop, int64_t step, int64_t len,
                              int64_t *idx) {
   int64_t lo = step > 0 ? 0 : -1, hi = step > 0 ? len : len - 1;
-  int64_t b = cJSON_IsNumber(start) ? (int64_t)start->valuedouble : (step > 0 ? lo : hi);
-  int64_t e = cJSON_IsNumber(stop) ? (int64_t)stop->valuedouble : (step > 0 ? hi : lo);
+  int64_t b = cJSON_IsNumber(start) ? json_clamped_int64(start) : (step > 0 ? lo : hi);
+  int64_t e = cJSON_IsNumber(stop) ? json_clamped_int64(stop) : (step > 0 ? hi : lo);
   if (cJSON_IsNumber(start) && b < 0) b += len;
   if (cJSON_IsNumber(stop) && e < 0) e += len;
   b = b < lo ? lo : b > hi ? hi : b;
@@ -792,11 +801,11 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
     int64_t len = v->dims[i];
     if (cJSON_IsNumber(k)) {
       if (i == 0) return kl_unsupported(ctx, "indexing the batch axis is not supported");
-      int64_t idx = (int64_t)k->valuedouble;
+      int64_t idx = json_clamped_int64(k);
       if (idx < 0) idx += len;
       if (idx < 0 || idx >= len)
-        return kl_bad_file(ctx, "index %lld is out of range for axis %d of size %lld",
-                           (long long)k->valuedouble, i, (long long)len);
+        return kl_bad_file(ctx, "index %g is out of range for axis %d of size %lld",
+                           k->valuedouble, i, (long long)len);
       a.begin[i] = idx;
       a.end[i] = idx + 1;
       drop[i] = any_reshape = 1;
@@ -814,7 +823,7 @@ static krt_status *convert_get_item(const keras_layer_ctx *ctx, int *out) {
         (sp && !cJSON_IsNull(sp) && !cJSON_IsNumber(sp)) ||
         (step && !cJSON_IsNull(step) && !cJSON_IsNumber(step)))
       return kl_unsupported(ctx, "a slice bound or step on axis %d is not a constant integer", i);
-    int64_t stp = cJSON_IsNumber(step) ? (int64_t)step->valuedouble : 1;
+    int64_t stp = cJSON_IsNumber(step) ? json_clamped_int64(step) : 1;
     if (stp == 0 || (cJSON_IsNumber(step) && step->valuedouble != (double)stp))
       return kl_bad_file(ctx, "slice step %g on axis %d", step->valuedouble, i);
     if (i == 0) {
