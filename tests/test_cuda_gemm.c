@@ -225,7 +225,7 @@ static krt_status *cpu_reference(const built *b, int64_t batch, const float *x, 
     tensor_dims(v, batch, &in[i].rank, in[i].dims);
     in[i].data = v->data ? v->data : (float *)(n->inputs[i] == b->x ? x : r);
   }
-  tensor_dims(&b->g->values[n->output], batch, &out.rank, out.dims);
+  tensor_dims(&b->g->values[n->outputs[0]], batch, &out.rank, out.dims);
   out.data = y;
   cpu_kernel_fn fn = cpu_kernel_for(n->op);
   return fn(n, in, n->n_inputs, &out);
@@ -348,7 +348,7 @@ static krt_status *run_gpu(const gpu_env *env, const built *b, krt_precision pre
   cudaGraph_t graph = NULL;
   cudaGraphExec_t exec = NULL;
   cudaEvent_t e0 = NULL, e1 = NULL;
-  const ir_value *yv = &g->values[n->output];
+  const ir_value *yv = &g->values[n->outputs[0]];
   int64_t y_max = count_at(yv, max_batch);
   float *got = malloc((size_t)y_max * sizeof *got);
   memset(res, 0, sizeof *res);
@@ -508,7 +508,7 @@ static void check_case(const gpu_env *env, const conv_case *c, krt_precision pre
     return;
   }
   int64_t B = c->batch;
-  const ir_value *yv = &b.g->values[b.n->output];
+  const ir_value *yv = &b.g->values[b.n->outputs[0]];
   float *x = random_data(count_at(&b.g->values[b.x], B), 1.0f, fp16);
   float *r = b.r >= 0 ? random_data(count_at(&b.g->values[b.r], B), 1.0f, fp16) : NULL;
   float *ref = malloc((size_t)count_at(yv, B) * sizeof *ref);
@@ -599,7 +599,7 @@ static void time_case(const gpu_env *env, const conv_case *c, krt_precision prec
   if (!s) {
     x = random_data(count_at(&b.g->values[b.x], B), 1.0f, fp16);
     r = b.r >= 0 ? random_data(count_at(&b.g->values[b.r], B), 1.0f, fp16) : NULL;
-    ref = malloc((size_t)count_at(&b.g->values[b.n->output], B) * sizeof *ref);
+    ref = malloc((size_t)count_at(&b.g->values[b.n->outputs[0]], B) * sizeof *ref);
     s = cpu_reference(&b, B, x, r, ref);
   }
   run_spec spec;

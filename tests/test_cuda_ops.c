@@ -262,7 +262,7 @@ static void run_case(op_case *c, const char *label, ir_op op, const ir_attrs *at
     return;
   }
   const ir_node *n = &c->g->nodes[c->g->n_nodes - 1];
-  const ir_value *yv = &c->g->values[n->output];
+  const ir_value *yv = &c->g->values[n->outputs[0]];
   int64_t y_count = count_of(yv->rank, yv->dims);
   char shapes[128], a[48], b[48];
   const ir_value *x0 = &c->g->values[c->inputs[0]];
@@ -939,7 +939,7 @@ static void depthwise_case(const dw_case *t) {
     return;
   }
   const ir_node *n = &c.g->nodes[c.g->n_nodes - 1];
-  const ir_value *yv = &c.g->values[n->output];
+  const ir_value *yv = &c.g->values[n->outputs[0]];
   int64_t y_count = count_of(yv->rank, yv->dims);
   char shapes[128], xs[40];
   format_dims(xs, sizeof xs, sp + 2, t->dims);

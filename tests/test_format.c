@@ -177,6 +177,7 @@ static void check_same_graph(const ir_graph *a, const ir_graph *b, const uint8_t
     CHECK(same_string(x->name, y->name));
     CHECK(x->dtype == y->dtype && x->rank == y->rank && x->batched == y->batched);
     CHECK(x->layout == y->layout && x->producer == y->producer);
+    CHECK(x->producer_output == y->producer_output);
     CHECK(memcmp(x->dims, y->dims, (size_t)x->rank * sizeof *x->dims) == 0);
     CHECK(!x->data == !y->data);
     if (x->data && y->data) {
@@ -192,8 +193,9 @@ static void check_same_graph(const ir_graph *a, const ir_graph *b, const uint8_t
   for (int i = 0; i < a->n_nodes && i < b->n_nodes; i++) {
     const ir_node *x = &a->nodes[i], *y = &b->nodes[i];
     CHECK(x->op == y->op && same_string(x->name, y->name) && x->layer == y->layer);
-    CHECK(x->n_inputs == y->n_inputs && x->output == y->output);
+    CHECK(x->n_inputs == y->n_inputs && x->n_outputs == y->n_outputs);
     CHECK(memcmp(x->inputs, y->inputs, (size_t)x->n_inputs * sizeof(int)) == 0);
+    CHECK(memcmp(x->outputs, y->outputs, (size_t)x->n_outputs * sizeof(int)) == 0);
     CHECK(same_string(x->fused, y->fused));
     check_same_attrs(&x->attrs, &y->attrs);
   }

@@ -233,7 +233,7 @@ static void test_fold_conv_bn(void) {
   CHECK(g->n_nodes == 1 && count_op(g, IR_OP_BATCHNORM) == 0);
   const ir_node *n = only_node(g, IR_OP_CONV);
   CHECK(n && n->n_inputs == 3 && fused_is(n, "bn"));
-  CHECK(n && n->output == g->outputs[0] && strcmp(g->output_names[0], "bn") == 0);
+  CHECK(n && n->outputs[0] == g->outputs[0] && strcmp(g->output_names[0], "bn") == 0);
   CHECK(n && g->values[n->inputs[1]].data[0] != kernel0); /* a new, scaled kernel */
   ir_graph_free(g);
 }
@@ -358,7 +358,7 @@ static void test_residual_both_operands_and_act(void) {
   run_pass_checked("residual both", g, opt_fuse_residual);
   CHECK(g->n_nodes == 2 && strcmp(g->nodes[1].name, "second") == 0);
   const ir_node *n = &g->nodes[1];
-  CHECK(n->attrs.residual && n->inputs[3] == g->nodes[0].output && fused_is(n, "add"));
+  CHECK(n->attrs.residual && n->inputs[3] == g->nodes[0].outputs[0] && fused_is(n, "add"));
   CHECK(n->attrs.act.kind == IR_ACT_RELU && n->attrs.act.max_value == 6.0f);
   ir_graph_free(g);
 }
@@ -380,7 +380,7 @@ static void test_residual_moves_node(void) {
   run_pass_checked("residual move", g, opt_fuse_residual);
   CHECK(g->n_nodes == 3 && g->nodes[2].op == IR_OP_DENSE && g->nodes[2].attrs.residual);
   CHECK(g->nodes[2].n_inputs == 4 && g->values[g->nodes[2].inputs[2]].data); /* zero bias */
-  CHECK(g->nodes[2].inputs[3] == g->nodes[1].output);
+  CHECK(g->nodes[2].inputs[3] == g->nodes[1].outputs[0]);
   ir_graph_free(g);
 }
 
@@ -515,7 +515,7 @@ static void test_batchnorm_activation(void) {
     const ir_node *n = &g->nodes[i];
     if (strcmp(n->name, "bn") == 0) {
       CHECK(n->attrs.act.kind == IR_ACT_RELU && isinf(n->attrs.act.max_value));
-      CHECK(fused_is(n, "relu") && n->output == g->outputs[0]);
+      CHECK(fused_is(n, "relu") && n->outputs[0] == g->outputs[0]);
     }
     if (n->op == IR_OP_BATCHNORM && strcmp(n->name, "bn") != 0)
       CHECK(n->attrs.act.kind == IR_ACT_NONE && !n->fused);
@@ -603,7 +603,7 @@ static void test_const_fold_leaves_failing_node(void) {
   int gathered = emit(g, IR_OP_GATHER, "rows", (const int[]){index, table}, 2, &none);
   CHECK_OK(ir_add_output(g, gathered, "rows"));
   CHECK_OK(opt_const_fold(g));
-  CHECK(g->n_nodes == 1 && g->outputs[0] == g->nodes[0].output);
+  CHECK(g->n_nodes == 1 && g->outputs[0] == g->nodes[0].outputs[0]);
   CHECK(g->values[g->outputs[0]].data == NULL);
   ir_graph_free(g);
 }

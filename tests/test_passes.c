@@ -37,9 +37,9 @@ static void test_transpose_pair_and_identity_vanish(void) {
   CHECK(g->n_nodes == 1);
   CHECK(g->nodes[0].op == IR_OP_ACTIVATION);
   CHECK(g->nodes[0].inputs[0] == g->inputs[0]);
-  CHECK(g->n_outputs == 1 && g->outputs[0] == g->nodes[0].output);
+  CHECK(g->n_outputs == 1 && g->outputs[0] == g->nodes[0].outputs[0]);
   CHECK(strcmp(g->output_names[0], "out") == 0);
-  CHECK(g->values[g->nodes[0].output].producer == 0);
+  CHECK(g->values[g->nodes[0].outputs[0]].producer == 0);
   ir_graph_free(g);
 }
 

@@ -232,7 +232,7 @@ static int replay_plan(const ir_graph *g, const krt_plan *p) {
       if (!g->values[n->inputs[k]].data) READ(n->inputs[k], n->name);
     int in0 = n->n_inputs > 0 ? n->inputs[0] : -1;
     int aliases = plan_op_aliases_input(n->op) && in0 >= 0 && !g->values[in0].data;
-    if (!aliases) WRITE(n->output);
+    if (!aliases) WRITE(n->outputs[0]);
   }
   for (int i = 0; i < g->n_outputs; i++)
     if (!g->values[g->outputs[i]].data) READ(g->outputs[i], "the caller");

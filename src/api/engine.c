@@ -14,18 +14,31 @@
 
 #define NODE_DETAIL_BYTES 1024
 
+/* The node's attributes and fused layers; a node with several outputs first lists them, since
+ * krt_layer_info's dims give only the first: "outputs: split:0 [Nx2], split:1 [Nx3]; axis=1". */
 static char *node_detail(const ir_graph *g, const ir_node *n) {
-  char attrs[NODE_DETAIL_BYTES];
-  attrs[0] = '\0';
+  char attrs[NODE_DETAIL_BYTES], outputs[NODE_DETAIL_BYTES];
+  attrs[0] = outputs[0] = '\0';
   ir_format_attrs(g, n, attrs, sizeof attrs);
+  if (n->n_outputs > 1) {
+    size_t used = (size_t)snprintf(outputs, sizeof outputs, "outputs:");
+    for (int k = 0; k < n->n_outputs && used < sizeof outputs; k++) {
+      const ir_value *v = &g->values[n->outputs[k]];
+      char dims[160];
+      ir_format_value_dims(v, dims, sizeof dims);
+      int w = snprintf(outputs + used, sizeof outputs - used, "%s %s %s", k ? "," : "", v->name,
+                       dims);
+      if (w < 0) break;
+      used += (size_t)w;
+    }
+  }
   size_t fused = n->fused ? strlen(n->fused) : 0;
-  size_t size = strlen(attrs) + fused + 16;
+  size_t size = strlen(outputs) + strlen(attrs) + fused + 16;
   char *text = malloc(size);
   if (!text) return NULL;
-  if (fused)
-    snprintf(text, size, "%s%sfused: %s", attrs, attrs[0] ? " " : "", n->fused);
-  else
-    snprintf(text, size, "%s", attrs);
+  size_t used = (size_t)snprintf(text, size, "%s%s%s", outputs, outputs[0] && attrs[0] ? "; " : "",
+                                 attrs);
+  if (fused) snprintf(text + used, size - used, "%sfused: %s", used ? " " : "", n->fused);
   return text;
 }
 
@@ -51,7 +64,7 @@ static krt_status *note_concats_in_place(krt_engine *e) {
     int used = snprintf(note, sizeof note, "written in place:"), count = 0;
     for (int k = 0; k < n->n_inputs && used < (int)sizeof note; k++) {
       int x = n->inputs[k];
-      if (e->plan.view_of[x] != n->output) continue;
+      if (e->plan.view_of[x] != n->outputs[0]) continue;
       int p = g->values[x].producer;
       used += snprintf(note + used, sizeof note - (size_t)used, "%s%s", count ? ", " : " ",
                        p >= 0 && g->nodes[p].name ? g->nodes[p].name : g->values[x].name);
@@ -451,7 +464,7 @@ krt_status *krt_engine_node(const krt_engine *engine, size_t index, krt_layer_in
   out->name = n->name;
   out->kind = ir_op_name(n->op);
   out->detail = engine->node_details[index];
-  set_value_dims(&g->values[n->output], out);
+  set_value_dims(&g->values[n->outputs[0]], out); /* the first; detail lists them all */
   for (int i = 0; i < n->n_inputs; i++) {
     const ir_value *in = &g->values[n->inputs[i]];
     if (in->data) out->param_count += ir_value_elements(in, 1);

@@ -235,6 +235,7 @@ static krt_status *read_value(const engine_reader *er, byte_reader *r, ir_graph 
   v->batched = (int)batched;
   v->layout = (ir_layout)layout;
   v->producer = producer;
+  v->producer_output = -1; /* set from the node's output list (check_references) */
   if (data_offset < 0) {
     if (data_offset != -1 || data_bytes != 0)
       GRAPH_FAIL("value '%s': weight offset %lld without a constant", v->name,
@@ -313,12 +314,17 @@ static krt_status *read_node(const engine_reader *er, byte_reader *r, ir_graph *
   for (int k = 0; k < n->n_inputs; k++) n->inputs[k] = br_i32(r);
   uint32_t n_outputs = br_u32(r);
   if (r->failed) GRAPH_FAIL("section ends inside node '%s'", n->name);
-  /* The format holds any number of outputs per node; every op of this krt has one. */
-  if (n_outputs != 1)
-    GRAPH_FAIL("node '%s' (%s) has %u outputs; %s has one in this krt (an engine from another "
-               "krt version: rebuild it from the model)",
-               n->name, ir_op_name(n->op), n_outputs, ir_op_name(n->op));
-  n->output = br_i32(r);
+  int lo = ir_op_min_outputs(n->op), hi = ir_op_max_outputs(n->op);
+  if (n_outputs < (uint32_t)lo || n_outputs > (uint32_t)hi)
+    GRAPH_FAIL("node '%s' (%s) has %u outputs; %s has %d to %d in this krt (an engine from "
+               "another krt version: rebuild it from the model)",
+               n->name, ir_op_name(n->op), n_outputs, ir_op_name(n->op), lo, hi);
+  if (n_outputs > br_remaining(r) / 4)
+    GRAPH_FAIL("node '%s': %u outputs do not fit in the section", n->name, n_outputs);
+  n->outputs = malloc((size_t)n_outputs * sizeof *n->outputs);
+  if (!n->outputs) return krt_error_oom("engine node outputs");
+  n->n_outputs = (int)n_outputs;
+  for (int k = 0; k < n->n_outputs; k++) n->outputs[k] = br_i32(r);
   char bad_attr[256] = "";
   int attrs_ok = engine_attrs_read(r, n->op, &n->attrs, bad_attr, sizeof bad_attr);
   if (r->failed) GRAPH_FAIL("section ends inside node '%s'", n->name);
@@ -333,8 +339,9 @@ fail:
 }
 
 /* Cross-references: every id names a record, nodes come after what they read, each value has
- * at most one producer and it agrees with the node's output. */
-static krt_status *check_references(const engine_reader *er, const ir_graph *g) {
+ * at most one producer and it agrees with the node's outputs. Sets each produced value's
+ * producer_output. */
+static krt_status *check_references(const engine_reader *er, ir_graph *g) {
   krt_status *s = NULL;
   char *is_input = calloc((size_t)(g->n_values ? g->n_values : 1), 1);
   if (!is_input) return krt_error_oom("engine check");
@@ -359,16 +366,23 @@ static krt_status *check_references(const engine_reader *er, const ir_graph *g) 
       if (!g->values[v].data && !is_input[v] && (p < 0 || p >= i))
         GRAPH_FAIL("node '%s' reads '%s' before it is computed", n->name, g->values[v].name);
     }
-    if (n->output < 0 || n->output >= g->n_values)
-      GRAPH_FAIL("node '%s': output refers to value %d", n->name, n->output);
-    if (g->values[n->output].producer != i)
-      GRAPH_FAIL("node '%s' and value '%s' disagree on its producer", n->name,
-                 g->values[n->output].name);
+    for (int k = 0; k < n->n_outputs; k++) {
+      int v = n->outputs[k];
+      if (v < 0 || v >= g->n_values)
+        GRAPH_FAIL("node '%s': output %d refers to value %d", n->name, k, v);
+      if (g->values[v].producer != i)
+        GRAPH_FAIL("node '%s' and value '%s' disagree on its producer", n->name,
+                   g->values[v].name);
+      if (g->values[v].producer_output >= 0)
+        GRAPH_FAIL("node '%s' lists value '%s' as two of its outputs", n->name, g->values[v].name);
+      /* The value record stores its producer node; which output it is follows from the node. */
+      g->values[v].producer_output = k;
+    }
   }
   for (int v = 0; v < g->n_values; v++) {
     int p = g->values[v].producer;
-    if (p >= 0 && g->nodes[p].output != v)
-      GRAPH_FAIL("value '%s' claims node '%s', which writes another value", g->values[v].name,
+    if (p >= 0 && g->values[v].producer_output < 0)
+      GRAPH_FAIL("value '%s' claims node '%s', which writes other values", g->values[v].name,
                  g->nodes[p].name);
   }
 fail:
@@ -376,12 +390,13 @@ fail:
   return s;
 }
 
-/* Re-infers every node output and compares it with the stored shape. */
+/* Re-infers every node output and compares it with the stored shape (per value: a node may
+ * have several outputs). */
 static krt_status *check_shapes(const engine_reader *er, ir_graph *g) {
-  stored_shape *stored = malloc((size_t)(g->n_nodes ? g->n_nodes : 1) * sizeof *stored);
+  stored_shape *stored = malloc((size_t)(g->n_values ? g->n_values : 1) * sizeof *stored);
   if (!stored) return krt_error_oom("engine check");
-  for (int i = 0; i < g->n_nodes; i++) {
-    const ir_value *v = &g->values[g->nodes[i].output];
+  for (int i = 0; i < g->n_values; i++) {
+    const ir_value *v = &g->values[i];
     stored_shape *st = &stored[i];
     st->dtype = v->dtype;
     st->rank = v->rank;
@@ -400,20 +415,24 @@ static krt_status *check_shapes(const engine_reader *er, ir_graph *g) {
     free(stored);
     return s;
   }
-  for (int i = 0; i < g->n_nodes && !s; i++) {
-    const ir_value *v = &g->values[g->nodes[i].output];
+  for (int i = 0; i < g->n_values && !s; i++) {
+    ir_value *v = &g->values[i];
+    if (v->producer < 0) continue;
     const stored_shape *st = &stored[i];
     /* The layout is a label importers may refine after inference (a channels_last layer can
      * follow a channels_first one), so the stored label wins; shapes must agree exactly. */
-    g->values[g->nodes[i].output].layout = st->layout;
+    v->layout = st->layout;
     if (v->dtype != st->dtype || v->rank != st->rank || v->batched != st->batched ||
         memcmp(v->dims, st->dims, (size_t)st->rank * sizeof *st->dims) != 0) {
       char want[160], got[160];
       ir_format_dims(st->dims, st->rank, want, sizeof want);
       ir_format_dims(v->dims, v->rank, got, sizeof got);
-      s = bad_file(er, "node '%s': stored shape %s (%s) but its inputs give %s (%s)",
-                   g->nodes[i].name, want, krt_dtype_name(st->dtype), got,
-                   krt_dtype_name(v->dtype));
+      const ir_node *n = &g->nodes[v->producer];
+      char which[300] = "";
+      if (n->n_outputs > 1)
+        snprintf(which, sizeof which, " output %d '%s'", v->producer_output, v->name);
+      s = bad_file(er, "node '%s'%s: stored shape %s (%s) but its inputs give %s (%s)", n->name,
+                   which, want, krt_dtype_name(st->dtype), got, krt_dtype_name(v->dtype));
     }
   }
   free(stored);

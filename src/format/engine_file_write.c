@@ -85,8 +85,8 @@ static void write_graph(byte_writer *w, const ir_graph *g, const int64_t *weight
     bw_i32(w, n->layer);
     bw_u32(w, (uint32_t)n->n_inputs);
     for (int k = 0; k < n->n_inputs; k++) bw_i32(w, n->inputs[k]);
-    bw_u32(w, 1); /* outputs */
-    bw_i32(w, n->output);
+    bw_u32(w, (uint32_t)n->n_outputs);
+    for (int k = 0; k < n->n_outputs; k++) bw_i32(w, n->outputs[k]);
     engine_attrs_write(w, n->op, &n->attrs);
     bw_string(w, n->fused);
   }

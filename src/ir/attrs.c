@@ -67,7 +67,7 @@ const ir_attr_field *ir_attr_fields(int *count) {
 
 uint32_t ir_op_attr_groups(ir_op op) {
   switch (op) {
-#define X(e, id, name, lo, hi, attrs, ...) \
+#define X(e, id, name, lo, hi, out_lo, out_hi, attrs, ...) \
   case e: return (attrs);
 #include "ops.def"
 #undef X
@@ -89,6 +89,26 @@ int ir_op_max_inputs(ir_op op) {
   switch (op) {
 #define X(e, id, name, lo, hi, ...) \
   case e: return (hi);
+#include "ops.def"
+#undef X
+    default: return 0;
+  }
+}
+
+int ir_op_min_outputs(ir_op op) {
+  switch (op) {
+#define X(e, id, name, lo, hi, out_lo, ...) \
+  case e: return (out_lo);
+#include "ops.def"
+#undef X
+    default: return 0;
+  }
+}
+
+int ir_op_max_outputs(ir_op op) {
+  switch (op) {
+#define X(e, id, name, lo, hi, out_lo, out_hi, ...) \
+  case e: return (out_hi);
 #include "ops.def"
 #undef X
     default: return 0;

@@ -250,7 +250,7 @@ void ir_format_attrs(const ir_graph *g, const ir_node *n, char *buf, size_t size
   char line[1024];
   fixed_buf b = fixed_start(line, sizeof line);
   switch (n->op) {
-#define X(e, id, name, lo, hi, attrs, infer, format) \
+#define X(e, id, name, lo, hi, out_lo, out_hi, attrs, infer, format) \
   case e: format_##format(&b, g, n); break;
 #include "ops.def"
 #undef X
@@ -324,14 +324,22 @@ static const char *name_or(const char *s) {
   return s ? s : "?";
 }
 
+static int value_exists(const ir_graph *g, int id) {
+  return id >= 0 && id < g->n_values;
+}
+
+/* "%7 = Conv conv1(%3, w:conv1/kernel[3x3x3x16]) k=3x3 -> [Nx16x16x16]"; a node with several
+ * outputs lists them all on the left and their shapes in order on the right:
+ * "%7, %8 = Split s(%3) axis=1 sizes=2,3 -> [Nx2], [Nx3]" */
 static void dump_node(const ir_graph *g, const ir_node *n, text_buf *t) {
   char dims[160], attrs[1024];
-  int has_output = n->output >= 0 && n->output < g->n_values;
-  text_put(t, "%%%d = %s %s(", n->output, ir_op_name(n->op), name_or(n->name));
+  for (int o = 0; o < n->n_outputs && n->outputs; o++)
+    text_put(t, "%s%%%d", o ? ", " : "", n->outputs[o]);
+  text_put(t, " = %s %s(", ir_op_name(n->op), name_or(n->name));
   for (int i = 0; i < n->n_inputs && n->inputs; i++) {
     int id = n->inputs[i];
     text_put(t, "%s%%%d", i ? ", " : "", id);
-    if (id >= 0 && id < g->n_values && g->values[id].data) {
+    if (value_exists(g, id) && g->values[id].data) {
       ir_format_value_dims(&g->values[id], dims, sizeof dims);
       text_put(t, " %s%s", name_or(g->values[id].name), dims);
     }
@@ -340,9 +348,10 @@ static void dump_node(const ir_graph *g, const ir_node *n, text_buf *t) {
   ir_format_attrs(g, n, attrs, sizeof attrs);
   if (attrs[0]) text_put(t, " %s", attrs);
   if (n->fused) text_put(t, " fused=%s", n->fused);
-  if (has_output) {
-    ir_format_value_dims(&g->values[n->output], dims, sizeof dims);
-    text_put(t, " -> %s", dims);
+  for (int o = 0, shown = 0; o < n->n_outputs && n->outputs; o++) {
+    if (!value_exists(g, n->outputs[o])) continue;
+    ir_format_value_dims(&g->values[n->outputs[o]], dims, sizeof dims);
+    text_put(t, "%s%s", shown++ ? ", " : " -> ", dims);
   }
   text_put(t, "\n");
 }

@@ -39,6 +39,7 @@ void ir_graph_free(ir_graph *g) {
   for (int i = 0; i < g->n_nodes; i++) {
     free(g->nodes[i].name);
     free(g->nodes[i].inputs);
+    free(g->nodes[i].outputs);
     free(g->nodes[i].fused);
   }
   for (int i = 0; i < g->n_layers; i++) {
@@ -94,6 +95,7 @@ static krt_status *add_value(ir_graph *g, const char *name, int *id) {
   v->name = unique_name(g, name);
   if (!v->name) return krt_error_oom("value name");
   v->producer = -1;
+  v->producer_output = -1;
   v->dtype = KRT_FLOAT32;
   *id = g->n_values++;
   return NULL;
@@ -162,9 +164,11 @@ krt_status *ir_add_const_copy(ir_graph *g, const char *name, int rank, const int
   return ir_add_const(g, name, rank, dims, copy, id);
 }
 
-krt_status *ir_emit(ir_graph *g, ir_op op, const char *name, int layer, const int *inputs,
-                    int n_inputs, const ir_attrs *attrs, int *out) {
+krt_status *ir_emit_outputs(ir_graph *g, ir_op op, const char *name, int layer, const int *inputs,
+                            int n_inputs, const ir_attrs *attrs, int n_outputs, int *outs) {
   if (!ir_op_is_valid(op)) return krt_error(KRT_ERR_INTERNAL, "node '%s': bad op %d", name, op);
+  if (n_outputs < 1)
+    return krt_error(KRT_ERR_INTERNAL, "node '%s': %d outputs (at least one)", name, n_outputs);
   for (int i = 0; i < n_inputs; i++)
     if (inputs[i] < 0 || inputs[i] >= g->n_values)
       return krt_error(KRT_ERR_INTERNAL, "node '%s': input %d refers to no value", name, i);
@@ -172,17 +176,29 @@ krt_status *ir_emit(ir_graph *g, ir_op op, const char *name, int layer, const in
     return krt_error_oom("graph nodes");
   char *node_name = unique_name(g, name);
   int *ins = malloc((size_t)(n_inputs ? n_inputs : 1) * sizeof *ins);
-  if (!node_name || !ins) {
+  int *value_ids = malloc((size_t)n_outputs * sizeof *value_ids);
+  if (!node_name || !ins || !value_ids) {
     free(node_name);
     free(ins);
+    free(value_ids);
     return krt_error_oom("node");
   }
   memcpy(ins, inputs, (size_t)n_inputs * sizeof *ins);
-  int v;
-  krt_status *s = add_value(g, node_name, &v);
+  /* The output values come before the node record exists; a failure leaves them as unused
+   * values without a producer, which no pass or backend reads (dead-code removal drops them). */
+  krt_status *s = NULL;
+  for (int k = 0; k < n_outputs && !s; k++) {
+    char value_name[512];
+    if (n_outputs == 1)
+      snprintf(value_name, sizeof value_name, "%s", node_name);
+    else
+      snprintf(value_name, sizeof value_name, "%s:%d", node_name, k);
+    s = add_value(g, value_name, &value_ids[k]);
+  }
   if (s) {
     free(node_name);
     free(ins);
+    free(value_ids);
     return s;
   }
   ir_node *n = &g->nodes[g->n_nodes];
@@ -192,13 +208,22 @@ krt_status *ir_emit(ir_graph *g, ir_op op, const char *name, int layer, const in
   n->layer = layer;
   n->inputs = ins;
   n->n_inputs = n_inputs;
-  n->output = v;
+  n->outputs = value_ids;
+  n->n_outputs = n_outputs;
   if (attrs) n->attrs = *attrs;
-  g->values[v].producer = g->n_nodes;
+  for (int k = 0; k < n_outputs; k++) {
+    g->values[value_ids[k]].producer = g->n_nodes;
+    g->values[value_ids[k]].producer_output = k;
+  }
   int index = g->n_nodes++;
   KRT_TRY(ir_infer_node(g, index));
-  *out = v;
+  memcpy(outs, value_ids, (size_t)n_outputs * sizeof *outs);
   return NULL;
+}
+
+krt_status *ir_emit(ir_graph *g, ir_op op, const char *name, int layer, const int *inputs,
+                    int n_inputs, const ir_attrs *attrs, int *out) {
+  return ir_emit_outputs(g, op, name, layer, inputs, n_inputs, attrs, 1, out);
 }
 
 krt_status *ir_add_layer(ir_graph *g, const char *name, const char *class_name, int *index) {
@@ -275,13 +300,15 @@ krt_status *ir_graph_clone(const ir_graph *g, ir_graph **out) {
     *d = g->nodes[i];
     d->name = dup_string(g->nodes[i].name);
     d->inputs = malloc((size_t)(d->n_inputs ? d->n_inputs : 1) * sizeof(int));
+    d->outputs = malloc((size_t)(d->n_outputs ? d->n_outputs : 1) * sizeof(int));
     d->fused = g->nodes[i].fused ? dup_string(g->nodes[i].fused) : NULL;
     c->n_nodes = i + 1;
-    if (!d->name || !d->inputs || (g->nodes[i].fused && !d->fused)) {
+    if (!d->name || !d->inputs || !d->outputs || (g->nodes[i].fused && !d->fused)) {
       s = krt_error_oom("graph clone");
       break;
     }
     memcpy(d->inputs, g->nodes[i].inputs, (size_t)d->n_inputs * sizeof(int));
+    memcpy(d->outputs, g->nodes[i].outputs, (size_t)d->n_outputs * sizeof(int));
   }
   for (int i = 0; i < g->n_layers && !s; i++) {
     ir_layer *d = &c->layers[i];

@@ -165,6 +165,8 @@ typedef struct ir_value {
   int batched;          /* 1: axis 0 is the batch */
   ir_layout layout;
   int producer;         /* node index, or -1 for graph inputs and constants */
+  int producer_output;  /* which of the producer's outputs it is (0 .. n_outputs-1); -1 when
+                         * producer is -1 */
   /* Constants only (data != NULL): float32, dense, row-major. */
   float *data;
   int owns_data;        /* 0 when data points into memory owned elsewhere (a mapped engine file) */
@@ -176,7 +178,8 @@ typedef struct ir_node {
   int layer;            /* index in graph->layers of the Keras layer it came from, or -1 */
   int n_inputs;
   int *inputs;          /* value ids */
-  int output;           /* value id */
+  int n_outputs;        /* >= 1, within the op's min..max outputs (ops.def) */
+  int *outputs;         /* value ids, each produced by this node only, in the op's output order */
   ir_attrs attrs;
   char *fused;          /* names of layers fused into this node by passes, comma-separated; or NULL */
 } ir_node;
@@ -228,6 +231,12 @@ krt_status *ir_add_const_copy(ir_graph *g, const char *name, int rank, const int
 krt_status *ir_emit(ir_graph *g, ir_op op, const char *name, int layer, const int *inputs,
                     int n_inputs, const ir_attrs *attrs, int *out);
 
+/* Adds a node with n_outputs new output values and infers all their shapes; outs (n_outputs
+ * entries) gets the value ids in the op's output order. A single output is named like the node;
+ * output k of several is named "NODE:k". Otherwise as ir_emit. */
+krt_status *ir_emit_outputs(ir_graph *g, ir_op op, const char *name, int layer, const int *inputs,
+                            int n_inputs, const ir_attrs *attrs, int n_outputs, int *outs);
+
 /* Adds a layer record; returns its index through *index. */
 krt_status *ir_add_layer(ir_graph *g, const char *name, const char *class_name, int *index);
 
@@ -252,6 +261,8 @@ uint32_t ir_op_attr_groups(ir_op op);          /* IR_A_* groups the op reads; 0 
 int ir_field_belongs(const ir_attr_field *f, ir_op op);
 int ir_op_min_inputs(ir_op op);
 int ir_op_max_inputs(ir_op op);
+int ir_op_min_outputs(ir_op op);
+int ir_op_max_outputs(ir_op op);
 /* The key of the first field node n sets that its op does not read (nonzero where the op reads
  * nothing; for act: a kind other than NONE), or NULL when there is none. */
 const char *ir_node_stray_attr(const ir_node *n);
@@ -260,8 +271,8 @@ int ir_attr_int_in_range(const ir_attr_field *f, int64_t v);
 
 /* ---- shape inference (shape.c) ------------------------------------------------------------- */
 
-/* Checks node n's inputs against its op and attributes and sets its output value's dtype, rank,
- * dims, batched and layout. Errors name the node. */
+/* Checks node n's inputs and output count against its op and attributes and sets every output
+ * value's dtype, rank, dims, batched and layout. Errors name the node. */
 krt_status *ir_infer_node(ir_graph *g, int node);
 /* Re-infers every node in order (after a pass or after loading an engine). */
 krt_status *ir_infer_all(ir_graph *g);

@@ -29,6 +29,7 @@
 #define WINDOW_LIMIT (1 << 20)
 
 typedef struct shape {
+  krt_dtype dtype; /* the op's infer_ function may set it; left INVALID (0) it is FLOAT32 */
   int rank;
   int64_t dims[KRT_MAX_RANK];
   int batched;
@@ -38,7 +39,7 @@ typedef struct shape {
 typedef struct infer {
   const ir_graph *g;
   const ir_node *n;
-  shape out;
+  shape *out; /* n->n_outputs shapes: out[k] becomes output k's value */
 } infer;
 
 /* ---- messages ---------------------------------------------------------------------------- */
@@ -196,14 +197,14 @@ static krt_status *check_residual_flag(const infer *c) {
 static krt_status *check_residual_shape(const infer *c) {
   if (!c->n->attrs.residual) return NULL;
   const ir_value *r = input(c, 3);
-  int ok = r->rank == c->out.rank && r->batched == c->out.batched;
-  for (int k = r->batched ? 1 : 0; ok && k < r->rank; k++) ok = r->dims[k] == c->out.dims[k];
+  int ok = r->rank == c->out->rank && r->batched == c->out->batched;
+  for (int k = r->batched ? 1 : 0; ok && k < r->rank; k++) ok = r->dims[k] == c->out->dims[k];
   if (ok) return NULL;
   ir_value out;
   memset(&out, 0, sizeof out);
-  out.rank = c->out.rank;
-  memcpy(out.dims, c->out.dims, sizeof out.dims);
-  out.batched = c->out.batched;
+  out.rank = c->out->rank;
+  memcpy(out.dims, c->out->dims, sizeof out.dims);
+  out.batched = c->out->batched;
   return node_error(c, KRT_ERR_SHAPE,
                     "residual '%s' %s%s does not match the output %s%s; a fused residual is "
                     "added without broadcasting",
@@ -309,10 +310,10 @@ static krt_status *infer_dense(infer *c) {
   KRT_TRY(expect_weight(c, 1, "kernel", 2, w_expect, "[K, M]"));
   int64_t m = input(c, 1)->dims[1];
   if (c->n->n_inputs >= 3) KRT_TRY(expect_weight(c, 2, "bias", 1, &m, "[M]"));
-  copy_shape(&c->out, x);
-  c->out.dims[x->rank - 1] = m;
+  copy_shape(c->out, x);
+  c->out->dims[x->rank - 1] = m;
   /* Dense over channels keeps a channels-last value channels-last; anything else is features. */
-  if (x->layout != IR_LAYOUT_CHANNELS_LAST) c->out.layout = IR_LAYOUT_PLAIN;
+  if (x->layout != IR_LAYOUT_CHANNELS_LAST) c->out->layout = IR_LAYOUT_PLAIN;
   return NULL;
 }
 
@@ -345,11 +346,11 @@ static krt_status *infer_conv(infer *c) {
                       "groups %d",
                       (long long)co, a->groups);
   if (c->n->n_inputs >= 3) KRT_TRY(expect_weight(c, 2, "bias", 1, &co, "[Co]"));
-  copy_shape(&c->out, x);
+  copy_shape(c->out, x);
   for (int k = 0; k < s; k++)
-    KRT_TRY(window_output(c, k, x->dims[k + 1], a->dilation[k], &c->out.dims[k + 1]));
-  c->out.dims[s + 1] = co;
-  c->out.layout = IR_LAYOUT_CHANNELS_LAST;
+    KRT_TRY(window_output(c, k, x->dims[k + 1], a->dilation[k], &c->out->dims[k + 1]));
+  c->out->dims[s + 1] = co;
+  c->out->layout = IR_LAYOUT_CHANNELS_LAST;
   return NULL;
 }
 
@@ -376,11 +377,11 @@ static krt_status *infer_conv_transpose(infer *c) {
   int64_t co = input(c, 1)->dims[s];
   if (co < 1) return node_error(c, KRT_ERR_SHAPE, "kernel has %lld output channels", (long long)co);
   if (c->n->n_inputs >= 3) KRT_TRY(expect_weight(c, 2, "bias", 1, &co, "[Co]"));
-  copy_shape(&c->out, x);
+  copy_shape(c->out, x);
   for (int k = 0; k < s; k++) {
     int64_t in = x->dims[k + 1];
     if (in < 0) {
-      c->out.dims[k + 1] = -1;
+      c->out->dims[k + 1] = -1;
       continue;
     }
     int64_t full = (in - 1) * a->stride[k] + (int64_t)a->dilation[k] * (a->kernel[k] - 1) + 1;
@@ -390,10 +391,10 @@ static krt_status *infer_conv_transpose(infer *c) {
                         "output size %lld on spatial axis %d (full size %lld, cropped %lld/%lld)",
                         (long long)o, k, (long long)full, (long long)a->pad_begin[k],
                         (long long)a->pad_end[k]);
-    c->out.dims[k + 1] = o;
+    c->out->dims[k + 1] = o;
   }
-  c->out.dims[s + 1] = co;
-  c->out.layout = IR_LAYOUT_CHANNELS_LAST;
+  c->out->dims[s + 1] = co;
+  c->out->layout = IR_LAYOUT_CHANNELS_LAST;
   return NULL;
 }
 
@@ -411,10 +412,10 @@ static krt_status *infer_pool(infer *c) {
                         "padding %lld/%lld on spatial axis %d must be 0..%d (below the window)",
                         (long long)a->pad_begin[k], (long long)a->pad_end[k], k, a->kernel[k] - 1);
   const ir_value *x = input(c, 0);
-  copy_shape(&c->out, x);
+  copy_shape(c->out, x);
   for (int k = 0; k < a->spatial; k++)
-    KRT_TRY(window_output(c, k, x->dims[k + 1], 1, &c->out.dims[k + 1]));
-  c->out.layout = IR_LAYOUT_CHANNELS_LAST;
+    KRT_TRY(window_output(c, k, x->dims[k + 1], 1, &c->out->dims[k + 1]));
+  c->out->layout = IR_LAYOUT_CHANNELS_LAST;
   return NULL;
 }
 
@@ -426,17 +427,17 @@ static krt_status *infer_reduce(infer *c) {
   const ir_value *x = input(c, 0);
   int reduced[KRT_MAX_RANK] = {0};
   for (int k = 0; k < a->n_axes; k++) reduced[a->axes[k]] = 1;
-  copy_shape(&c->out, x);
+  copy_shape(c->out, x);
   if (a->keepdims) {
     for (int k = 0; k < x->rank; k++)
-      if (reduced[k]) c->out.dims[k] = 1;
+      if (reduced[k]) c->out->dims[k] = 1;
     return NULL;
   }
   int r = 0;
   for (int k = 0; k < x->rank; k++)
-    if (!reduced[k]) c->out.dims[r++] = x->dims[k];
-  c->out.rank = r;
-  c->out.layout = IR_LAYOUT_PLAIN;
+    if (!reduced[k]) c->out->dims[r++] = x->dims[k];
+  c->out->rank = r;
+  c->out->layout = IR_LAYOUT_PLAIN;
   return NULL;
 }
 
@@ -460,7 +461,7 @@ static krt_status *infer_batchnorm(infer *c) {
   KRT_TRY(known_dim(c, 0, a->axis, &channels));
   static const char *const roles[] = {"gamma", "beta", "moving mean", "moving variance"};
   for (int i = 1; i < 5; i++) KRT_TRY(expect_weight(c, i, roles[i - 1], 1, &channels, "[C]"));
-  copy_shape(&c->out, x);
+  copy_shape(c->out, x);
   return NULL;
 }
 
@@ -473,13 +474,13 @@ static krt_status *infer_layernorm(infer *c) {
   for (int k = 0; k < a->n_axes; k++) KRT_TRY(known_dim(c, 0, a->axes[k], &p[k]));
   KRT_TRY(expect_weight(c, 1, "gamma", a->n_axes, p, "(the input's dims at the axes)"));
   KRT_TRY(expect_weight(c, 2, "beta", a->n_axes, p, "(the input's dims at the axes)"));
-  copy_shape(&c->out, input(c, 0));
+  copy_shape(c->out, input(c, 0));
   return NULL;
 }
 
 static krt_status *infer_softmax(infer *c) {
   KRT_TRY(check_axes(c, "mix samples across the batch"));
-  copy_shape(&c->out, input(c, 0));
+  copy_shape(c->out, input(c, 0));
   return NULL;
 }
 
@@ -500,7 +501,7 @@ static krt_status *infer_prelu(infer *c) {
       return node_error(c, KRT_ERR_SHAPE, "alpha '%s' %s does not broadcast to input '%s' %s",
                         input_name(c, 1), value_dims(alpha).s, input_name(c, 0), value_dims(x).s);
   }
-  copy_shape(&c->out, x);
+  copy_shape(c->out, x);
   return NULL;
 }
 
@@ -536,7 +537,7 @@ static krt_status *infer_binary(infer *c) {
   int rank = v[0]->rank > v[1]->rank ? v[0]->rank : v[1]->rank;
   int batched = v[0]->batched || v[1]->batched;
   if (batched) KRT_TRY(check_batch_alignment(c, rank));
-  shape *out = &c->out;
+  shape *out = c->out;
   memset(out, 0, sizeof *out);
   out->rank = rank;
   out->batched = batched;
@@ -591,7 +592,7 @@ static krt_status *infer_concat(infer *c) {
                       value_dims(x0).s);
   if (x0->batched && axis == 0)
     return node_error(c, KRT_ERR_SHAPE, "axis 0 is the batch: this would join along the batch");
-  copy_shape(&c->out, x0);
+  copy_shape(c->out, x0);
   for (int i = 1; i < c->n->n_inputs; i++) {
     const ir_value *x = input(c, i);
     if (x->rank != x0->rank)
@@ -603,7 +604,7 @@ static krt_status *infer_concat(infer *c) {
                         input_name(c, 0), value_dims(x0).s, x0->batched ? "" : "not ",
                         input_name(c, i), value_dims(x).s, x->batched ? "" : "not ");
     for (int k = x->batched ? 1 : 0; k < x->rank; k++) {
-      int64_t *d = &c->out.dims[k];
+      int64_t *d = &c->out->dims[k];
       if (k == axis) {
         *d = (*d < 0 || x->dims[k] < 0) ? -1 : *d + x->dims[k];
       } else if (*d >= 0 && x->dims[k] >= 0 && *d != x->dims[k]) {
@@ -616,7 +617,7 @@ static krt_status *infer_concat(infer *c) {
         *d = x->dims[k];
       }
     }
-    if (x->layout != c->out.layout) c->out.layout = IR_LAYOUT_PLAIN;
+    if (x->layout != c->out->layout) c->out->layout = IR_LAYOUT_PLAIN;
   }
   return NULL;
 }
@@ -663,10 +664,10 @@ static krt_status *infer_reshape(infer *c) {
                       "cannot reshape input '%s' %s (%lld elements per sample) into %s (%lld)",
                       input_name(c, 0), value_dims(x).s, (long long)have,
                       plain_dims(a->shape, a->shape_rank).s, (long long)target);
-  copy_shape(&c->out, x);
-  c->out.rank = a->shape_rank + 1;
-  memcpy(&c->out.dims[1], a->shape, (size_t)a->shape_rank * sizeof a->shape[0]);
-  c->out.layout = IR_LAYOUT_PLAIN;
+  copy_shape(c->out, x);
+  c->out->rank = a->shape_rank + 1;
+  memcpy(&c->out->dims[1], a->shape, (size_t)a->shape_rank * sizeof a->shape[0]);
+  c->out->layout = IR_LAYOUT_PLAIN;
   return NULL;
 }
 
@@ -691,29 +692,29 @@ static krt_status *infer_transpose(infer *c) {
                       "perm[0] is %d: this would move the batch (axis 0 of "
                       "'%s' %s)",
                       perm[0], input_name(c, 0), value_dims(x).s);
-  copy_shape(&c->out, x);
+  copy_shape(c->out, x);
   int identity = 1, to_last = x->rank >= 3 && perm[0] == 0 && perm[x->rank - 1] == 1;
   int to_first = x->rank >= 3 && perm[0] == 0 && perm[1] == x->rank - 1;
   for (int k = 0; k < x->rank; k++) {
-    c->out.dims[k] = x->dims[perm[k]];
+    c->out->dims[k] = x->dims[perm[k]];
     identity &= perm[k] == k;
     if (k >= 1 && k < x->rank - 1) to_last &= perm[k] == k + 1;
     if (k >= 2) to_first &= perm[k] == k - 1;
   }
   if (identity) return NULL;
   if (to_last && x->layout == IR_LAYOUT_CHANNELS_FIRST)
-    c->out.layout = IR_LAYOUT_CHANNELS_LAST;
+    c->out->layout = IR_LAYOUT_CHANNELS_LAST;
   else if (to_first && x->layout == IR_LAYOUT_CHANNELS_LAST)
-    c->out.layout = IR_LAYOUT_CHANNELS_FIRST;
+    c->out->layout = IR_LAYOUT_CHANNELS_FIRST;
   else
-    c->out.layout = IR_LAYOUT_PLAIN;
+    c->out->layout = IR_LAYOUT_PLAIN;
   return NULL;
 }
 
 static krt_status *infer_pad(infer *c) {
   const ir_attrs *a = &c->n->attrs;
   const ir_value *x = input(c, 0);
-  copy_shape(&c->out, x);
+  copy_shape(c->out, x);
   for (int k = 0; k < x->rank; k++) {
     if (a->pad_begin[k] < 0 || a->pad_end[k] < 0 || a->pad_begin[k] > DIM_LIMIT ||
         a->pad_end[k] > DIM_LIMIT)
@@ -725,7 +726,7 @@ static krt_status *infer_pad(infer *c) {
                           (long long)a->pad_begin[k], (long long)a->pad_end[k]);
       continue;
     }
-    if (x->dims[k] >= 0) c->out.dims[k] = x->dims[k] + a->pad_begin[k] + a->pad_end[k];
+    if (x->dims[k] >= 0) c->out->dims[k] = x->dims[k] + a->pad_begin[k] + a->pad_end[k];
   }
   return NULL;
 }
@@ -735,7 +736,7 @@ static krt_status *infer_pad(infer *c) {
 static krt_status *infer_slice(infer *c) {
   const ir_attrs *a = &c->n->attrs;
   const ir_value *x = input(c, 0);
-  copy_shape(&c->out, x);
+  copy_shape(c->out, x);
   for (int k = 0; k < x->rank; k++) {
     if (is_batch_axis(x, k)) {
       if (a->begin[0] != 0)
@@ -749,7 +750,7 @@ static krt_status *infer_slice(infer *c) {
       return node_error(
           c, KRT_ERR_SHAPE, "slice %lld:%lld on axis %d of input '%s' %s is empty or out of bounds",
           (long long)a->begin[k], (long long)a->end[k], k, input_name(c, 0), value_dims(x).s);
-    c->out.dims[k] = a->end[k] - a->begin[k];
+    c->out->dims[k] = a->end[k] - a->begin[k];
   }
   return NULL;
 }
@@ -768,12 +769,12 @@ static krt_status *infer_resize(infer *c) {
                         a->scale[k], k, WINDOW_LIMIT);
   KRT_TRY(require_rank(c, 0, a->spatial + 2, "[N, spatial..., C]"));
   const ir_value *x = input(c, 0);
-  copy_shape(&c->out, x);
+  copy_shape(c->out, x);
   for (int k = 0; k < a->spatial; k++) {
     int64_t in = x->dims[k + 1];
-    c->out.dims[k + 1] = in < 0 ? -1 : in * a->scale[k];
+    c->out->dims[k + 1] = in < 0 ? -1 : in * a->scale[k];
   }
-  c->out.layout = IR_LAYOUT_CHANNELS_LAST;
+  c->out->layout = IR_LAYOUT_CHANNELS_LAST;
   return NULL;
 }
 
@@ -785,10 +786,10 @@ static krt_status *infer_gather(infer *c) {
   if (idx->rank + 1 > KRT_MAX_RANK)
     return node_error(c, KRT_ERR_SHAPE, "indices '%s' %s: the output would have rank %d > %d",
                       input_name(c, 0), value_dims(idx).s, idx->rank + 1, KRT_MAX_RANK);
-  copy_shape(&c->out, idx);
-  c->out.dims[idx->rank] = input(c, 1)->dims[1];
-  c->out.rank = idx->rank + 1;
-  c->out.layout = IR_LAYOUT_PLAIN;
+  copy_shape(c->out, idx);
+  c->out->dims[idx->rank] = input(c, 1)->dims[1];
+  c->out->rank = idx->rank + 1;
+  c->out->layout = IR_LAYOUT_PLAIN;
   return NULL;
 }
 
@@ -826,7 +827,7 @@ static krt_status *infer_matmul(infer *c) {
                       "(second to last axis, %lld)",
                       input_name(c, 0), value_dims(a).s, input_name(c, 1), value_dims(b).s,
                       (long long)ka, (long long)kb);
-  shape *out = &c->out;
+  shape *out = c->out;
   memset(out, 0, sizeof *out);
   out->rank = rank;
   out->batched = batched;
@@ -861,13 +862,13 @@ static krt_status *infer_matmul(infer *c) {
 
 /* x -> like x (elementwise ops that keep the shape) */
 static krt_status *infer_same_shape(infer *c) {
-  copy_shape(&c->out, input(c, 0));
+  copy_shape(c->out, input(c, 0));
   return NULL;
 }
 
 static krt_status *infer_op(infer *c) {
   switch (c->n->op) {
-#define X(e, id, name, lo, hi, attrs, infer, format) \
+#define X(e, id, name, lo, hi, out_lo, out_hi, attrs, infer, format) \
   case e: return infer_##infer(c);
 #include "ops.def"
 #undef X
@@ -878,6 +879,59 @@ static krt_status *infer_op(infer *c) {
 
 /* ---- entry points ------------------------------------------------------------------------ */
 
+/* Whether the node has as many outputs as its op gives (ops.def), each a distinct computed value
+ * that is not also an input and that names this node as its producer. */
+static krt_status *check_outputs(const infer *c, int node) {
+  const ir_graph *g = c->g;
+  const ir_node *n = c->n;
+  int lo = ir_op_min_outputs(n->op), hi = ir_op_max_outputs(n->op), k = n->n_outputs;
+  if (k < 1 || !n->outputs) return node_error(c, KRT_ERR_INTERNAL, "has %d outputs", k);
+  if (k < lo || k > hi) {
+    if (lo == hi) return node_error(c, KRT_ERR_INTERNAL, "has %d outputs, %s has %d", k,
+                                    ir_op_name(n->op), lo);
+    return node_error(c, KRT_ERR_INTERNAL, "has %d outputs, %s has %d to %d", k,
+                      ir_op_name(n->op), lo, hi);
+  }
+  for (int o = 0; o < k; o++) {
+    int v = n->outputs[o];
+    if (v < 0 || v >= g->n_values || g->values[v].data)
+      return node_error(c, KRT_ERR_INTERNAL, "output %d (value %d) is not a computed value", o, v);
+    if (g->values[v].producer != node || g->values[v].producer_output != o)
+      return node_error(c, KRT_ERR_INTERNAL,
+                        "output %d '%s' names node %d output %d as its producer", o,
+                        g->values[v].name ? g->values[v].name : "?", g->values[v].producer,
+                        g->values[v].producer_output);
+    for (int j = 0; j < o; j++)
+      if (n->outputs[j] == v)
+        return node_error(c, KRT_ERR_INTERNAL, "outputs %d and %d are the same value %d", j, o, v);
+    for (int i = 0; i < n->n_inputs; i++)
+      if (n->inputs[i] == v)
+        return node_error(c, KRT_ERR_INTERNAL, "input %d is also its output %d", i, o);
+  }
+  return NULL;
+}
+
+/* Writes shape s (checked) into value v. */
+static krt_status *set_output(const infer *c, int o, shape *s, ir_value *v) {
+  if (s->batched) s->dims[0] = -1;
+  if (s->rank < 0 || s->rank > KRT_MAX_RANK)
+    return node_error(c, KRT_ERR_INTERNAL, "output %d would have rank %d", o, s->rank);
+  for (int k = s->batched ? 1 : 0; k < s->rank; k++)
+    if (s->dims[k] < -1 || s->dims[k] > DIM_LIMIT)
+      return node_error(c, KRT_ERR_SHAPE, "output %d dimension %d would be %lld", o, k,
+                        (long long)s->dims[k]);
+  v->dtype = s->dtype == KRT_DTYPE_INVALID ? KRT_FLOAT32 : s->dtype;
+  v->rank = s->rank;
+  memset(v->dims, 0, sizeof v->dims);
+  memcpy(v->dims, s->dims, (size_t)s->rank * sizeof s->dims[0]);
+  v->batched = s->batched;
+  v->layout = s->layout;
+  return NULL;
+}
+
+/* Shapes of up to this many outputs live on the stack; more are allocated. */
+#define STACK_OUTPUTS 8
+
 krt_status *ir_infer_node(ir_graph *g, int node) {
   if (!g || node < 0 || node >= g->n_nodes)
     return krt_error(KRT_ERR_INTERNAL, "shape inference: node %d does not exist", node);
@@ -886,36 +940,31 @@ krt_status *ir_infer_node(ir_graph *g, int node) {
   c.g = g;
   c.n = &g->nodes[node];
   const ir_node *n = c.n;
-  if (n->output < 0 || n->output >= g->n_values || g->values[n->output].data)
-    return node_error(&c, KRT_ERR_INTERNAL, "output %d is not a computed value", n->output);
   if (n->n_inputs < 0 || (n->n_inputs > 0 && !n->inputs))
     return node_error(&c, KRT_ERR_INTERNAL, "has %d inputs", n->n_inputs);
   for (int i = 0; i < n->n_inputs; i++)
-    if (n->inputs[i] < 0 || n->inputs[i] >= g->n_values || n->inputs[i] == n->output)
+    if (n->inputs[i] < 0 || n->inputs[i] >= g->n_values)
       return node_error(&c, KRT_ERR_INTERNAL, "input %d refers to value %d", i, n->inputs[i]);
   if (!ir_op_is_valid((int)n->op)) return node_error(&c, KRT_ERR_INTERNAL, "unknown op %d", (int)n->op);
+  KRT_TRY(check_outputs(&c, node));
   KRT_TRY(check_stray_attrs(&c));
   KRT_TRY(check_residual_flag(&c));
   KRT_TRY(check_input_count(&c));
   for (int i = 0; i < n->n_inputs; i++) KRT_TRY(check_input_value(&c, i));
   KRT_TRY(check_activation(&c));
-  KRT_TRY(infer_op(&c));
-  KRT_TRY(check_residual_shape(&c));
 
-  shape *s = &c.out;
-  if (s->batched) s->dims[0] = -1;
-  for (int k = s->batched ? 1 : 0; k < s->rank; k++)
-    if (s->dims[k] < -1 || s->dims[k] > DIM_LIMIT)
-      return node_error(&c, KRT_ERR_SHAPE, "output dimension %d would be %lld", k,
-                        (long long)s->dims[k]);
-  ir_value *out = &g->values[n->output];
-  out->dtype = KRT_FLOAT32;
-  out->rank = s->rank;
-  memset(out->dims, 0, sizeof out->dims);
-  memcpy(out->dims, s->dims, (size_t)s->rank * sizeof s->dims[0]);
-  out->batched = s->batched;
-  out->layout = s->layout;
-  return NULL;
+  shape stack[STACK_OUTPUTS];
+  shape *outs =
+      n->n_outputs <= STACK_OUTPUTS ? stack : malloc((size_t)n->n_outputs * sizeof *outs);
+  if (!outs) return krt_error_oom("shape inference");
+  memset(outs, 0, (size_t)n->n_outputs * sizeof *outs);
+  c.out = outs;
+  krt_status *s = infer_op(&c);
+  if (!s) s = check_residual_shape(&c);
+  for (int o = 0; o < n->n_outputs && !s; o++)
+    s = set_output(&c, o, &outs[o], &g->values[n->outputs[o]]);
+  if (outs != stack) free(outs);
+  return s;
 }
 
 krt_status *ir_infer_all(ir_graph *g) {
@@ -930,9 +979,6 @@ krt_status *ir_infer_all(ir_graph *g) {
                          n->name ? n->name : "?", ir_op_name(n->op),
                          g->values[v].name ? g->values[v].name : "?");
     }
-    if (n->output >= 0 && n->output < g->n_values && g->values[n->output].producer != i)
-      return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s): its output's producer is node %d",
-                       n->name ? n->name : "?", ir_op_name(n->op), g->values[n->output].producer);
     KRT_TRY(ir_infer_node(g, i));
   }
   return NULL;

@@ -15,7 +15,7 @@ krt_status *opt_cancel_transposes(ir_graph *g) {
     int producer = g->values[b->inputs[0]].producer;
     if (producer < 0 || g->nodes[producer].op != IR_OP_TRANSPOSE) continue;
     const ir_node *a = &g->nodes[producer];
-    int rank = g->values[b->output].rank;
+    int rank = g->values[b->outputs[0]].rank;
     int composed[KRT_MAX_RANK];
     int identity = 1;
     for (int k = 0; k < rank; k++) {
@@ -23,7 +23,7 @@ krt_status *opt_cancel_transposes(ir_graph *g) {
       identity &= composed[k] == k;
     }
     if (identity) {
-      rewrite_replace_uses(g, b->output, a->inputs[0]);
+      rewrite_replace_uses(g, b->outputs[0], a->inputs[0]);
     } else {
       b->inputs[0] = a->inputs[0];
       for (int k = 0; k < rank; k++) b->attrs.perm[k] = composed[k];

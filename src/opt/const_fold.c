@@ -3,9 +3,9 @@
  * arithmetic importers emit on a Normalization's mean and variance, a Rescaling of a constant,
  * ...). Nodes are visited in order, so a chain of them folds in one pass.
  *
- * Left alone: nodes no output depends on, nodes whose result would be far larger than their
- * inputs (a broadcast that would bloat the engine file), and nodes whose kernel fails: they then
- * fail at run time with the same message as without folding.
+ * Left alone: nodes no output depends on, nodes of several outputs, nodes whose result would be
+ * far larger than their inputs (a broadcast that would bloat the engine file), and nodes whose
+ * kernel fails: they then fail at run time with the same message as without folding.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +22,10 @@
 /* Whether node i is worth computing now; its result's element count into *count. */
 static int foldable(const ir_graph *g, const char *live, int i, int64_t *count) {
   const ir_node *n = &g->nodes[i];
-  if (!live[i] || n->n_inputs < 1 || !cpu_kernel_for(n->op)) return 0;
+  /* one result per node: a node of several outputs (Split of a constant) is left to run */
+  if (!live[i] || n->n_inputs < 1 || n->n_outputs != 1 || !cpu_kernel_for(n->op)) return 0;
   if (!fusion_inputs_constant(g, n, 0, n->n_inputs - 1)) return 0;
-  const ir_value *out = &g->values[n->output];
+  const ir_value *out = &g->values[n->outputs[0]];
   if (out->batched) return 0;
   int64_t elements = ir_value_elements(out, 1), inputs = 0;
   if (elements < 0) return 0;
@@ -51,7 +52,7 @@ static krt_status *compute(const ir_graph *g, int i, int64_t count, float **resu
     in[k].rank = v->rank;
     memcpy(in[k].dims, v->dims, sizeof in[k].dims);
   }
-  const ir_value *out = &g->values[n->output];
+  const ir_value *out = &g->values[n->outputs[0]];
   cpu_tensor y;
   y.data = data;
   y.rank = out->rank;
@@ -69,7 +70,7 @@ static krt_status *compute(const ir_graph *g, int i, int64_t count, float **resu
 
 /* Replaces node i's output by the constant `data` (taken). */
 static krt_status *replace_by_constant(ir_graph *g, char *live, int i, float *data) {
-  int out = g->nodes[i].output, c;
+  int out = g->nodes[i].outputs[0], c;
   int64_t dims[KRT_MAX_RANK];
   int rank = g->values[out].rank;
   memcpy(dims, g->values[out].dims, sizeof dims);

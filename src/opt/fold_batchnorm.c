@@ -129,7 +129,7 @@ static krt_status *fold_one(ir_graph *g, char *live, int bn, int p) {
   if (!s) s = ir_infer_node(g, p);
   if (!s) s = fusion_record(g, p, bn);
   if (s) goto done;
-  rewrite_replace_uses(g, g->nodes[bn].output, g->nodes[p].output);
+  rewrite_replace_uses(g, g->nodes[bn].outputs[0], g->nodes[p].outputs[0]);
   live[bn] = 0;
 done:
   free(scale);

@@ -63,7 +63,7 @@ static int identity_on(const ir_activation *second, double high) {
 /* Bypasses Activation node `act`: its readers read its input; recorded on node `into` (if >= 0). */
 static krt_status *bypass(ir_graph *g, char *live, int act, int into) {
   if (into >= 0) KRT_TRY(fusion_record(g, into, act));
-  rewrite_replace_uses(g, g->nodes[act].output, g->nodes[act].inputs[0]);
+  rewrite_replace_uses(g, g->nodes[act].outputs[0], g->nodes[act].inputs[0]);
   live[act] = 0;
   return NULL;
 }

@@ -31,7 +31,7 @@ static int fusable_operand(const ir_graph *g, const char *live, int add, int k) 
   if (n->op != IR_OP_DENSE && n->op != IR_OP_CONV && n->op != IR_OP_CONV_TRANSPOSE) return 0;
   if (n->attrs.act.kind != IR_ACT_NONE || n->attrs.residual || n->n_inputs < 2 || n->n_inputs > 3)
     return 0;
-  const ir_value *sum = &g->values[a->output];
+  const ir_value *sum = &g->values[a->outputs[0]];
   if (!fusion_same_known_shape(&g->values[v], sum) || !fusion_same_known_shape(&g->values[r], sum))
     return 0;
   return fusion_single_reader(g, live, v) == add;
@@ -40,7 +40,7 @@ static int fusable_operand(const ir_graph *g, const char *live, int add, int k) 
 /* Gives node p a zero bias of its output channels when it has none. */
 static krt_status *ensure_bias(ir_graph *g, int p) {
   if (g->nodes[p].n_inputs >= 3) return NULL;
-  const ir_value *z = &g->values[g->nodes[p].output];
+  const ir_value *z = &g->values[g->nodes[p].outputs[0]];
   int64_t channels = z->dims[z->rank - 1];
   float *zeros = calloc((size_t)(channels > 0 ? channels : 1), sizeof *zeros);
   if (!zeros) return krt_error_oom("fuse_residual");
@@ -68,7 +68,7 @@ static krt_status *fuse_one(ir_graph *g, char *live, int add, int k) {
   n->attrs.act = g->nodes[add].attrs.act;
   KRT_TRY(ir_infer_node(g, p));
   KRT_TRY(fusion_record(g, p, add));
-  rewrite_replace_uses(g, g->nodes[add].output, g->nodes[p].output);
+  rewrite_replace_uses(g, g->nodes[add].outputs[0], g->nodes[p].outputs[0]);
   live[add] = 0;
   return NULL;
 }

@@ -18,7 +18,9 @@ krt_status *fusion_live_nodes(const ir_graph *g, char **live) {
   /* Topological order: one backward sweep reaches every dependency. */
   for (int i = g->n_nodes - 1; i >= 0; i--) {
     const ir_node *n = &g->nodes[i];
-    if (!value_live[n->output]) continue;
+    int used = 0;
+    for (int k = 0; k < n->n_outputs; k++) used |= value_live[n->outputs[k]];
+    if (!used) continue;
     node_live[i] = 1;
     for (int j = 0; j < n->n_inputs; j++) value_live[n->inputs[j]] = 1;
   }
@@ -88,5 +90,6 @@ void fusion_move_node_later(ir_graph *g, char *live, int from, int to) {
   memmove(&live[from], &live[from + 1], (size_t)(to - from));
   g->nodes[to] = moved;
   live[to] = moved_live;
-  for (int i = from; i <= to; i++) g->values[g->nodes[i].output].producer = i;
+  for (int i = from; i <= to; i++)
+    for (int k = 0; k < g->nodes[i].n_outputs; k++) g->values[g->nodes[i].outputs[k]].producer = i;
 }

@@ -9,7 +9,8 @@
  * the value, else the node's own layer, else the last layer record (model order, every layer
  * after its inputs') pointing at it: a removed Identity (Dropout) after the node points there
  * too, and holds the same numbers. A value no record points at (an importer's helper such as
- * "conv1/pad", or a Dense before its separate softmax) is published under its node's name. */
+ * "conv1/pad", or a Dense before its separate softmax) is published under its node's name, or,
+ * for one of several outputs of a node, under its value's name ("split:1"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,14 +70,19 @@ krt_status *opt_publish_all_values(ir_graph *g) {
 
   krt_status *s = NULL;
   for (int i = 0; i < g->n_nodes && !s; i++) {
-    int v = g->nodes[i].output;
-    if (published[v] || g->values[v].data) continue;
-    published[v] = 1;
-    int layer = layer_of_value(g, &g->nodes[i], v, last_layer);
-    const char *base = layer >= 0 ? g->layers[layer].name : g->nodes[i].name;
-    char name[1024];
-    unique_output_name(g, base, name, sizeof name);
-    s = ir_add_output(g, v, name);
+    for (int k = 0; k < g->nodes[i].n_outputs && !s; k++) {
+      int v = g->nodes[i].outputs[k];
+      if (published[v] || g->values[v].data) continue;
+      published[v] = 1;
+      int layer = layer_of_value(g, &g->nodes[i], v, last_layer);
+      /* output k of several, no layer's result: its value name ("split:1") tells them apart */
+      const char *base = layer >= 0 ? g->layers[layer].name
+                         : g->nodes[i].n_outputs > 1 ? g->values[v].name
+                                                     : g->nodes[i].name;
+      char name[1024];
+      unique_output_name(g, base, name, sizeof name);
+      s = ir_add_output(g, v, name);
+    }
   }
   free(published);
   free(last_layer);

@@ -1,6 +1,7 @@
 /* Dead-code removal: keeps the nodes and constants that some graph output depends on, plus every
  * graph input (callers bind inputs by index and name, so the input table never changes), and
- * renumbers values and nodes densely in their original order. */
+ * renumbers values and nodes densely in their original order. A node with several outputs stays
+ * while any of them is used, and keeps all of them (its kernel writes every one). */
 #include <stdlib.h>
 
 #include "core/status.h"
@@ -21,7 +22,10 @@ krt_status *opt_remove_dead(ir_graph *g) {
   /* Nodes are topologically ordered, so one backward sweep marks every dependency. */
   for (int i = g->n_nodes - 1; i >= 0; i--) {
     const ir_node *n = &g->nodes[i];
-    if (!live[n->output]) continue;
+    int used = 0;
+    for (int k = 0; k < n->n_outputs; k++) used |= live[n->outputs[k]];
+    if (!used) continue;
+    for (int k = 0; k < n->n_outputs; k++) live[n->outputs[k]] = 1;
     for (int j = 0; j < n->n_inputs; j++) live[n->inputs[j]] = 1;
   }
 
@@ -39,15 +43,16 @@ krt_status *opt_remove_dead(ir_graph *g) {
   int nn = 0;
   for (int i = 0; i < g->n_nodes; i++) {
     ir_node *n = &g->nodes[i];
-    if (value_map[n->output] < 0) {
+    if (value_map[n->outputs[0]] < 0) { /* all outputs live or none */
       node_map[i] = -1;
       free(n->name);
       free(n->inputs);
+      free(n->outputs);
       free(n->fused);
       continue;
     }
     node_map[i] = nn;
-    n->output = value_map[n->output];
+    for (int k = 0; k < n->n_outputs; k++) n->outputs[k] = value_map[n->outputs[k]];
     for (int j = 0; j < n->n_inputs; j++) n->inputs[j] = value_map[n->inputs[j]];
     g->nodes[nn++] = *n;
   }

@@ -1,4 +1,6 @@
-/* --output NAME: cut the graph at named layers and make their outputs the graph's outputs. */
+/* --output NAME: cut the graph at named layers and make their outputs the graph's outputs. A
+ * layer record holds one value (its first output); any other output of a node of several is
+ * named by its value ("split:1", as krt inspect shows). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +35,20 @@ krt_status *opt_set_outputs(ir_graph *g, const char *const *layer_names, int n) 
   krt_status *s = NULL;
   for (int i = 0; i < n && !s; i++) {
     int layer = ir_find_layer(g, layer_names[i]);
-    if (layer < 0 || g->layers[layer].output < 0) {
+    int value = layer >= 0 ? g->layers[layer].output : -1;
+    if (value < 0) {
+      int v = ir_find_value(g, layer_names[i]);
+      if (v >= 0 && g->values[v].producer >= 0 && g->nodes[g->values[v].producer].n_outputs > 1)
+        value = v;
+    }
+    if (value < 0) {
       char known[1024];
       list_layers(g, known, sizeof known);
       s = krt_error(KRT_ERR_NOT_FOUND, "%s: no layer named '%s' can be an output; layers: %s",
                     g->source ? g->source : "model", layer_names[i], known);
       break;
     }
-    values[i] = g->layers[layer].output;
+    values[i] = value;
     size_t len = strlen(layer_names[i]) + 1;
     names[i] = malloc(len);
     if (!names[i]) s = krt_error_oom("output name");

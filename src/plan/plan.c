@@ -1,7 +1,10 @@
 /* Memory planner: liveness over node order, then greedy-by-size best-fit placement.
  *
  * Time runs over node indices: graph inputs are written (by the caller) at time -1, node i writes
- * its output at time i and reads its inputs at time i, graph outputs are read at time n_nodes.
+ * its outputs at time i and reads its inputs at time i, graph outputs are read at time n_nodes.
+ * Liveness is per value: each output of a node with several gets its own slot and its own
+ * interval (an output nothing reads ends where it is written), so one output of a Split can be
+ * freed long before another.
  * A value occupies its slot over the closed interval [first write, last read]; two slots may share
  * bytes only when their intervals are disjoint. Because a node's output interval starts at the
  * same time as its inputs' end, an output never shares bytes with its own inputs (no kernel runs
@@ -9,9 +12,10 @@
  * gets bytes, even one no node reads, since the caller binds and copies it anyway; a node output
  * nothing reads still gets bytes for the node to write.
  *
- * Aliases: Reshape and Identity outputs share their first input's slot. Values are grouped by
- * their root (the first value of an alias chain that owns bytes); the group's interval spans
- * every member's reads, and a group containing a graph output lives to the end.
+ * Aliases: Reshape and Identity outputs (single-output ops) share their first input's slot.
+ * Values are grouped by their root (the first value of an alias chain that owns bytes); the
+ * group's interval spans every member's reads, and a group containing a graph output lives to
+ * the end.
  *
  * Views (Concat inputs written in place, plan.h) join their Concat output's group too: the group
  * starts at the earliest write of any member, which for a view is before the Concat runs.
@@ -101,7 +105,8 @@ static void choose_views(const ir_graph *g, const plan_options *opts, krt_plan *
     for (int k = 0; k < g->nodes[i].n_inputs; k++) uses[g->nodes[i].inputs[k]]++;
   for (int i = 0; i < g->n_nodes; i++) {
     const ir_node *c = &g->nodes[i];
-    const ir_value *y = &g->values[c->output];
+    if (c->op != IR_OP_CONCAT) continue;
+    const ir_value *y = &g->values[c->outputs[0]];
     if (c->op != IR_OP_CONCAT || y->rank < 1 || c->attrs.axis != y->rank - 1 || is_constant(y))
       continue;
     int64_t pitch = y->dims[y->rank - 1], at = 0;
@@ -111,11 +116,13 @@ static void choose_views(const ir_graph *g, const plan_options *opts, krt_plan *
       int64_t width = xv->rank == y->rank ? xv->dims[xv->rank - 1] : -1;
       if (width < 0) break; /* malformed: leave the rest to the Concat (shape checks report it) */
       int p = xv->producer;
+      /* writes_rows speaks of a node's one output: producers of several write dense outputs */
       if (width > 0 && pitch > 0 && !is_constant(xv) && !is_io[x] && uses[x] == 1 && p >= 0 &&
-          p < i && xv->batched == y->batched && !plan_op_aliases_input(g->nodes[p].op) &&
+          p < i && g->nodes[p].n_outputs == 1 && xv->batched == y->batched &&
+          !plan_op_aliases_input(g->nodes[p].op) &&
           g->nodes[p].op != IR_OP_CONCAT && plan->view_of[x] < 0 &&
           opts->writes_rows(g, &g->nodes[p], at, pitch)) {
-        plan->view_of[x] = c->output;
+        plan->view_of[x] = c->outputs[0];
         plan->view_at[x] = at;
         plan->view_pitch[x] = pitch;
         plan->n_views++;
@@ -143,8 +150,12 @@ static krt_status *compute_liveness(const ir_graph *g, const int *view_of, int *
   }
   for (int i = 0; i < g->n_nodes; i++) {
     const ir_node *n = &g->nodes[i];
-    if (n->output < 0 || n->output >= g->n_values)
+    if (n->n_outputs < 1 || !n->outputs)
       return krt_error(KRT_ERR_INTERNAL, "planning: node '%s' writes no value", n->name);
+    for (int k = 0; k < n->n_outputs; k++)
+      if (n->outputs[k] < 0 || n->outputs[k] >= g->n_values)
+        return krt_error(KRT_ERR_INTERNAL, "planning: node '%s' output %d refers to no value",
+                         n->name, k);
     for (int k = 0; k < n->n_inputs; k++) {
       int in = n->inputs[k];
       if (in < 0 || in >= g->n_values)
@@ -158,14 +169,18 @@ static krt_status *compute_liveness(const ir_graph *g, const int *view_of, int *
                          g->values[in].name);
       if (end[r] < i) end[r] = i;
     }
-    int out = n->output;
     int in0 = n->n_inputs > 0 ? n->inputs[0] : -1;
-    if (plan_op_aliases_input(n->op) && in0 >= 0 && !is_constant(&g->values[in0])) {
+    if (n->n_outputs == 1 && plan_op_aliases_input(n->op) && in0 >= 0 &&
+        !is_constant(&g->values[in0])) {
+      int out = n->outputs[0];
       root[out] = root[in0];
       if (end[root[out]] < i) end[root[out]] = i;
-    } else {
+      continue;
+    }
+    for (int k = 0; k < n->n_outputs; k++) {
       /* A view is written now, into the bytes of the Concat output (its own root: a Concat
        * never aliases), which is written later. */
+      int out = n->outputs[k];
       int r = view_of[out] >= 0 ? view_of[out] : out;
       root[out] = r;
       if (start[r] > i) start[r] = i;

@@ -113,13 +113,15 @@ static krt_status *cpu_check_node(const ir_graph *g, const ir_node *n) {
 typedef struct cpu_engine {
   const ir_graph *g;
   const krt_plan *plan;
-  int max_inputs; /* most inputs of any node: size of the per-run view array */
+  int max_inputs;  /* most inputs of any node: size of the per-run view array */
+  int max_outputs; /* most outputs of any node: size of the per-run output view array */
 } cpu_engine;
 
 typedef struct cpu_context {
   const cpu_engine *engine;
   unsigned char *arena; /* plan->arena_bytes, KRT_PLAN_ALIGNMENT-aligned */
   cpu_tensor *views;    /* max_inputs input views, reused for every node */
+  cpu_tensor *outputs;  /* max_outputs output views, reused for every node */
   int broken_node;      /* debug_hooks.h: the node whose output is spoilt after it runs, or -1 */
 } cpu_context;
 
@@ -127,16 +129,18 @@ static krt_status *cpu_engine_prepare(const ir_graph *g, const krt_plan *plan, v
   if (plan->n_values != g->n_values)
     return krt_error(KRT_ERR_INTERNAL, "the memory plan covers %d values, the graph has %d",
                      plan->n_values, g->n_values);
-  int max_inputs = 1;
+  int max_inputs = 1, max_outputs = 1;
   for (int i = 0; i < g->n_nodes; i++) {
     KRT_TRY(cpu_check_node(g, &g->nodes[i]));
     if (g->nodes[i].n_inputs > max_inputs) max_inputs = g->nodes[i].n_inputs;
+    if (g->nodes[i].n_outputs > max_outputs) max_outputs = g->nodes[i].n_outputs;
   }
   cpu_engine *e = malloc(sizeof *e);
   if (!e) return krt_error_oom("cpu engine");
   e->g = g;
   e->plan = plan;
   e->max_inputs = max_inputs;
+  e->max_outputs = max_outputs;
   *state = e;
   return NULL;
 }
@@ -161,9 +165,11 @@ static krt_status *cpu_context_create(void *engine_state, void **state) {
   }
   c->arena = aligned_alloc(align, bytes);
   c->views = malloc((size_t)e->max_inputs * sizeof *c->views);
-  if (!c->arena || !c->views) {
+  c->outputs = malloc((size_t)e->max_outputs * sizeof *c->outputs);
+  if (!c->arena || !c->views || !c->outputs) {
     free(c->arena);
     free(c->views);
+    free(c->outputs);
     free(c);
     return krt_error(KRT_ERR_OUT_OF_MEMORY,
                      "cannot allocate the CPU activation arena of %lld bytes",
@@ -178,6 +184,7 @@ static void cpu_context_release(void *state) {
   if (!c) return;
   free(c->arena);
   free(c->views);
+  free(c->outputs);
   free(c);
 }
 
@@ -250,12 +257,15 @@ static krt_status *cpu_run(void *state, int64_t batch) {
     cpu_kernel_fn kernel = cpu_kernel_for(n->op);
     if (!kernel) return cpu_check_node(g, n);
     for (int k = 0; k < n->n_inputs; k++) KRT_TRY(value_view(c, n->inputs[k], batch, &c->views[k]));
-    cpu_tensor y;
-    KRT_TRY(value_view(c, n->output, batch, &y));
-    KRT_TRY(kernel(n, c->views, n->n_inputs, &y));
+    for (int k = 0; k < n->n_outputs; k++)
+      KRT_TRY(value_view(c, n->outputs[k], batch, &c->outputs[k]));
+    KRT_TRY(kernel(n, c->views, n->n_inputs, c->outputs));
     if (i == c->broken_node) {
-      int64_t count = cpu_count(&y);
-      for (int64_t k = 0; k < count; k++) y.data[k] += DEBUG_BREAK_OFFSET;
+      for (int o = 0; o < n->n_outputs; o++) {
+        cpu_tensor *y = &c->outputs[o];
+        int64_t count = cpu_count(y);
+        for (int64_t k = 0; k < count; k++) y->data[k] += DEBUG_BREAK_OFFSET;
+      }
     }
   }
   return NULL;

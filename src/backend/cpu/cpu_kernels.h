@@ -3,8 +3,10 @@
  *
  * Each kernel computes one node. Tensors are concrete (batch substituted), dense, row-major,
  * channels-last where spatial (see src/ir/ops.def for every op's exact semantics). Inputs are in
- * node order, constants included. A kernel never allocates the output: y->data is planned memory
- * of the right size (for Reshape/Identity it may be the same memory as the input).
+ * node order, constants included. A kernel never allocates its outputs: y points to the node's
+ * n->n_outputs output tensors, in the op's output order (y[0] alone for most ops), each planned
+ * memory of the right size, never shared with an input or another output (for Reshape/Identity
+ * y[0] may be the same memory as the input).
  */
 #ifndef KRT_BACKEND_CPU_KERNELS_H
 #define KRT_BACKEND_CPU_KERNELS_H
@@ -17,6 +19,7 @@ typedef struct cpu_tensor {
   int64_t dims[KRT_MAX_RANK];
 } cpu_tensor;
 
+/* in: n_in input tensors; y: n->n_outputs output tensors */
 typedef krt_status *(*cpu_kernel_fn)(const ir_node *n, const cpu_tensor *in, int n_in,
                                      cpu_tensor *y);
 

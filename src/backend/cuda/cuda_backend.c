@@ -97,9 +97,11 @@ static krt_status *prepare_engine(cuda_engine *e, const backend_engine_args *arg
     return krt_error(KRT_ERR_INTERNAL, "the memory plan covers %d values, the graph has %d",
                      e->plan->n_values, g->n_values);
   e->max_inputs = 1;
+  e->max_outputs = 1;
   for (int i = 0; i < g->n_nodes; i++) {
     KRT_TRY(cuda_check_node(g, &g->nodes[i]));
     if (g->nodes[i].n_inputs > e->max_inputs) e->max_inputs = g->nodes[i].n_inputs;
+    if (g->nodes[i].n_outputs > e->max_outputs) e->max_outputs = g->nodes[i].n_outputs;
   }
   CUDA_TRY(cudaGetDevice(&e->device), "engine");
   CUDA_TRY(cudaSetDevice(e->device), "engine");

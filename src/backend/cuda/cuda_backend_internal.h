@@ -52,6 +52,7 @@ typedef struct cuda_engine {
   size_t weight_bytes;
   cuda_tuning *tuning;
   int max_inputs;            /* most inputs of any node */
+  int max_outputs;           /* most outputs of any node */
 } cuda_engine;
 
 /* Whether n is set up by cuda_prepare_node (library-backed: Conv, ConvTranspose, Dense). */
@@ -103,6 +104,7 @@ typedef struct cuda_context {
   unsigned char *device_staging;/* float32 data being converted to/from the engine precision */
   size_t device_staging_bytes;
   cuda_tensor *views;           /* max_inputs input views, reused for every node */
+  cuda_tensor *output_views;    /* max_outputs output views, reused for every node */
   cuda_host_copy *host_copies;  /* per output */
   int n_host_copies;
   cudaEvent_t events[EV_COUNT];

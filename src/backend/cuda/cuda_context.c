@@ -60,6 +60,7 @@ void cuda_context_release(void *state) {
   if (c->cudnn) cudnnDestroy(c->cudnn);
   if (c->stream) cudaStreamDestroy(c->stream);
   free(c->views);
+  free(c->output_views);
   free(c->host_copies);
   free(c->bound_ptr);
   free(c->alias_root);
@@ -129,22 +130,24 @@ static krt_status *init_bindings(cuda_context *c) {
     /* The op list of plan_op_aliases_input (plan.c is not part of this module), and the
      * planner's placement as the proof: outputs never share their inputs' bytes otherwise. */
     int aliasing = node->op == IR_OP_RESHAPE || node->op == IR_OP_IDENTITY;
-    if (aliasing && in0 >= 0 && !g->values[in0].data && plan->offset[node->output] >= 0 &&
-        plan->offset[node->output] == plan->offset[in0])
-      c->alias_root[node->output] = c->alias_root[in0];
+    int out = node->outputs[0]; /* aliasing ops have one output */
+    if (aliasing && in0 >= 0 && !g->values[in0].data && plan->offset[out] >= 0 &&
+        plan->offset[out] == plan->offset[in0])
+      c->alias_root[out] = c->alias_root[in0];
   }
   for (int i = 0; i < g->n_inputs; i++) c->is_graph_input[g->inputs[i]] = 1;
   return cuda_graphs_init(c);
 }
 
 /* debug_hooks.h: finds the node to break and puts the offset on the device, in the dtype of that
- * node's output (float16 in FP16 engines). */
+ * node's first output (float16 in FP16 engines; the outputs of one node share a dtype, checked
+ * where they are broken). */
 static krt_status *prepare_break_hook(cuda_context *c) {
   const cuda_engine *e = c->engine;
   KRT_TRY(debug_break_node(e->g, &c->broken_node));
   if (c->broken_node < 0) return NULL;
   const float offset = DEBUG_BREAK_OFFSET;
-  krt_dtype dtype = e->value_dtype[e->g->nodes[c->broken_node].output];
+  krt_dtype dtype = e->value_dtype[e->g->nodes[c->broken_node].outputs[0]];
   /* [0]: the offset in `dtype`; [1]: the float32 it is converted from. */
   KRT_TRY(cuda_alloc_device(&c->break_offset, 2 * sizeof(float), "the break hook"));
   float *as_float = (float *)c->break_offset + 1;
@@ -159,6 +162,10 @@ static krt_status *prepare_break_hook(cuda_context *c) {
 /* Adds the hook's offset to every element of y (the broken node's output), on the stream, so
  * CUDA graphs capture it with the node. */
 static krt_status *break_output(cuda_context *c, const ir_node *n, const cuda_tensor *y) {
+  if (y->dtype != c->engine->value_dtype[n->outputs[0]])
+    return krt_error(KRT_ERR_UNSUPPORTED,
+                     "%s: node '%s' has outputs of different dtypes; break another node",
+                     DEBUG_BREAK_ENV, n->name);
   if (y->row_pitch)
     return krt_error(KRT_ERR_UNSUPPORTED,
                      "%s: node '%s' writes into its Concat in place; break another node",
@@ -184,8 +191,10 @@ static krt_status *create_context(cuda_context *c) {
   size_t nodes = (size_t)(g->n_nodes ? g->n_nodes : 1);
   c->op_state = calloc(nodes, sizeof *c->op_state);
   c->views = malloc((size_t)e->max_inputs * sizeof *c->views);
+  c->output_views = malloc((size_t)e->max_outputs * sizeof *c->output_views);
   c->host_copies = malloc((size_t)(g->n_outputs ? g->n_outputs : 1) * sizeof *c->host_copies);
-  if (!c->op_state || !c->views || !c->host_copies) return krt_error_oom("cuda context");
+  if (!c->op_state || !c->views || !c->output_views || !c->host_copies)
+    return krt_error_oom("cuda context");
   KRT_TRY(init_bindings(c));
   KRT_TRY(prepare_break_hook(c));
 
@@ -273,15 +282,18 @@ krt_status *cuda_launch_nodes(cuda_context *c, int64_t batch, int profile) {
       return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): the CUDA backend has no kernel for it",
                        n->name, ir_op_name(n->op));
     for (int k = 0; k < n->n_inputs; k++) KRT_TRY(value_tensor(c, n->inputs[k], batch, &c->views[k]));
-    cuda_tensor y;
-    KRT_TRY(value_tensor(c, n->output, batch, &y));
-    if (y.row_pitch && !cuda_writes_rows(g, n, 0, y.row_pitch))
-      return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s) cannot write into its Concat in place",
-                       n->name, ir_op_name(n->op));
+    cuda_tensor *y = c->output_views;
+    for (int k = 0; k < n->n_outputs; k++) {
+      KRT_TRY(value_tensor(c, n->outputs[k], batch, &y[k]));
+      if (y[k].row_pitch && (n->n_outputs != 1 || !cuda_writes_rows(g, n, 0, y[k].row_pitch)))
+        return krt_error(KRT_ERR_INTERNAL, "node '%s' (%s) cannot write into its Concat in place",
+                         n->name, ir_op_name(n->op));
+    }
     launch.error_flag = c->error_flags + i;
     launch.op_state = c->op_state[i];
-    KRT_TRY(fn(n, c->views, n->n_inputs, &y, &launch));
-    if (i == c->broken_node) KRT_TRY(break_output(c, n, &y));
+    KRT_TRY(fn(n, c->views, n->n_inputs, y, &launch));
+    if (i == c->broken_node)
+      for (int k = 0; k < n->n_outputs; k++) KRT_TRY(break_output(c, n, &y[k]));
     if (profile) CUDA_TRY(cudaEventRecord(c->node_events[i + 1], c->stream), n->name);
   }
   return NULL;

@@ -100,7 +100,7 @@ static const char *node_name(const ir_node *n) { return n->name ? n->name : "?";
 static krt_status *geometry(const ir_graph *g, const ir_node *n, krt_precision precision,
                             conv_state *st) {
   const ir_attrs *a = &n->attrs;
-  const ir_value *x = &g->values[n->inputs[0]], *y = &g->values[n->output];
+  const ir_value *x = &g->values[n->inputs[0]], *y = &g->values[n->outputs[0]];
   int sp = a->spatial;
   if (sp < 1 || sp > 3 || x->rank != sp + 2 || y->rank != sp + 2)
     return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): %d spatial axes, ranks %d -> %d",
@@ -723,7 +723,7 @@ static krt_status *buffers_alloc(const cuda_prepare_ctx *ctx, const conv_state *
   const ir_node *n = st->node;
   size_t esize = ctx->precision == KRT_PRECISION_FP16 ? 2 : 4;
   int64_t xe = ir_value_elements(&ctx->graph->values[n->inputs[0]], batch);
-  int64_t ye = ir_value_elements(&ctx->graph->values[n->output], batch);
+  int64_t ye = ir_value_elements(&ctx->graph->values[n->outputs[0]], batch);
   if (xe <= 0 || ye <= 0)
     return krt_error(KRT_ERR_SHAPE, "node '%s': unknown sizes at batch %lld", node_name(n),
                      (long long)batch);

@@ -40,6 +40,9 @@ typedef struct cuda_launch {
                              * and plans, cuBLASLt algorithms), or NULL */
 } cuda_launch;
 
+/* in: n_in input tensors; y: the node's n->n_outputs output tensors, in the op's output order
+ * (y[0] alone for most ops), each its own memory (src/plan: outputs never share bytes with each
+ * other or with the inputs, Reshape and Identity aside). */
 typedef krt_status *(*cuda_launch_fn)(const ir_node *n, const cuda_tensor *in, int n_in,
                                       cuda_tensor *y, const cuda_launch *launch);
 

@@ -442,8 +442,9 @@ void cuda_node_key(const ir_graph *g, const ir_node *n, int64_t batch, krt_preci
 
 int64_t cuda_output_pitch(const cuda_prepare_ctx *ctx, const ir_node *n) {
   const krt_plan *p = ctx->plan;
-  if (!p || !p->view_of || n->output < 0 || n->output >= p->n_values) return 0;
-  return p->view_of[n->output] >= 0 ? p->view_pitch[n->output] : 0;
+  if (!p || !p->view_of || n->n_outputs != 1 || n->outputs[0] < 0 || n->outputs[0] >= p->n_values)
+    return 0;
+  return p->view_of[n->outputs[0]] >= 0 ? p->view_pitch[n->outputs[0]] : 0;
 }
 
 void cuda_node_key_ctx(const cuda_prepare_ctx *ctx, const ir_node *n, int64_t batch, char *key,
