@@ -251,10 +251,17 @@ static void cuda_view(const ir_value *v, void *data, krt_dtype dtype, cuda_tenso
   memcpy(t->dims, v->dims, sizeof t->dims);
 }
 
-/* Emits the node and runs it in both dtypes. label names it in the tables. */
-static void run_case(op_case *c, const char *label, ir_op op, const ir_attrs *attrs) {
-  int out;
-  if (c->ok && !status_ok(ir_emit(c->g, op, label, -1, c->inputs, c->n_inputs, attrs, &out), label))
+#define MAX_OUT 8
+
+/* Emits the node with n_outputs outputs and runs it in both dtypes. label names it in the tables.
+ * The outputs lie one after another in one buffer (CPU and device alike), compared as a whole. */
+static void run_case_outputs(op_case *c, const char *label, ir_op op, const ir_attrs *attrs,
+                             int n_outputs) {
+  int out[MAX_OUT];
+  if (n_outputs < 1 || n_outputs > MAX_OUT) c->ok = 0;
+  if (c->ok && !status_ok(ir_emit_outputs(c->g, op, label, -1, c->inputs, c->n_inputs, attrs,
+                                          n_outputs, out),
+                          label))
     c->ok = 0;
   if (!c->ok) {
     record(label, KRT_FLOAT32, "(case could not be built)", NAN, NAN, 0);
@@ -263,7 +270,12 @@ static void run_case(op_case *c, const char *label, ir_op op, const ir_attrs *at
   }
   const ir_node *n = &c->g->nodes[c->g->n_nodes - 1];
   const ir_value *yv = &c->g->values[n->outputs[0]];
-  int64_t y_count = count_of(yv->rank, yv->dims);
+  int64_t y_at[MAX_OUT], y_count = 0; /* where output k starts in the buffers, in elements */
+  for (int k = 0; k < n_outputs; k++) {
+    const ir_value *v = &c->g->values[n->outputs[k]];
+    y_at[k] = y_count;
+    y_count += count_of(v->rank, v->dims);
+  }
   char shapes[128], a[48], b[48];
   const ir_value *x0 = &c->g->values[c->inputs[0]];
   format_dims(a, sizeof a, x0->rank, x0->dims);
@@ -299,18 +311,20 @@ static void run_case(op_case *c, const char *label, ir_op op, const ir_attrs *at
     size_t es = dtype == KRT_FLOAT16 ? 2 : 4;
     fine = fine && CUDA_OK(cudaMalloc(&dy, (size_t)(y_count ? y_count : 1) * es));
     if (fine) {
-      cpu_tensor cy;
-      cpu_view(yv, ref, &cy);
-      fine = status_ok(cpu_kernel_for(op)(n, cin, c->n_inputs, &cy), "cpu kernel");
+      cpu_tensor cy[MAX_OUT];
+      for (int k = 0; k < n_outputs; k++)
+        cpu_view(&c->g->values[n->outputs[k]], ref + y_at[k], &cy[k]);
+      fine = status_ok(cpu_kernel_for(op)(n, cin, c->n_inputs, cy), "cpu kernel");
     }
     if (fine) {
-      cuda_tensor gy;
-      cuda_view(yv, dy, dtype, &gy);
+      cuda_tensor gy[MAX_OUT];
+      for (int k = 0; k < n_outputs; k++)
+        cuda_view(&c->g->values[n->outputs[k]], (char *)dy + (size_t)y_at[k] * es, dtype, &gy[k]);
       cuda_launch l = {stream, NULL, 0, error_flag, NULL};
       CUDA_OK(cudaMemset(dy, 0xFF, (size_t)y_count * es)); /* NaN in both dtypes */
       CUDA_OK(cudaMemset(error_flag, 0, sizeof(int)));
       cuda_launch_fn fn = cuda_launcher_for(op);
-      fine = fn && status_ok(fn(n, gin, c->n_inputs, &gy, &l), label) &&
+      fine = fn && status_ok(fn(n, gin, c->n_inputs, gy, &l), label) &&
              CUDA_OK(cudaStreamSynchronize(stream));
       int flag = 0;
       CUDA_OK(cudaMemcpy(&flag, error_flag, sizeof flag, cudaMemcpyDeviceToHost));
@@ -331,6 +345,10 @@ static void run_case(op_case *c, const char *label, ir_op op, const ir_attrs *at
     free(got);
   }
   case_end(c);
+}
+
+static void run_case(op_case *c, const char *label, ir_op op, const ir_attrs *attrs) {
+  run_case_outputs(c, label, op, attrs, 1);
 }
 
 static ir_attrs no_attrs(void) {
@@ -754,6 +772,7 @@ static void test_transpose(void) {
   }
 }
 
+/* Pad, Slice and Split (several outputs) on random shapes */
 static void test_pad_slice(void) {
   for (int rep = 0; rep < 8; rep++) {
     op_case c;
@@ -775,7 +794,27 @@ static void test_pad_slice(void) {
       a.end[i] = rand_int((int)a.begin[i] + 1, (int)dims[i]);
     }
     run_case(&c, "Slice", IR_OP_SLICE, &a);
+
+    /* Split along a random axis into up to 4 pieces of random lengths */
+    int axis = rand_int(0, rank - 1), pieces = 0;
+    if (dims[axis] < 2) dims[axis] = 2 + rand_int(0, 5);
+    case_begin(&c);
+    add_input(&c, rank, dims, -1.0f, 1.0f);
+    a = no_attrs();
+    a.axis = axis;
+    for (int64_t left = dims[axis]; left > 0; pieces++) {
+      int64_t len = pieces == 3 ? left : rand_int(1, (int)left);
+      a.sizes[pieces] = len;
+      left -= len;
+    }
+    run_case_outputs(&c, "Split", IR_OP_SPLIT, &a, pieces);
   }
+  op_case s; /* a GRU-style gate split: [N, 3H] into three [N, H] along the channels */
+  case_begin(&s);
+  add_input(&s, 2, DIMS(33, 3 * 96), -1.0f, 1.0f);
+  ir_attrs sa = no_attrs();
+  sa.axis = 1, sa.sizes[0] = sa.sizes[1] = sa.sizes[2] = 96;
+  run_case_outputs(&s, "Split", IR_OP_SPLIT, &sa, 3);
   op_case c; /* ZeroPadding2D before a stride-2 conv */
   case_begin(&c);
   add_input(&c, 4, DIMS(1, 112, 112, 32), -1.0f, 1.0f);

@@ -50,6 +50,7 @@ static char *copy_string(const char *s) {
 
 /* x[-1,6] -> Dense(relu) -> Activation(every attr) --+
  * idx[-1,3] int32 -> Gather(table) -> Reshape[30] ----+-> Concat -> Softmax   outputs: probs, features
+ * x -> Split(axis 1: 2, 4) -> [N,2] (read by nothing), [N,4]                  output: tail
  */
 static ir_graph *build_graph(void) {
   ir_graph *g = ir_graph_create();
@@ -106,6 +107,12 @@ static ir_graph *build_graph(void) {
   g->layers[layer_out].output = probs;
   CHECK_OK(ir_add_output(g, probs, "probs"));
   CHECK_OK(ir_add_output(g, dense, "features"));
+
+  a = plain_attrs();
+  a.axis = 1, a.sizes[0] = 2, a.sizes[1] = 4;
+  int pieces[2];
+  CHECK_OK(ir_emit_outputs(g, IR_OP_SPLIT, "split", -1, &x, 1, &a, 2, pieces));
+  CHECK_OK(ir_add_output(g, pieces[1], "tail"));
   return g;
 }
 
@@ -555,6 +562,60 @@ static void test_patched_files(const uint8_t *file, size_t size) {
     put_le(input, (uint64_t)(was + 1), 4);
     fix_crc(copy, size);
     CHECK_ERR(read_copy(copy, size), KRT_ERR_BAD_FILE, "before it is computed");
+    memcpy(copy, file, size);
+  }
+
+  /* The Split node's record: u32 op, u32 5, "split", i32 layer, u32 1, i32 x, u32 2, i32 s0,
+   * i32 s1. Output counts outside the op's 1..64 and outputs that are not the node's values are
+   * refused by name. */
+  put_le(pattern, IR_OP_SPLIT, 4);
+  memcpy(pattern + 8, "split", 5);
+  at = 0;
+  for (size_t i = graph; i + sizeof pattern <= size; i++)
+    if (memcmp(copy + i, pattern, sizeof pattern) == 0) at = i;
+  CHECK(at > 0);
+  if (at) {
+    uint8_t *count = copy + at + sizeof pattern + 12, *first = count + 4, *second = count + 8;
+    CHECK(get_le(count, 4) == 2);
+    int64_t s0 = (int64_t)get_le(first, 4), s1 = (int64_t)get_le(second, 4);
+    CHECK(s1 == s0 + 1);
+    put_le(count, 65, 4);
+    fix_crc(copy, size);
+    CHECK_ERR(read_copy(copy, size), KRT_ERR_BAD_FILE,
+              "node 'split' (Split) has 65 outputs; Split has 1 to 64 in this krt");
+    put_le(count, 0, 4);
+    fix_crc(copy, size);
+    CHECK_ERR(read_copy(copy, size), KRT_ERR_BAD_FILE, "has 0 outputs");
+    memcpy(copy, file, size);
+    put_le(second, (uint64_t)s0, 4);
+    fix_crc(copy, size);
+    CHECK_ERR(read_copy(copy, size), KRT_ERR_BAD_FILE,
+              "lists value 'split:0' as two of its outputs");
+    memcpy(copy, file, size);
+    put_le(second, 1000, 4);
+    fix_crc(copy, size);
+    CHECK_ERR(read_copy(copy, size), KRT_ERR_BAD_FILE,
+              "node 'split': output 1 refers to value 1000");
+    memcpy(copy, file, size);
+    /* output 1 names x, a graph input: the value record does not name the node */
+    put_le(second, 0, 4);
+    fix_crc(copy, size);
+    CHECK_ERR(read_copy(copy, size), KRT_ERR_BAD_FILE, "disagree on its producer");
+    memcpy(copy, file, size);
+  }
+  /* Softmax, an op of one output, with two is an engine from another krt. */
+  put_le(pattern, IR_OP_SOFTMAX, 4);
+  memcpy(pattern + 8, "probs", 5);
+  at = 0;
+  for (size_t i = graph; i + sizeof pattern <= size; i++)
+    if (memcmp(copy + i, pattern, sizeof pattern) == 0) at = i;
+  if (at) {
+    uint8_t *count = copy + at + sizeof pattern + 12;
+    CHECK(get_le(count, 4) == 1);
+    put_le(count, 2, 4);
+    fix_crc(copy, size);
+    CHECK_ERR(read_copy(copy, size), KRT_ERR_BAD_FILE,
+              "node 'probs' (Softmax) has 2 outputs; Softmax has 1 in this krt");
     memcpy(copy, file, size);
   }
 

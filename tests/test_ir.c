@@ -685,6 +685,92 @@ static void test_dump(void) {
   ir_graph_free(g);
 }
 
+/* ---- several outputs: Split ------------------------------------------------------------------ */
+
+static krt_status *emit_split(ir_graph *g, const char *name, int x, int axis, const int64_t *sizes,
+                              int k, int *outs) {
+  ir_attrs a = no_attrs();
+  a.axis = axis;
+  for (int i = 0; i < k && i < IR_MAX_SPLIT; i++) a.sizes[i] = sizes[i];
+  return ir_emit_outputs(g, IR_OP_SPLIT, name, -1, &x, 1, &a, k, outs);
+}
+
+static void test_split(void) {
+  ir_graph *g = ir_graph_create();
+  int x = batched_input(g, "x", DIMS(N, 4, 6));
+  int outs[3] = {-1, -1, -1};
+  CHECK_OK(emit_split(g, "s", x, 2, (const int64_t[]){1, 2, 3}, 3, outs));
+  CHECK_SHAPE(g, outs[0], 1, N, 4, 1);
+  CHECK_SHAPE(g, outs[1], 1, N, 4, 2);
+  CHECK_SHAPE(g, outs[2], 1, N, 4, 3);
+  /* every output is its own value, produced by the node with its index */
+  const ir_node *n = &g->nodes[g->n_nodes - 1];
+  CHECK(n->n_outputs == 3 && n->outputs[0] == outs[0] && n->outputs[2] == outs[2]);
+  for (int k = 0; k < 3; k++) {
+    CHECK(g->values[outs[k]].producer == g->n_nodes - 1);
+    CHECK(g->values[outs[k]].producer_output == k);
+  }
+  CHECK(strcmp(g->values[outs[1]].name, "s:1") == 0);
+  CHECK(ir_op_min_outputs(IR_OP_SPLIT) == 1 && ir_op_max_outputs(IR_OP_SPLIT) == IR_MAX_SPLIT);
+  CHECK(ir_op_min_outputs(IR_OP_DENSE) == 1 && ir_op_max_outputs(IR_OP_DENSE) == 1);
+
+  /* a single piece is the whole axis */
+  int one = -1;
+  CHECK_OK(emit_split(g, "whole", x, 1, (const int64_t[]){4}, 1, &one));
+  CHECK_SHAPE(g, one, 1, N, 4, 6);
+
+  /* the dump lists every output and every shape; re-inference agrees */
+  CHECK_OK(ir_add_output(g, outs[2], "last"));
+  CHECK_OK(ir_infer_all(g));
+  char *text = NULL;
+  CHECK_OK(ir_dump(g, &text));
+  if (text) {
+    const char *expect =
+        "%1, %2, %3 = Split s(%0) axis=2 sizes=1,2,3 -> [Nx4x1], [Nx4x2], [Nx4x3]\n";
+    CHECK(strstr(text, expect) != NULL);
+    if (!strstr(text, expect)) fprintf(stderr, "missing: %sin:\n%s", expect, text);
+    free(text);
+  }
+  /* the output list and its values must agree */
+  g->values[outs[1]].producer_output = 0;
+  CHECK_ERR(ir_infer_all(g), KRT_ERR_INTERNAL, "output 1 's:1' names node 0 output 0");
+  g->values[outs[1]].producer_output = 1;
+
+  /* nodes that fail inference stay in the graph they were emitted into: their own graph */
+  ir_graph_free(g);
+  g = ir_graph_create();
+  x = batched_input(g, "x", DIMS(N, 4, 6));
+  int bad[4];
+  CHECK_ERR(emit_split(g, "short", x, 2, (const int64_t[]){1, 2}, 2, bad), KRT_ERR_SHAPE,
+            "the 2 pieces add up to 3 on axis 2, but input 'x' [Nx4x6] has 6");
+  CHECK_ERR(emit_split(g, "empty", x, 2, (const int64_t[]){0, 6}, 2, bad), KRT_ERR_SHAPE,
+            "output 0 would have length 0 on axis 2");
+  CHECK_ERR(emit_split(g, "batch", x, 0, (const int64_t[]){1, 1}, 2, bad), KRT_ERR_SHAPE,
+            "the op needs axis 0, the batch");
+  CHECK_ERR(emit_split(g, "axis", x, 3, (const int64_t[]){1, 1}, 2, bad), KRT_ERR_SHAPE,
+            "axis 3 is outside input 'x'");
+  /* a size past the node's outputs would be dropped by every kernel */
+  ir_attrs a = no_attrs();
+  a.axis = 2, a.sizes[0] = 3, a.sizes[1] = 3, a.sizes[2] = 1;
+  CHECK_ERR(ir_emit_outputs(g, IR_OP_SPLIT, "stray", -1, &x, 1, &a, 2, bad), KRT_ERR_INTERNAL,
+            "sizes[2] is 1 but the node has 2 outputs");
+  /* an op of one output refuses two, and no node has none */
+  ir_attrs act = no_attrs();
+  act.act.kind = IR_ACT_RELU;
+  CHECK_ERR(ir_emit_outputs(g, IR_OP_ACTIVATION, "two", -1, &x, 1, &act, 2, bad),
+            KRT_ERR_INTERNAL, "has 2 outputs, Activation has 1");
+  CHECK_ERR(ir_emit_outputs(g, IR_OP_ACTIVATION, "none", -1, &x, 1, &act, 0, bad),
+            KRT_ERR_INTERNAL, "0 outputs");
+  a = no_attrs();
+  a.axis = 2;
+  for (int k = 0; k < IR_MAX_SPLIT; k++) a.sizes[k] = 1;
+  int many[IR_MAX_SPLIT + 1];
+  CHECK_ERR(ir_emit_outputs(g, IR_OP_SPLIT, "many", -1, &x, 1, &a, IR_MAX_SPLIT + 1, many),
+            KRT_ERR_INTERNAL, "has 65 outputs, Split has 1 to 64");
+
+  ir_graph_free(g);
+}
+
 int main(void) {
   test_dense();
   test_conv();
@@ -698,5 +784,6 @@ int main(void) {
   test_pad_slice_resize_gather();
   test_infer_all();
   test_dump();
+  test_split();
   return test_summary("test_ir");
 }

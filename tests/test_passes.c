@@ -150,8 +150,77 @@ static void test_fold_pad(void) {
   ir_graph_free(g);
 }
 
+/* x -> Split into 3 pieces along axis 1; a relu reads piece 1 only. */
+static ir_graph *split_graph(int *pieces, int *relu_out) {
+  ir_graph *g = ir_graph_create();
+  int64_t dims[2] = {-1, 6};
+  int x;
+  CHECK_OK(ir_add_input(g, "x", KRT_FLOAT32, 2, dims, 1, IR_LAYOUT_PLAIN, &x));
+  ir_attrs s = {0};
+  s.axis = 1, s.sizes[0] = 1, s.sizes[1] = 2, s.sizes[2] = 3;
+  CHECK_OK(ir_emit_outputs(g, IR_OP_SPLIT, "split", -1, &x, 1, &s, 3, pieces));
+  ir_attrs relu = {0};
+  relu.act = ir_act_none();
+  relu.act.kind = IR_ACT_RELU;
+  *relu_out = emit(g, IR_OP_ACTIVATION, "relu", &pieces[1], 1, &relu);
+  return g;
+}
+
+/* A node stays while one of its outputs is used, with all its outputs (its kernel writes them);
+ * nothing fuses into a node of several outputs; publish_all publishes every output. */
+static void test_several_outputs(void) {
+  int pieces[3], r;
+  ir_graph *g = split_graph(pieces, &r);
+  CHECK_OK(ir_add_output(g, r, "y"));
+  CHECK_OK(opt_run_default(g));
+  CHECK(g->n_nodes == 2);
+  const ir_node *split = &g->nodes[0];
+  CHECK(split->op == IR_OP_SPLIT && split->n_outputs == 3);
+  for (int k = 0; k < 3 && split->n_outputs == 3; k++) {
+    const ir_value *v = &g->values[split->outputs[k]];
+    CHECK(v->producer == 0 && v->producer_output == k && v->data == NULL);
+  }
+  CHECK(g->nodes[1].op == IR_OP_ACTIVATION && g->nodes[1].inputs[0] == split->outputs[1]);
+  CHECK_OK(ir_infer_all(g));
+  CHECK_OK(opt_publish_all_values(g));
+  CHECK(g->n_outputs == 4);
+  int published = 0;
+  for (int i = 0; i < g->n_outputs; i++)
+    for (int k = 0; k < 3; k++) published += g->outputs[i] == split->outputs[k];
+  CHECK(published == 3);
+  CHECK(ir_find_value(g, "split:2") >= 0);
+  ir_graph_free(g);
+
+  /* no output used: the whole node goes */
+  g = split_graph(pieces, &r);
+  int64_t dims[2] = {-1, 4};
+  int other;
+  CHECK_OK(ir_add_input(g, "other", KRT_FLOAT32, 2, dims, 1, IR_LAYOUT_PLAIN, &other));
+  ir_attrs relu = {0};
+  relu.act = ir_act_none();
+  relu.act.kind = IR_ACT_RELU;
+  int y = emit(g, IR_OP_ACTIVATION, "relu_other", &other, 1, &relu);
+  CHECK_OK(ir_add_output(g, y, "y"));
+  CHECK_OK(opt_remove_dead(g));
+  CHECK(g->n_nodes == 1 && g->nodes[0].op == IR_OP_ACTIVATION);
+  CHECK(g->n_values == 3); /* x, other, relu_other */
+  CHECK_OK(ir_infer_all(g));
+  ir_graph_free(g);
+
+  /* --output names one output of several by its value */
+  g = split_graph(pieces, &r);
+  CHECK_OK(ir_add_output(g, r, "y"));
+  const char *names[] = {"split:2"};
+  CHECK_OK(opt_set_outputs(g, names, 1));
+  CHECK(g->n_outputs == 1 && g->outputs[0] == pieces[2]);
+  CHECK_OK(opt_run_default(g));
+  CHECK(g->n_nodes == 1 && g->nodes[0].op == IR_OP_SPLIT && g->nodes[0].n_outputs == 3);
+  ir_graph_free(g);
+}
+
 int main(void) {
   test_fold_pad();
+  test_several_outputs();
   test_transpose_pair_and_identity_vanish();
   test_transposes_merge();
   test_set_outputs_and_dead_code();

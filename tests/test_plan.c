@@ -190,7 +190,7 @@ static int64_t positions(const ir_graph *g, const krt_plan *p, int v, int64_t *o
 
 /* Replays the plan: graph inputs are written first, then each node checks that every input's
  * elements still hold what its producer wrote (tag = the value's Reshape root) and writes its
- * output's; aliasing ops write nothing. Graph outputs are checked at the end. Returns the number
+ * outputs'; aliasing ops write nothing. Graph outputs are checked at the end. Returns the number
  * of clobbered reads (0 when the plan is sound). */
 static int replay_plan(const ir_graph *g, const krt_plan *p) {
   int64_t cells = p->arena_bytes / 4, most = 1;
@@ -232,7 +232,8 @@ static int replay_plan(const ir_graph *g, const krt_plan *p) {
       if (!g->values[n->inputs[k]].data) READ(n->inputs[k], n->name);
     int in0 = n->n_inputs > 0 ? n->inputs[0] : -1;
     int aliases = plan_op_aliases_input(n->op) && in0 >= 0 && !g->values[in0].data;
-    if (!aliases) WRITE(n->outputs[0]);
+    if (!aliases)
+      for (int k = 0; k < n->n_outputs; k++) WRITE(n->outputs[k]);
   }
   for (int i = 0; i < g->n_outputs; i++)
     if (!g->values[g->outputs[i]].data) READ(g->outputs[i], "the caller");
@@ -598,8 +599,55 @@ static void test_random_dags(void) {
   }
 }
 
+/* x[N, 512] -> Split -> a[N, 256], b[N, 256]: a is read at once, b only at the end. Each output
+ * has its own interval: a's bytes are free for later values while b still holds its own, and
+ * neither shares bytes with x or with the other. */
+static void test_split_outputs_live_apart(void) {
+  ir_graph *g = ir_graph_create();
+  int x = add_input(g, "x", 512);
+  ir_attrs s;
+  memset(&s, 0, sizeof s);
+  s.act = ir_act_none();
+  s.axis = 1, s.sizes[0] = 256, s.sizes[1] = 256;
+  int piece[2] = {-1, -1};
+  CHECK_OK(ir_emit_outputs(g, IR_OP_SPLIT, "split", -1, &x, 1, &s, 2, piece));
+  int a = piece[0], b = piece[1];
+  int a1 = relu(g, "a1", a), a2 = relu(g, "a2", a1), a3 = relu(g, "a3", a2);
+  int y = add2(g, "y", a3, b);
+  CHECK_OK(ir_add_output(g, y, "y"));
+  krt_plan p;
+  CHECK_OK(plan_memory(g, 1, NULL, &p));
+  CHECK(check_plan(g, &p, 1) == 0);
+  CHECK(replay_plan(g, &p) == 0);
+  /* the two pieces and the input: three distinct slots while the split runs */
+  CHECK(p.offset[a] != p.offset[b] && p.offset[a] != p.offset[x] && p.offset[b] != p.offset[x]);
+  /* b is never reused before y reads it */
+  CHECK(p.offset[a1] != p.offset[b] && p.offset[a2] != p.offset[b] && p.offset[a3] != p.offset[b]);
+  /* peak at the split: x (2 KiB), a and b (1 KiB each). The chain a1, a2, a3, y after it fits
+   * there only because a's and x's bytes are reused while b lives on. */
+  CHECK(p.arena_bytes == 4 * 1024);
+  plan_free(&p);
+
+  /* an output nothing reads still gets bytes for the kernel to write, live only at its node */
+  ir_graph_free(g);
+  g = ir_graph_create();
+  x = add_input(g, "x", 512);
+  CHECK_OK(ir_emit_outputs(g, IR_OP_SPLIT, "split", -1, &x, 1, &s, 2, piece));
+  a1 = relu(g, "a1", piece[0]);
+  a2 = relu(g, "a2", a1);
+  CHECK_OK(ir_add_output(g, a2, "a2"));
+  CHECK_OK(plan_memory(g, 1, NULL, &p));
+  CHECK(check_plan(g, &p, 1) == 0);
+  CHECK(replay_plan(g, &p) == 0);
+  CHECK(p.offset[piece[1]] >= 0 && p.bytes[piece[1]] == 1024);
+  CHECK(p.offset[piece[1]] != p.offset[piece[0]] && p.offset[piece[1]] != p.offset[x]);
+  plan_free(&p);
+  ir_graph_free(g);
+}
+
 int main(void) {
   test_chain_reuses_memory();
+  test_split_outputs_live_apart();
   test_diamond_keeps_branches();
   test_reshape_aliases();
   test_reshape_of_constant_gets_bytes();

@@ -315,10 +315,14 @@ static krt_status *read_node(const engine_reader *er, byte_reader *r, ir_graph *
   uint32_t n_outputs = br_u32(r);
   if (r->failed) GRAPH_FAIL("section ends inside node '%s'", n->name);
   int lo = ir_op_min_outputs(n->op), hi = ir_op_max_outputs(n->op);
-  if (n_outputs < (uint32_t)lo || n_outputs > (uint32_t)hi)
-    GRAPH_FAIL("node '%s' (%s) has %u outputs; %s has %d to %d in this krt (an engine from "
-               "another krt version: rebuild it from the model)",
-               n->name, ir_op_name(n->op), n_outputs, ir_op_name(n->op), lo, hi);
+  if (n_outputs < (uint32_t)lo || n_outputs > (uint32_t)hi) {
+    char range[48];
+    if (lo == hi) snprintf(range, sizeof range, "%d", lo);
+    else snprintf(range, sizeof range, "%d to %d", lo, hi);
+    GRAPH_FAIL("node '%s' (%s) has %u outputs; %s has %s in this krt (an engine from another "
+               "krt version: rebuild it from the model)",
+               n->name, ir_op_name(n->op), n_outputs, ir_op_name(n->op), range);
+  }
   if (n_outputs > br_remaining(r) / 4)
     GRAPH_FAIL("node '%s': %u outputs do not fit in the section", n->name, n_outputs);
   n->outputs = malloc((size_t)n_outputs * sizeof *n->outputs);

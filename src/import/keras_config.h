@@ -104,6 +104,14 @@ const ir_value *kl_value(const keras_layer_ctx *ctx, int id);
 /* Emits op; the node is named after the layer, or "layer/part" when part is not NULL. */
 krt_status *kl_emit(const keras_layer_ctx *ctx, ir_op op, const char *part, const int *inputs,
                     int n_inputs, const ir_attrs *attrs, int *out);
+/* Emits op as one node with n_outputs outputs (a Split's pieces; a recurrent layer's sequence and
+ * states), named like kl_emit's node; their value ids, in the op's output order, go to outs
+ * (n_outputs entries; the values are named "NODE:0", "NODE:1", ...). Every output's shape is
+ * inferred at once. The layer's outputs are what the caller returns: a layer with several
+ * outputs returns outs (or values computed from them) as its output list. */
+krt_status *kl_emit_outputs(const keras_layer_ctx *ctx, ir_op op, const char *part,
+                            const int *inputs, int n_inputs, const ir_attrs *attrs, int n_outputs,
+                            int *outs);
 /* A constant named "layer/part". Takes ownership of data (also on failure). A later call of a
  * shared layer reuses the constant its first call made. */
 krt_status *kl_const(const keras_layer_ctx *ctx, const char *part, int rank, const int64_t *dims,

@@ -361,6 +361,18 @@ krt_status *kl_emit(const keras_layer_ctx *ctx, ir_op op, const char *part, cons
                         ctx->class_name);
 }
 
+krt_status *kl_emit_outputs(const keras_layer_ctx *ctx, ir_op op, const char *part,
+                            const int *inputs, int n_inputs, const ir_attrs *attrs, int n_outputs,
+                            int *outs) {
+  char *name = part_name(ctx, part);
+  if (!name) return krt_error_oom("node name");
+  krt_status *s = ir_emit_outputs(ctx->graph, op, name, ctx->layer_index, inputs, n_inputs, attrs,
+                                  n_outputs, outs);
+  free(name);
+  return krt_error_wrap(s, "%s: layer '%s' (%s): ", ctx->file ? ctx->file : "?", ctx->layer_name,
+                        ctx->class_name);
+}
+
 krt_status *kl_const(const keras_layer_ctx *ctx, const char *part, int rank, const int64_t *dims,
                      float *data, int *id) {
   char *name = part_name(ctx, part);

@@ -611,7 +611,11 @@ static int64_t slice_indices(const cJSON *start, const cJSON *stop, int64_t step
   return n;
 }
 
-/* ops.split(x, indices_or_sections, axis) and ops.unstack(x, num, axis): one Slice per output. */
+_Static_assert(KERAS_MAX_OP_OUTPUTS <= IR_MAX_SPLIT, "a split into every piece fits one Split");
+
+/* ops.split(x, indices_or_sections, axis) and ops.unstack(x, num, axis): one Split node whose
+ * outputs are the pieces (unstack then drops the axis of each with a Reshape); a single piece is
+ * a Slice. */
 static krt_status *convert_split(const keras_layer_ctx *ctx, int unstack, int *outs, int *n_outs) {
   static const char *const split_keys[] = {"indices_or_sections", "axis", NULL};
   static const char *const unstack_keys[] = {"num", "axis", NULL};
@@ -657,11 +661,20 @@ static krt_status *convert_split(const keras_layer_ctx *ctx, int unstack, int *o
   if (n < 1 || n > KERAS_MAX_OP_OUTPUTS)
     return kl_unsupported(ctx, "%s into %d parts is not supported (at most %d)", ctx->class_name,
                           n, KERAS_MAX_OP_OUTPUTS);
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < n; i++)
     if (cuts[i + 1] == cuts[i]) return kl_unsupported(ctx, "an empty split part is not supported");
+  if (n > 1) { /* one Split node, its pieces its outputs */
+    ir_attrs a = kl_attrs();
+    a.axis = axis;
+    for (int i = 0; i < n; i++) a.sizes[i] = cuts[i + 1] - cuts[i];
+    KRT_TRY(kl_emit_outputs(ctx, IR_OP_SPLIT, NULL, &x, 1, &a, n, outs));
+  }
+  for (int i = 0; i < n; i++) {
     char part[32];
     snprintf(part, sizeof part, "part_%d", i);
-    KRT_TRY(slice_axis(ctx, x, axis, cuts[i], cuts[i + 1], n == 1 && !unstack ? NULL : part, &outs[i]));
+    /* a single piece is the whole axis: a Slice, as before Split existed */
+    if (n == 1)
+      KRT_TRY(slice_axis(ctx, x, axis, cuts[0], cuts[1], unstack ? part : NULL, &outs[0]));
     if (unstack) {
       int64_t dims[KRT_MAX_RANK];
       int r = dims_without(kl_value(ctx, x), axis, dims);

@@ -58,6 +58,7 @@ static const ir_attr_field fields[] = {
     INT("binary", binary, 0, IR_BINARY_LAST, IR_A_BINARY),
     INT("resize", resize, IR_RESIZE_NEAREST, IR_RESIZE_BILINEAR, IR_A_RESIZE),
     INT("residual", residual, 0, 1, IR_A_RESIDUAL),
+    INT64S("sizes", sizes, IR_MAX_SPLIT, 0, DIM_MAX, IR_A_SIZES),
 };
 
 const ir_attr_field *ir_attr_fields(int *count) {

@@ -207,6 +207,13 @@ static void format_concat(fixed_buf *b, const ir_graph *g, const ir_node *n) {
   fixed_put(b, " axis=%d", n->attrs.axis);
 }
 
+static void format_split(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  int k = n->n_outputs < 0 ? 0 : n->n_outputs > IR_MAX_SPLIT ? IR_MAX_SPLIT : n->n_outputs;
+  (void)g;
+  fixed_put(b, " axis=%d sizes=", n->attrs.axis);
+  put_int64s(b, ",", n->attrs.sizes, k);
+}
+
 static void format_reshape(fixed_buf *b, const ir_graph *g, const ir_node *n) {
   const ir_attrs *a = &n->attrs;
   int r = a->shape_rank < 0 ? 0 : a->shape_rank > KRT_MAX_RANK ? KRT_MAX_RANK : a->shape_rank;

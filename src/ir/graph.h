@@ -85,6 +85,7 @@ typedef enum ir_layout {
 } ir_layout;
 
 #define IR_MAX_SPATIAL 3
+#define IR_MAX_SPLIT 64 /* most outputs of one Split node */
 
 /* One flat attribute record for every op; each op reads the fields ops.def names and leaves the
  * others zero. Flat and fixed-size so it serialises field by field. */
@@ -117,6 +118,8 @@ typedef struct ir_attrs {
   int residual;                  /* DENSE, CONV, CONV_TRANSPOSE after fusion: 1 when the node's
                                   * inputs are [x, W, b, r] and y = act(op(x, W) + b + r), r of the
                                   * output's shape (bias always present then) */
+  int64_t sizes[IR_MAX_SPLIT];   /* SPLIT: output k's length along axis, for k < n_outputs (each
+                                  * >= 1, adding up to the input's); the rest 0 */
 } ir_attrs;
 
 /* Attribute groups: which ir_attrs fields an op reads (the attributes column of ops.def). A field
@@ -140,6 +143,7 @@ typedef struct ir_attrs {
 #define IR_A_PADS (1u << 15)        /* pad_begin, pad_end (every axis) */
 #define IR_A_BEGIN_END (1u << 16)   /* begin, end */
 #define IR_A_RESIZE (1u << 17)      /* spatial, scale, resize */
+#define IR_A_SIZES (1u << 18)       /* sizes */
 
 /* One field of ir_attrs as the engine file and the checks see it. */
 typedef enum ir_attr_type {

@@ -622,6 +622,38 @@ static krt_status *infer_concat(infer *c) {
   return NULL;
 }
 
+/* x -> one output per piece: x's shape with sizes[k] on axis (ops.def). */
+static krt_status *infer_split(infer *c) {
+  const ir_attrs *a = &c->n->attrs;
+  const ir_value *x = input(c, 0);
+  int k_outputs = c->n->n_outputs, axis = a->axis;
+  if (axis < 0 || axis >= x->rank)
+    return node_error(c, KRT_ERR_SHAPE, "axis %d is outside input '%s' %s", axis, input_name(c, 0),
+                      value_dims(x).s);
+  int64_t len = 0, total = 0;
+  KRT_TRY(known_dim(c, 0, axis, &len));
+  for (int k = 0; k < IR_MAX_SPLIT; k++) {
+    if (k >= k_outputs && a->sizes[k] != 0)
+      return node_error(c, KRT_ERR_INTERNAL, "sizes[%d] is %lld but the node has %d outputs", k,
+                        (long long)a->sizes[k], k_outputs);
+    if (k >= k_outputs) continue;
+    if (a->sizes[k] < 1 || a->sizes[k] > DIM_LIMIT)
+      return node_error(c, KRT_ERR_SHAPE, "output %d would have length %lld on axis %d", k,
+                        (long long)a->sizes[k], axis);
+    total += a->sizes[k];
+  }
+  if (total != len)
+    return node_error(c, KRT_ERR_SHAPE,
+                      "the %d pieces add up to %lld on axis %d, but input '%s' %s has %lld",
+                      k_outputs, (long long)total, axis, input_name(c, 0), value_dims(x).s,
+                      (long long)len);
+  for (int k = 0; k < k_outputs; k++) {
+    copy_shape(&c->out[k], x);
+    c->out[k].dims[axis] = a->sizes[k];
+  }
+  return NULL;
+}
+
 /* Product of dims[from..rank), which must all be known; overflow is an error. */
 static krt_status *sample_elements(const infer *c, int from, int64_t *count) {
   const ir_value *x = input(c, 0);

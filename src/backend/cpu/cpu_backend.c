@@ -28,6 +28,7 @@ cpu_kernel_fn cpu_kernel_for(ir_op op) {
     case IR_OP_TRANSPOSE: return cpu_kernel_transpose;
     case IR_OP_PAD: return cpu_kernel_pad;
     case IR_OP_SLICE: return cpu_kernel_slice;
+    case IR_OP_SPLIT: return cpu_kernel_split;
     case IR_OP_RESIZE: return cpu_kernel_resize;
     case IR_OP_GATHER: return cpu_kernel_gather;
     case IR_OP_IDENTITY: return cpu_kernel_identity;

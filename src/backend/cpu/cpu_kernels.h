@@ -42,6 +42,7 @@ krt_status *cpu_kernel_reshape(const ir_node *, const cpu_tensor *, int, cpu_ten
 krt_status *cpu_kernel_transpose(const ir_node *, const cpu_tensor *, int, cpu_tensor *);
 krt_status *cpu_kernel_pad(const ir_node *, const cpu_tensor *, int, cpu_tensor *);
 krt_status *cpu_kernel_slice(const ir_node *, const cpu_tensor *, int, cpu_tensor *);
+krt_status *cpu_kernel_split(const ir_node *, const cpu_tensor *, int, cpu_tensor *); /* y[k] */
 krt_status *cpu_kernel_resize(const ir_node *, const cpu_tensor *, int, cpu_tensor *);
 krt_status *cpu_kernel_gather(const ir_node *, const cpu_tensor *, int, cpu_tensor *);
 krt_status *cpu_kernel_identity(const ir_node *, const cpu_tensor *, int, cpu_tensor *);

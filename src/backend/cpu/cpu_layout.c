@@ -165,6 +165,32 @@ krt_status *cpu_kernel_slice(const ir_node *n, const cpu_tensor *in, int n_in, c
   return NULL;
 }
 
+/* x -> y[0..k): piece i is x's elements from offset sizes[0] + .. + sizes[i-1] on axis (ops.def).
+ * Each piece is a block copy, as Slice's. */
+krt_status *cpu_kernel_split(const ir_node *n, const cpu_tensor *in, int n_in, cpu_tensor *y) {
+  KRT_TRY(cpu_check_inputs(n, n_in, 1, 1));
+  const cpu_tensor *x = &in[0];
+  int axis = n->attrs.axis;
+  if (axis < 0 || axis >= x->rank)
+    return cpu_node_error(n, KRT_ERR_INTERNAL, "axis %d is outside the input", axis);
+  int64_t xs[KRT_MAX_RANK];
+  cpu_strides(x, xs);
+  int64_t at = 0;
+  for (int k = 0; k < n->n_outputs; k++) {
+    cpu_tensor *piece = &y[k];
+    int ok = piece->rank == x->rank && at + piece->dims[axis] <= x->dims[axis];
+    for (int i = 0; ok && i < x->rank; i++) ok = i == axis || piece->dims[i] == x->dims[i];
+    if (!ok) return cpu_node_error(n, KRT_ERR_INTERNAL, "output %d falls outside the input", k);
+    if (cpu_count(piece) > 0) {
+      int64_t ys[KRT_MAX_RANK];
+      cpu_strides(piece, ys);
+      copy_block(piece->data, ys, x->data + at * xs[axis], xs, piece->dims, piece->rank);
+    }
+    at += piece->dims[axis];
+  }
+  return NULL;
+}
+
 /* One output coordinate's source along one spatial axis: the two input indices it blends and the
  * weight of the upper one. Nearest: floor(o / scale). Bilinear (TF2 half-pixel centres):
  * src = (o + 0.5) / scale - 0.5, clamped to [0, in - 1]. */

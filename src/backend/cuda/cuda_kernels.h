@@ -65,6 +65,8 @@ krt_status *cuda_launch_reshape(const ir_node *, const cuda_tensor *, int, cuda_
 krt_status *cuda_launch_transpose(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 krt_status *cuda_launch_pad(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 krt_status *cuda_launch_slice(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
+/* y: the node's n_outputs pieces */
+krt_status *cuda_launch_split(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 krt_status *cuda_launch_resize(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 krt_status *cuda_launch_gather(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 krt_status *cuda_launch_identity(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);

@@ -25,6 +25,7 @@ extern "C" cuda_launch_fn cuda_launcher_for(ir_op op) {
     case IR_OP_TRANSPOSE: return cuda_launch_transpose;
     case IR_OP_PAD: return cuda_launch_pad;
     case IR_OP_SLICE: return cuda_launch_slice;
+    case IR_OP_SPLIT: return cuda_launch_split;
     case IR_OP_RESIZE: return cuda_launch_resize;
     case IR_OP_GATHER: return cuda_launch_gather;
     case IR_OP_IDENTITY: return cuda_launch_identity;

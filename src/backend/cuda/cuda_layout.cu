@@ -1,6 +1,6 @@
-/* Ops that move data: Concat, Reshape, Identity, Transpose, Pad, Slice, plus Resize and Gather,
- * which mostly copy. Pure moves are dtype-agnostic: they copy 2- or 4-byte elements (Concat in
- * the widest word, up to 16 bytes, that every chunk and pointer allows).
+/* Ops that move data: Concat, Reshape, Identity, Transpose, Pad, Slice, Split, plus Resize and
+ * Gather, which mostly copy. Pure moves are dtype-agnostic: they copy 2- or 4-byte elements
+ * (Concat in the widest word, up to 16 bytes, that every chunk and pointer allows).
  *
  * Index arithmetic is cut down on the host first: axes of size 1 are dropped and neighbouring
  * axes that the op treats alike are merged (Transpose: axes that stay adjacent; Pad/Slice: an
@@ -391,6 +391,32 @@ extern "C" krt_status *cuda_launch_slice(const ir_node *n, const cuda_tensor *in
   for (int i = 0; ok && i < x->rank; i++) ok = begin[i] >= 0 && begin[i] + y->dims[i] <= x->dims[i];
   if (!ok) return cuda_node_error(n, KRT_ERR_INTERNAL, "slice falls outside the input");
   return launch_window(n, x, y, begin, launch);
+}
+
+/* Split: x -> y[0..k), piece k being x's window from offset sizes[0] + .. + sizes[k-1] on axis,
+ * one window launch per output (as Slice's, on the same stream, so a graph captures them all). */
+extern "C" krt_status *cuda_launch_split(const ir_node *n, const cuda_tensor *in, int n_in,
+                                         cuda_tensor *y, const cuda_launch *launch) {
+  KRT_TRY(cuda_check_inputs(n, n_in, 1, 1));
+  const cuda_tensor *x = &in[0];
+  int axis = n->attrs.axis;
+  if (axis < 0 || axis >= x->rank)
+    return cuda_node_error(n, KRT_ERR_INTERNAL, "axis %d is outside the input", axis);
+  int64_t at = 0;
+  for (int k = 0; k < n->n_outputs; k++) {
+    cuda_tensor *piece = &y[k];
+    KRT_TRY(cuda_check_dtypes(n, in, n_in, piece));
+    if (piece->row_pitch)
+      return cuda_node_error(n, KRT_ERR_INTERNAL, "output %d is a view into a Concat", k);
+    int ok = piece->rank == x->rank && at + piece->dims[axis] <= x->dims[axis];
+    for (int i = 0; ok && i < x->rank; i++) ok = i == axis || piece->dims[i] == x->dims[i];
+    if (!ok) return cuda_node_error(n, KRT_ERR_INTERNAL, "output %d falls outside the input", k);
+    int64_t shift[KRT_MAX_RANK] = {0};
+    shift[axis] = at;
+    KRT_TRY(launch_window(n, x, piece, shift, launch));
+    at += piece->dims[axis];
+  }
+  return NULL;
 }
 
 /* ---- Resize: x[N, S..., C] -> y[N, S*scale..., C], 1..3 spatial axes handled as 3 ---- */

@@ -64,7 +64,7 @@ int cuda_node_is_tunable(const ir_node *n) {
  * through ops that only move data (walked back from the Gather). */
 static int moves_data_only(ir_op op) {
   return op == IR_OP_RESHAPE || op == IR_OP_IDENTITY || op == IR_OP_TRANSPOSE ||
-         op == IR_OP_SLICE || op == IR_OP_PAD || op == IR_OP_CONCAT;
+         op == IR_OP_SLICE || op == IR_OP_PAD || op == IR_OP_CONCAT || op == IR_OP_SPLIT;
 }
 
 static void mark_index_value(const ir_graph *g, krt_dtype *dtype, int value) {
@@ -81,6 +81,9 @@ static void mark_index_value(const ir_graph *g, krt_dtype *dtype, int value) {
     if (p < 0 || !moves_data_only(g->nodes[p].op)) continue;
     for (int i = 0; i < g->nodes[p].n_inputs && top < g->n_values; i++)
       stack[top++] = g->nodes[p].inputs[i];
+    /* the outputs of one node share their input's dtype (a Split's other pieces) */
+    for (int k = 0; k < g->nodes[p].n_outputs && top < g->n_values; k++)
+      stack[top++] = g->nodes[p].outputs[k];
   }
   free(stack);
 }
