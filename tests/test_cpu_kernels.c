@@ -750,6 +750,31 @@ static void test_pad_slice(void) {
   CHECK_ERR(cpu_kernel_slice(&sl, &in, 1, &yt), KRT_ERR_INTERNAL, "node 'slice' (Slice)");
 }
 
+/* Split [2, 5] along axis 1 into [2, 2] and [2, 3]; along axis 0 into two rows. */
+static void test_split(void) {
+  float x[10], a[4], b[6];
+  for (int i = 0; i < 10; i++) x[i] = (float)i;
+  ir_node n = make_node(IR_OP_SPLIT, "split");
+  int outputs[2] = {1, 2};
+  n.n_outputs = 2, n.outputs = outputs;
+  n.attrs.axis = 1, n.attrs.sizes[0] = 2, n.attrs.sizes[1] = 3;
+  cpu_tensor in = tensor(x, 2, DIMS(2, 5));
+  cpu_tensor y[2] = {tensor(a, 2, DIMS(2, 2)), tensor(b, 2, DIMS(2, 3))};
+  CHECK_OK(cpu_kernel_split(&n, &in, 1, y));
+  check_close_f("split a", a, (const float[]){0, 1, 5, 6}, 4);
+  check_close_f("split b", b, (const float[]){2, 3, 4, 7, 8, 9}, 6);
+  n.attrs.axis = 0, n.attrs.sizes[0] = 1, n.attrs.sizes[1] = 1;
+  float first[5], r[5];
+  y[0] = tensor(first, 2, DIMS(1, 5));
+  y[1] = tensor(r, 2, DIMS(1, 5));
+  CHECK_OK(cpu_kernel_split(&n, &in, 1, y));
+  check_close_f("split row 0", first, (const float[]){0, 1, 2, 3, 4}, 5);
+  check_close_f("split row 1", r, (const float[]){5, 6, 7, 8, 9}, 5);
+  /* pieces that run past the input are an internal error, not a write past the end */
+  y[1] = tensor(b, 2, DIMS(2, 3));
+  CHECK_ERR(cpu_kernel_split(&n, &in, 1, y), KRT_ERR_INTERNAL, "output 1 falls outside the input");
+}
+
 /* TF2 half-pixel bilinear along one axis, written as tf.image.resize does it: in = (o + 0.5) /
  * scale - 0.5, lower = max(floor(in), 0), upper = min(ceil(in), n - 1), lerp = in - floor(in). */
 static void half_pixel(int64_t o, int scale, int64_t n, int64_t *lo, int64_t *hi, double *lerp) {
@@ -962,6 +987,7 @@ int main(void) {
   test_reshape_identity();
   test_transpose();
   test_pad_slice();
+  test_split();
   test_resize();
   test_gather();
   test_matmul();

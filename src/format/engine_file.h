@@ -29,8 +29,10 @@
  *                       is defined in version 2, so n_records is 0)
  *              layers:  str name, str class_name, i32 output (value id or -1), i64 param_count
  *              nodes:   u32 op (ops.def id), str name, i32 layer (or -1), u32 n_inputs,
- *                       i32 inputs[n_inputs] (value ids), u32 n_outputs (1 for every op of
- *                       version 2), i32 outputs[n_outputs] (value ids), attributes
+ *                       i32 inputs[n_inputs] (value ids), u32 n_outputs (within the op's
+ *                       range, ops.def: 1 for most, 1..64 for Split), i32 outputs[n_outputs]
+ *                       (value ids, in the op's output order; a value's producer_output is its
+ *                       place here), attributes
  *                       (u32 n_records, then {str key, u32 type, u32 count, values} for each
  *                       field the op reads: engine_file_attrs.c), str fused (nullable)
  *              inputs:  i32 value id each
