@@ -108,6 +108,20 @@ expect_ok "build cut at conv1" "$KRT" build "$inner/model.keras" --output conv1 
 expect_ok "run cut engine" "$KRT" run "$work/cut.krt" --input "image=$inner/inputs/0.npy" \
   --out "$work/run3"
 compare "cut output = Keras's conv1" "$work/run3/conv1.npy" "$inner/expected/1.npy"
+
+# --- a node with several outputs: dump and inspect show each, --output NODE:k picks one ------
+splits=$fixtures/ops_split_branches
+if [ -f "$splits/model.keras" ]; then
+  expect_ok "dump a model with Split nodes" "$KRT" dump "$splits/model.keras"
+  expect_output "dump lists every output of a Split" "$work/out" \
+    "= Split split(.*-> \[Nx6x6x5\], \[Nx6x6x3\], \[Nx6x6x4\]"
+  expect_ok "build cut at one output of several" "$KRT" build "$splits/model.keras" \
+    --output split:1 -o "$work/split.krt"
+  expect_ok "inspect the engine with a Split" "$KRT" inspect "$work/split.krt"
+  expect_output "inspect names the chosen output" "$work/out" "split:1 *float32 *Nx6x6x3"
+  expect_output "inspect lists the node's outputs" "$work/out" \
+    "outputs: split:0 \[Nx6x6x5\], split:1 \[Nx6x6x3\], split:2 \[Nx6x6x4\]"
+fi
 if [ -e "$work/run3/out.npy" ]; then fail "cut engine has only conv1"; else
   pass "cut engine has only conv1"; fi
 
