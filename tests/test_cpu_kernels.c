@@ -886,6 +886,71 @@ static void test_matmul(void) {
 
 /* ---- The backend on a planned graph --------------------------------------------------------- */
 
+/* Recurrent on one unit, worked out by hand: SimpleRNN linear h = 2x + 0.5h + 1 (forwards,
+ * backwards, reversed output, initial state) and a one-unit LSTM/GRU step against the equations
+ * of ops.def written out here. */
+static void test_recurrent(void) {
+  float x[3] = {1, 2, 3}, w[1] = {2}, r[1] = {0.5f}, b[1] = {1}, h0[1] = {4}, y[3];
+  cpu_tensor in[5] = {tensor(x, 3, DIMS(1, 3, 1)), tensor(w, 2, DIMS(1, 1)),
+                      tensor(r, 2, DIMS(1, 1)), tensor(b, 1, DIMS(1)), tensor(h0, 2, DIMS(1, 1))};
+  cpu_tensor out = tensor(y, 3, DIMS(1, 3, 1));
+  ir_node n = make_node(IR_OP_RECURRENT, "rnn");
+  n.attrs.rnn_cell = IR_RNN_SIMPLE;
+  n.attrs.rnn_units = 1;
+  n.attrs.rnn_act = ir_act_none();
+  n.attrs.rnn_return_sequences = 1;
+  CHECK_OK(cpu_kernel_recurrent(&n, in, 4, &out)); /* h: 3, 6.5, 10.25 */
+  check_close("rnn forwards", y, (const double[]){3, 6.5, 10.25}, 3, 0, 0);
+  n.attrs.rnn_go_backwards = 1; /* x 3, 2, 1: h 7, 8.5, 7.25 in the order computed */
+  CHECK_OK(cpu_kernel_recurrent(&n, in, 4, &out));
+  check_close("rnn backwards", y, (const double[]){7, 8.5, 7.25}, 3, 0, 0);
+  n.attrs.rnn_reverse_output = 1; /* stored at the time index they consumed */
+  CHECK_OK(cpu_kernel_recurrent(&n, in, 4, &out));
+  check_close("rnn backwards reversed", y, (const double[]){7.25, 8.5, 7}, 3, 0, 0);
+  n.attrs.rnn_go_backwards = n.attrs.rnn_reverse_output = 0;
+  n.attrs.rnn_return_sequences = 0;
+  out = tensor(y, 2, DIMS(1, 1));
+  CHECK_OK(cpu_kernel_recurrent(&n, in, 5, &out)); /* from h0 = 4: 5, 7.5, 10.75 */
+  check_close("rnn h0 last", y, (const double[]){10.75}, 1, 0, 0);
+
+  /* one step, one unit, all gate weights 0.5, recurrent 0.25, biases 0.1 * (gate + 1) */
+  float xs[1] = {1.5f}, hs[1] = {0.4f}, cs[1] = {-0.3f}, wg[4], rg[4], bg[6];
+  for (int i = 0; i < 4; i++) wg[i] = 0.5f, rg[i] = 0.25f;
+  for (int i = 0; i < 6; i++) bg[i] = 0.1f * (float)(i + 1);
+  double sig[6];
+  for (int i = 0; i < 6; i++) sig[i] = 0;
+  cpu_tensor ins[6] = {tensor(xs, 3, DIMS(1, 1, 1)), tensor(wg, 2, DIMS(1, 4)),
+                       tensor(rg, 2, DIMS(1, 4)), tensor(bg, 1, DIMS(4)),
+                       tensor(hs, 2, DIMS(1, 1)), tensor(cs, 2, DIMS(1, 1))};
+  out = tensor(y, 2, DIMS(1, 1));
+  n = make_node(IR_OP_RECURRENT, "lstm");
+  n.attrs.rnn_cell = IR_RNN_LSTM;
+  n.attrs.rnn_units = 1;
+  n.attrs.rnn_act = ir_act_none(), n.attrs.rnn_act.kind = IR_ACT_TANH;
+  n.attrs.rnn_gate_act = ir_act_none(), n.attrs.rnn_gate_act.kind = IR_ACT_SIGMOID;
+  CHECK_OK(cpu_kernel_recurrent(&n, ins, 6, &out));
+  for (int k = 0; k < 4; k++) sig[k] = 0.75 + 0.1 + 0.1 * (k + 1); /* 0.5*1.5 + 0.25*0.4 + b_k */
+  double i = 1 / (1 + exp(-sig[0])), f = 1 / (1 + exp(-sig[1])), cc = tanh(sig[2]),
+         o = 1 / (1 + exp(-sig[3]));
+  double c1 = f * -0.3 + i * cc;
+  check_close("lstm step", y, (const double[]){o * tanh(c1)}, 1, 1e-6, 1e-7);
+  /* GRU reset_after: b_in = 0.1 0.2 0.3, b_rec = 0.4 0.5 0.6 */
+  ins[1] = tensor(wg, 2, DIMS(1, 3)), ins[2] = tensor(rg, 2, DIMS(1, 3));
+  ins[3] = tensor(bg, 1, DIMS(6));
+  n.attrs.rnn_cell = IR_RNN_GRU_RESET_AFTER;
+  CHECK_OK(cpu_kernel_recurrent(&n, ins, 5, &out));
+  double z = 1 / (1 + exp(-(0.75 + 0.1 + 0.1 + 0.4))), rr = 1 / (1 + exp(-(0.75 + 0.2 + 0.1 + 0.5)));
+  double hh = tanh(0.75 + 0.3 + rr * (0.1 + 0.6));
+  check_close("gru reset_after step", y, (const double[]){z * 0.4 + (1 - z) * hh}, 1, 1e-6, 1e-7);
+  /* GRU reset before: b = 0.1 0.2 0.3; h~ = tanh(0.75 + 0.3 + (r*h) * 0.25) */
+  ins[3] = tensor(bg, 1, DIMS(3));
+  n.attrs.rnn_cell = IR_RNN_GRU;
+  CHECK_OK(cpu_kernel_recurrent(&n, ins, 5, &out));
+  z = 1 / (1 + exp(-(0.75 + 0.1 + 0.1))), rr = 1 / (1 + exp(-(0.75 + 0.2 + 0.1)));
+  hh = tanh(0.75 + 0.3 + rr * 0.4 * 0.25);
+  check_close("gru reset_before step", y, (const double[]){z * 0.4 + (1 - z) * hh}, 1, 1e-6, 1e-7);
+}
+
 static void test_backend(void) {
   const krt_backend *be = NULL;
   /* The CUDA backend is a plugin: it loads where there is a GPU, else reports a device error. */
@@ -991,6 +1056,7 @@ int main(void) {
   test_resize();
   test_gather();
   test_matmul();
+  test_recurrent();
   test_backend();
   return test_summary("test_cpu_kernels");
 }

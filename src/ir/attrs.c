@@ -15,7 +15,8 @@
 _Static_assert(sizeof(ir_act_kind) == sizeof(int32_t) && sizeof(ir_pool_kind) == sizeof(int32_t) &&
                    sizeof(ir_reduce_kind) == sizeof(int32_t) &&
                    sizeof(ir_binary_kind) == sizeof(int32_t) &&
-                   sizeof(ir_resize_kind) == sizeof(int32_t) && sizeof(int) == sizeof(int32_t),
+                   sizeof(ir_resize_kind) == sizeof(int32_t) &&
+                   sizeof(ir_rnn_cell) == sizeof(int32_t) && sizeof(int) == sizeof(int32_t),
                "enum and int fields are read and written as 32-bit integers");
 
 /* No real tensor has an axis this long (the engine reader's bound too). */
@@ -59,6 +60,21 @@ static const ir_attr_field fields[] = {
     INT("resize", resize, IR_RESIZE_NEAREST, IR_RESIZE_BILINEAR, IR_A_RESIZE),
     INT("residual", residual, 0, 1, IR_A_RESIDUAL),
     INT64S("sizes", sizes, IR_MAX_SPLIT, 0, DIM_MAX, IR_A_SIZES),
+    INT("rnn_cell", rnn_cell, IR_RNN_SIMPLE, IR_RNN_CELL_LAST, IR_A_RNN),
+    INT("rnn_units", rnn_units, 1, INT32_MAX, IR_A_RNN),
+    INT("rnn_act", rnn_act.kind, 0, IR_ACT_LAST, IR_A_RNN),
+    FLOAT("rnn_act_alpha", rnn_act.alpha, IR_A_RNN),
+    FLOAT("rnn_act_beta", rnn_act.beta, IR_A_RNN),
+    FLOAT("rnn_act_max_value", rnn_act.max_value, IR_A_RNN),
+    FLOAT("rnn_act_threshold", rnn_act.threshold, IR_A_RNN),
+    INT("rnn_gate_act", rnn_gate_act.kind, 0, IR_ACT_LAST, IR_A_RNN),
+    FLOAT("rnn_gate_act_alpha", rnn_gate_act.alpha, IR_A_RNN),
+    FLOAT("rnn_gate_act_beta", rnn_gate_act.beta, IR_A_RNN),
+    FLOAT("rnn_gate_act_max_value", rnn_gate_act.max_value, IR_A_RNN),
+    FLOAT("rnn_gate_act_threshold", rnn_gate_act.threshold, IR_A_RNN),
+    INT("rnn_go_backwards", rnn_go_backwards, 0, 1, IR_A_RNN),
+    INT("rnn_return_sequences", rnn_return_sequences, 0, 1, IR_A_RNN),
+    INT("rnn_reverse_output", rnn_reverse_output, 0, 1, IR_A_RNN),
 };
 
 const ir_attr_field *ir_attr_fields(int *count) {

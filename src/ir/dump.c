@@ -87,10 +87,9 @@ static void put_int64s(fixed_buf *b, const char *sep, const int64_t *v, int n) {
   for (int i = 0; i < n; i++) fixed_put(b, "%s%lld", i ? sep : "", (long long)v[i]);
 }
 
-/* "act=relu", with the parameters a reader needs when they are not Keras's defaults. */
-static void put_activation(fixed_buf *b, const ir_activation *a) {
-  if (a->kind == IR_ACT_NONE) return;
-  fixed_put(b, " act=%s", ir_act_name(a->kind));
+/* "LABEL=relu", with the parameters a reader needs when they are not Keras's defaults. */
+static void put_labelled_activation(fixed_buf *b, const char *label, const ir_activation *a) {
+  fixed_put(b, " %s=%s", label, a->kind == IR_ACT_NONE ? "linear" : ir_act_name(a->kind));
   switch (a->kind) {
     case IR_ACT_RELU: {
       const char *sep = "(";
@@ -113,6 +112,11 @@ static void put_activation(fixed_buf *b, const ir_activation *a) {
     case IR_ACT_CLIP: fixed_put(b, "(%g,%g)", (double)a->alpha, (double)a->max_value); break;
     default: break;
   }
+}
+
+/* "act=relu" as above; nothing for linear. */
+static void put_activation(fixed_buf *b, const ir_activation *a) {
+  if (a->kind != IR_ACT_NONE) put_labelled_activation(b, "act", a);
 }
 
 static void put_window(fixed_buf *b, const ir_attrs *a, int with_dilation) {
@@ -248,6 +252,19 @@ static void format_resize(fixed_buf *b, const ir_graph *g, const ir_node *n) {
   (void)g;
   fixed_put(b, " %s scale=", KIND_NAME(resizes, a->resize));
   put_ints(b, "x", a->scale, s);
+}
+
+static void format_recurrent(fixed_buf *b, const ir_graph *g, const ir_node *n) {
+  (void)g;
+  static const char *const cells[] = {"simple", "lstm", "gru", "gru_reset_after"};
+  const ir_attrs *a = &n->attrs;
+  fixed_put(b, " cell=%s units=%d", KIND_NAME(cells, a->rnn_cell), a->rnn_units);
+  put_labelled_activation(b, "activation", &a->rnn_act);
+  if (a->rnn_cell != IR_RNN_SIMPLE) put_labelled_activation(b, "recurrent_activation", &a->rnn_gate_act);
+  if (a->rnn_go_backwards) fixed_put(b, " backwards");
+  fixed_put(b, "%s", a->rnn_return_sequences ? " sequences" : " last");
+  if (a->rnn_reverse_output) fixed_put(b, "(reversed)");
+  if (n->n_inputs > 4) fixed_put(b, " initial_state");
 }
 
 #undef KIND_NAME

@@ -75,6 +75,14 @@ typedef enum ir_binary_kind {
 #define IR_BINARY_LAST IR_BINARY_WHERE_FALSE
 #define IR_BINARY_IS_COMPARISON(k) ((k) >= IR_BINARY_GREATER && (k) <= IR_BINARY_NOT_EQUAL)
 typedef enum ir_resize_kind { IR_RESIZE_NEAREST = 0, IR_RESIZE_BILINEAR = 1 } ir_resize_kind;
+/* The cell of a Recurrent node (ops.def gives each one's equations and weight layout). */
+typedef enum ir_rnn_cell {
+  IR_RNN_SIMPLE = 0,          /* Keras SimpleRNN */
+  IR_RNN_LSTM = 1,            /* Keras LSTM (and CuDNNLSTM) */
+  IR_RNN_GRU = 2,             /* Keras GRU with reset_after=False (Keras 1's and 2's default) */
+  IR_RNN_GRU_RESET_AFTER = 3  /* Keras GRU with reset_after=True (Keras 3's default, CuDNNGRU) */
+} ir_rnn_cell;
+#define IR_RNN_CELL_LAST IR_RNN_GRU_RESET_AFTER
 
 /* What a value holds, for readers and for backends that choose layouts. Data is always stored in
  * the order of dims; this only says what the axes mean. */
@@ -120,6 +128,16 @@ typedef struct ir_attrs {
                                   * output's shape (bias always present then) */
   int64_t sizes[IR_MAX_SPLIT];   /* SPLIT: output k's length along axis, for k < n_outputs (each
                                   * >= 1, adding up to the input's); the rest 0 */
+  ir_rnn_cell rnn_cell;          /* RECURRENT: the cell's kind */
+  int rnn_units;                 /* RECURRENT: H, the state's size */
+  ir_activation rnn_act;         /* RECURRENT: Keras's activation (candidate and output; tanh) */
+  ir_activation rnn_gate_act;    /* RECURRENT: Keras's recurrent_activation (the gates; sigmoid);
+                                  * unused (kind NONE) for SIMPLE */
+  int rnn_go_backwards;          /* RECURRENT: 1 consumes x[:, T-1] first */
+  int rnn_return_sequences;      /* RECURRENT: 1 gives every step's h [N, T, H], 0 the last [N, H] */
+  int rnn_reverse_output;        /* RECURRENT with return_sequences: 1 stores step s's h at
+                                  * y[:, T-1-s] instead of y[:, s] (Keras Bidirectional reverses
+                                  * its backward half's sequence this way) */
 } ir_attrs;
 
 /* Attribute groups: which ir_attrs fields an op reads (the attributes column of ops.def). A field
@@ -144,6 +162,8 @@ typedef struct ir_attrs {
 #define IR_A_BEGIN_END (1u << 16)   /* begin, end */
 #define IR_A_RESIZE (1u << 17)      /* spatial, scale, resize */
 #define IR_A_SIZES (1u << 18)       /* sizes */
+#define IR_A_RNN (1u << 19)         /* rnn_cell, rnn_units, rnn_act, rnn_gate_act, rnn_go_backwards,
+                                     * rnn_return_sequences, rnn_reverse_output */
 
 /* One field of ir_attrs as the engine file and the checks see it. */
 typedef enum ir_attr_type {

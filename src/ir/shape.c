@@ -892,6 +892,71 @@ static krt_status *infer_matmul(infer *c) {
   return NULL;
 }
 
+/* The weight blocks of each cell kind: G gate blocks of H columns in W and R, B bias values
+ * (ops.def). */
+static int rnn_gates(ir_rnn_cell cell) {
+  return cell == IR_RNN_SIMPLE ? 1 : cell == IR_RNN_LSTM ? 4 : 3;
+}
+
+static int64_t rnn_bias_size(ir_rnn_cell cell, int64_t h) {
+  return cell == IR_RNN_GRU_RESET_AFTER ? 6 * h : rnn_gates(cell) * h;
+}
+
+static krt_status *check_rnn_activation(const infer *c, const ir_activation *a, const char *what) {
+  if ((int)a->kind < IR_ACT_NONE || (int)a->kind > IR_ACT_LAST)
+    return node_error(c, KRT_ERR_INTERNAL, "unknown %s %d", what, (int)a->kind);
+  if (isnan(a->alpha) || isnan(a->beta) || isnan(a->max_value) || isnan(a->threshold))
+    return node_error(c, KRT_ERR_INTERNAL, "%s %s has a NaN parameter", what,
+                      ir_act_name(a->kind));
+  return NULL;
+}
+
+/* x[N, T, F], W[F, G*H], R[H, G*H], b[B], h0[N, H]?, c0[N, H]? -> [N, T, H] or [N, H] */
+static krt_status *infer_recurrent(infer *c) {
+  const ir_attrs *a = &c->n->attrs;
+  if ((int)a->rnn_cell < IR_RNN_SIMPLE || (int)a->rnn_cell > IR_RNN_CELL_LAST)
+    return node_error(c, KRT_ERR_INTERNAL, "unknown cell kind %d", (int)a->rnn_cell);
+  if (a->rnn_units < 1)
+    return node_error(c, KRT_ERR_INTERNAL, "has %d units", a->rnn_units);
+  if ((a->rnn_go_backwards | a->rnn_return_sequences | a->rnn_reverse_output) & ~1)
+    return node_error(c, KRT_ERR_INTERNAL, "has a direction or output flag other than 0 or 1");
+  KRT_TRY(check_rnn_activation(c, &a->rnn_act, "activation"));
+  KRT_TRY(check_rnn_activation(c, &a->rnn_gate_act, "recurrent activation"));
+  int lstm = a->rnn_cell == IR_RNN_LSTM;
+  int k = c->n->n_inputs;
+  if (k == 6 && !lstm)
+    return node_error(c, KRT_ERR_INTERNAL, "takes an initial c0 (input 5), which only LSTM has");
+  if (k == 5 && lstm)
+    return node_error(c, KRT_ERR_INTERNAL, "an LSTM takes both initial states h0 and c0 or neither");
+  KRT_TRY(require_rank(c, 0, 3, "[N, T, F]"));
+  const ir_value *x = input(c, 0);
+  int64_t f = 0, h = a->rnn_units, g = rnn_gates(a->rnn_cell);
+  KRT_TRY(known_dim(c, 0, 2, &f));
+  int64_t w_expect[2] = {f, g * h}, r_expect[2] = {h, g * h}, b_expect = rnn_bias_size(a->rnn_cell, h);
+  KRT_TRY(expect_weight(c, 1, "kernel", 2, w_expect, "[F, G*H]"));
+  KRT_TRY(expect_weight(c, 2, "recurrent kernel", 2, r_expect, "[H, G*H]"));
+  KRT_TRY(expect_weight(c, 3, "bias", 1, &b_expect, "[B]"));
+  for (int i = 4; i < k; i++) {
+    const ir_value *s = input(c, i);
+    int ok = s->rank == 2 && s->dims[1] == h && s->batched == x->batched &&
+             (s->batched || s->dims[0] == x->dims[0]);
+    if (!ok)
+      return node_error(c, KRT_ERR_SHAPE, "initial state '%s' is %s; expected [N, %lld] with the "
+                        "batch of x %s", input_name(c, i), value_dims(s).s, (long long)h,
+                        value_dims(x).s);
+  }
+  copy_shape(c->out, x);
+  c->out->layout = IR_LAYOUT_PLAIN;
+  if (a->rnn_return_sequences) {
+    c->out->dims[2] = h;
+  } else {
+    c->out->rank = 2;
+    c->out->dims[1] = h;
+    c->out->dims[2] = 0;
+  }
+  return NULL;
+}
+
 /* x -> like x (elementwise ops that keep the shape) */
 static krt_status *infer_same_shape(infer *c) {
   copy_shape(c->out, input(c, 0));

@@ -33,6 +33,7 @@ cpu_kernel_fn cpu_kernel_for(ir_op op) {
     case IR_OP_GATHER: return cpu_kernel_gather;
     case IR_OP_IDENTITY: return cpu_kernel_identity;
     case IR_OP_MATMUL: return cpu_kernel_matmul;
+    case IR_OP_RECURRENT: return cpu_kernel_recurrent;
     default: return NULL;
   }
 }
@@ -98,6 +99,12 @@ static krt_status *cpu_check_node(const ir_graph *g, const ir_node *n) {
         return unsupported(n, "spatial axes:", a->spatial);
       for (int i = 0; i < a->spatial; i++)
         if (a->scale[i] < 1) return unsupported(n, "scale", a->scale[i]);
+      break;
+    case IR_OP_RECURRENT:
+      if ((unsigned)a->rnn_cell > IR_RNN_CELL_LAST) return unsupported(n, "cell kind", (int)a->rnn_cell);
+      if (!act_kind_known(a->rnn_act.kind)) return unsupported(n, "activation kind", (int)a->rnn_act.kind);
+      if (!act_kind_known(a->rnn_gate_act.kind))
+        return unsupported(n, "recurrent activation kind", (int)a->rnn_gate_act.kind);
       break;
     default: break;
   }

@@ -46,6 +46,7 @@ krt_status *cpu_kernel_split(const ir_node *, const cpu_tensor *, int, cpu_tenso
 krt_status *cpu_kernel_resize(const ir_node *, const cpu_tensor *, int, cpu_tensor *);
 krt_status *cpu_kernel_gather(const ir_node *, const cpu_tensor *, int, cpu_tensor *);
 krt_status *cpu_kernel_identity(const ir_node *, const cpu_tensor *, int, cpu_tensor *);
+krt_status *cpu_kernel_recurrent(const ir_node *, const cpu_tensor *, int, cpu_tensor *); /* cpu_recurrent.c */
 
 /* y[i] = act(y[i]) in place, for the fused activation of Dense, Conv and Binary nodes. */
 void cpu_apply_activation(const ir_activation *act, float *y, int64_t count);
