@@ -1117,6 +1117,50 @@ static void test_matmul(void) {
   }
 }
 
+/* Recurrent x[N, T, F] -> [N, T, H] or [N, H]: every cell kind, both directions, reversed output
+ * (Bidirectional's backward half), initial states, more units than the block has threads (256),
+ * 60+ steps, and the Keras 1/2 and Keras 3 hard_sigmoid. Weights scaled by 1/sqrt(fan in) as
+ * Keras initialises them, so the state neither vanishes nor saturates everywhere. */
+static void recurrent_case(ir_rnn_cell cell, int64_t batch, int64_t steps, int64_t features,
+                           int64_t units, int backwards, int sequences, int reverse, int states,
+                           ir_act_kind act, ir_act_kind gate_act) {
+  int64_t g = cell == IR_RNN_SIMPLE ? 1 : cell == IR_RNN_LSTM ? 4 : 3;
+  int64_t nb = cell == IR_RNN_GRU_RESET_AFTER ? 2 * g * units : g * units;
+  float wx = 1.0f / sqrtf((float)features), wh = 1.0f / sqrtf((float)units);
+  op_case c;
+  case_begin(&c);
+  add_input(&c, 3, DIMS(batch, steps, features), -1.0f, 1.0f);
+  add_const(&c, 2, DIMS(features, g * units), -wx, wx);
+  add_const(&c, 2, DIMS(units, g * units), -wh, wh);
+  add_const(&c, 1, DIMS(nb), -0.3f, 0.3f);
+  for (int i = 0; i < states; i++) add_input(&c, 2, DIMS(batch, units), -0.5f, 0.5f);
+  ir_attrs a = no_attrs();
+  a.rnn_cell = cell;
+  a.rnn_units = (int)units;
+  a.rnn_act = act_of(act);
+  if (cell != IR_RNN_SIMPLE) a.rnn_gate_act = act_of(gate_act);
+  a.rnn_go_backwards = backwards;
+  a.rnn_return_sequences = sequences;
+  a.rnn_reverse_output = reverse && sequences;
+  run_case(&c, "Recurrent", IR_OP_RECURRENT, &a);
+}
+
+static void test_recurrent(void) {
+  const ir_rnn_cell cells[] = {IR_RNN_SIMPLE, IR_RNN_LSTM, IR_RNN_GRU, IR_RNN_GRU_RESET_AFTER};
+  for (int k = 0; k < 4; k++) {
+    ir_rnn_cell cell = cells[k];
+    int states = cell == IR_RNN_LSTM ? 2 : 1;
+    recurrent_case(cell, 3, 61, 5, 7, 0, 0, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID);
+    recurrent_case(cell, 2, 53, 9, 33, 0, 1, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID);
+    recurrent_case(cell, 2, 50, 4, 16, 1, 1, 0, states, IR_ACT_TANH, IR_ACT_HARD_SIGMOID);
+    recurrent_case(cell, 4, 20, 3, 300, 1, 1, 1, 0, IR_ACT_TANH, IR_ACT_SIGMOID);
+    recurrent_case(cell, 1, 12, 6, 5, 1, 0, 0, states, IR_ACT_SOFTSIGN, IR_ACT_TANH);
+    recurrent_case(cell, 2, 1, 1, 1, 0, 1, 0, 0, IR_ACT_NONE, IR_ACT_SIGMOID);
+  }
+  recurrent_case(IR_RNN_SIMPLE, 3, 40, 8, 10, 0, 1, 0, 1, IR_ACT_RELU, IR_ACT_NONE);
+  recurrent_case(IR_RNN_LSTM, 70, 30, 16, 64, 0, 0, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID);
+}
+
 int main(void) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
@@ -1146,7 +1190,8 @@ int main(void) {
   test_matmul();
   test_epilogue();
   test_depthwise();
-  test_batchnorm_act(); /* last: the random cases above keep their shapes */
+  test_batchnorm_act(); /* after the others: the random cases above keep their shapes */
+  test_recurrent();
   CHECK(cuda_launcher_for(IR_OP_POOL) == cuda_launch_pool);
   CHECK(cuda_launcher_for(IR_OP_CONV) == cuda_launch_conv);
 

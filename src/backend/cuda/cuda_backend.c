@@ -20,6 +20,20 @@ static krt_status *cuda_check_node(const ir_graph *g, const ir_node *n) {
                     (int)n->attrs.act.kind > IR_ACT_LAST))
     return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): unknown activation kind %d", n->name,
                      ir_op_name(n->op), (int)n->attrs.act.kind);
+  if (n->op == IR_OP_RECURRENT) {
+    const ir_attrs *a = &n->attrs;
+    if ((unsigned)a->rnn_cell > IR_RNN_CELL_LAST || (int)a->rnn_act.kind < IR_ACT_NONE ||
+        (int)a->rnn_act.kind > IR_ACT_LAST || (int)a->rnn_gate_act.kind < IR_ACT_NONE ||
+        (int)a->rnn_gate_act.kind > IR_ACT_LAST)
+      return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): unknown cell or activation kind",
+                       n->name, ir_op_name(n->op));
+    size_t shared = cuda_recurrent_shared_bytes(a->rnn_cell, a->rnn_units);
+    if (shared > CUDA_RECURRENT_MAX_SHARED)
+      return krt_error(KRT_ERR_UNSUPPORTED,
+                       "node '%s' (%s): %d units need %zu bytes of shared memory per block, the "
+                       "CUDA kernel holds at most %d",
+                       n->name, ir_op_name(n->op), a->rnn_units, shared, CUDA_RECURRENT_MAX_SHARED);
+  }
   if (n->attrs.residual && n->n_inputs != 4)
     return krt_error(KRT_ERR_UNSUPPORTED,
                      "node '%s' (%s): a fused residual needs inputs [x, W, b, r], it has %d",

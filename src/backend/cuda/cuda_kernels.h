@@ -72,6 +72,13 @@ krt_status *cuda_launch_gather(const ir_node *, const cuda_tensor *, int, cuda_t
 krt_status *cuda_launch_identity(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 /* cuda_matmul.cu: MatMul of two tensors (its own tiled kernel, float32 accumulation) */
 krt_status *cuda_launch_matmul(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
+/* cuda_recurrent.cu: Recurrent (SimpleRNN, LSTM, GRU), one persistent block per sample with the
+ * state in shared memory: cuda_recurrent_shared_bytes(cell, units) of it, which must not exceed
+ * CUDA_RECURRENT_MAX_SHARED (the shared memory every CUDA device gives a block without opting in;
+ * about 1100 LSTM units, 1500 GRU units) */
+krt_status *cuda_launch_recurrent(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
+size_t cuda_recurrent_shared_bytes(ir_rnn_cell cell, int64_t units);
+#define CUDA_RECURRENT_MAX_SHARED (48 * 1024)
 
 /* Elementwise epilogue for library calls that cannot fuse it themselves:
  * y = act(y + bias[channel] + residual) over a [rows, channels] tensor (any of bias, residual may

@@ -30,6 +30,7 @@ extern "C" cuda_launch_fn cuda_launcher_for(ir_op op) {
     case IR_OP_GATHER: return cuda_launch_gather;
     case IR_OP_IDENTITY: return cuda_launch_identity;
     case IR_OP_MATMUL: return cuda_launch_matmul;
+    case IR_OP_RECURRENT: return cuda_launch_recurrent;
     default: return NULL;
   }
 }
