@@ -74,12 +74,12 @@ static const ir_node *find_node(const fixture *f, ir_op op) {
 static void test_unknown_class(void) {
   fixture f;
   int64_t dims[1] = {4};
-  setup(&f, "LSTM", "{}", 2, dims);
+  setup(&f, "ConvLSTM2D", "{}", 2, dims);
   f.ctx.layer_name = "lstm_1";
   f.ctx.file = "model.h5";
   int out;
   CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED,
-            "model.h5: layer 'lstm_1' (LSTM): layer class LSTM is not supported");
+            "model.h5: layer 'lstm_1' (ConvLSTM2D): layer class ConvLSTM2D is not supported");
   teardown(&f);
   CHECK(keras_is_input_class("InputLayer") && !keras_is_input_class("Dense"));
   CHECK(keras_is_model_class("Sequential") && keras_is_model_class("Functional") &&
@@ -400,6 +400,73 @@ static void test_user_code(void) {
   }
 }
 
+/* Recurrent layers: the CuDNN bias layouts, Keras 2's GRU default, and the refusals. Numbers
+ * against Keras are the rnn_* fixtures; these are the spellings Keras 3 cannot write. */
+static const float *const_data(const fixture *f, int value) { return f->g->values[value].data; }
+
+static void test_recurrent(void) {
+  fixture f;
+  int64_t seq[2] = {4, 3}; /* x [N, 4 steps, 3 features] */
+  int out;
+  /* CuDNNLSTM: bias [8H] = cuDNN's input and recurrent biases, added */
+  setup(&f, "CuDNNLSTM", "{\"units\": 2, \"return_sequences\": false}", 3, seq);
+  f.ctx.keras_major = 2;
+  add_weight(&f, 2, (int64_t[]){3, 8});
+  add_weight(&f, 2, (int64_t[]){2, 8});
+  add_weight(&f, 1, (int64_t[]){16});
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  const ir_node *n = find_node(&f, IR_OP_RECURRENT);
+  CHECK(n && n->attrs.rnn_cell == IR_RNN_LSTM && n->attrs.rnn_act.kind == IR_ACT_TANH &&
+        n->attrs.rnn_gate_act.kind == IR_ACT_SIGMOID);
+  if (n) {
+    const float *b = const_data(&f, n->inputs[3]);
+    CHECK(f.g->values[n->inputs[3]].dims[0] == 8 && b[0] == 8.0f && b[7] == 22.0f);
+  }
+  teardown(&f);
+  /* CuDNNGRU: reset after the product, bias [6H] kept as input then recurrent bias */
+  setup(&f, "CuDNNGRU", "{\"units\": 2}", 3, seq);
+  f.ctx.keras_major = 2;
+  add_weight(&f, 2, (int64_t[]){3, 6});
+  add_weight(&f, 2, (int64_t[]){2, 6});
+  add_weight(&f, 1, (int64_t[]){12});
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  n = find_node(&f, IR_OP_RECURRENT);
+  CHECK(n && n->attrs.rnn_cell == IR_RNN_GRU_RESET_AFTER &&
+        f.g->values[n->inputs[3]].dims[0] == 12);
+  teardown(&f);
+  /* Keras 2 GRU without reset_after: Keras 2's default, reset before the product */
+  setup(&f, "GRU", "{\"units\": 2, \"recurrent_activation\": \"hard_sigmoid\"}", 3, seq);
+  f.ctx.keras_major = 2;
+  add_weight(&f, 2, (int64_t[]){3, 6});
+  add_weight(&f, 2, (int64_t[]){2, 6});
+  add_weight(&f, 1, (int64_t[]){6});
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  n = find_node(&f, IR_OP_RECURRENT);
+  CHECK(n && n->attrs.rnn_cell == IR_RNN_GRU && n->attrs.rnn_gate_act.kind == IR_ACT_HARD_SIGMOID &&
+        fabsf(n->attrs.rnn_gate_act.alpha - 0.2f) < 1e-7f);
+  teardown(&f);
+  /* refusals, each naming the option */
+  static const struct {
+    const char *config;
+    krt_code code;
+    const char *message;
+  } refused[] = {
+      {"{\"units\": 2, \"time_major\": true}", KRT_ERR_UNSUPPORTED, "option time_major=True"},
+      {"{\"units\": 2, \"stateful\": true}", KRT_ERR_UNSUPPORTED, "option stateful=True"},
+      {"{\"units\": 2, \"return_state\": true}", KRT_ERR_UNSUPPORTED, "option return_state=True"},
+      {"{\"units\": 2, \"peepholes\": 1}", KRT_ERR_UNSUPPORTED, "option peepholes is not supported"},
+      {"{\"units\": 2, \"activation\": \"softmax\", \"recurrent_activation\": \"sigmoid\"}",
+       KRT_ERR_UNSUPPORTED, "option activation=softmax"},
+      {"{\"units\": 2}", KRT_ERR_BAD_FILE, "option recurrent_activation is not written"},
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+    setup(&f, "LSTM", refused[i].config, 3, seq);
+    f.ctx.keras_major = 2;
+    CHECK_ERR(keras_convert_layer(&f.ctx, &out), refused[i].code, refused[i].message);
+    teardown(&f);
+  }
+}
+
 int main(void) {
   test_unknown_class();
   test_dense_activations();
@@ -408,5 +475,6 @@ int main(void) {
   test_conv_transpose();
   test_misc_layers();
   test_user_code();
+  test_recurrent();
   return test_summary("test_keras_layers");
 }

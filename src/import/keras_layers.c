@@ -98,6 +98,12 @@ static const layer_entry layer_table[] = {
     {"Cropping2D", kl_convert_cropping, 2},
     {"UpSampling1D", kl_convert_upsampling, 1},
     {"UpSampling2D", kl_convert_upsampling, 2},
+    /* recurrent (keras_layers_recurrent.c) */
+    {"SimpleRNN", kl_convert_recurrent, 0},
+    {"LSTM", kl_convert_recurrent, 0},
+    {"GRU", kl_convert_recurrent, 0},
+    {"CuDNNLSTM", kl_convert_recurrent, 0},
+    {"CuDNNGRU", kl_convert_recurrent, 0},
     /* keras.applications' own layers (check_origin admits them from their modules only) */
     {"LayerScale", kl_convert_layer_scale, 0},
     {"CustomScaleLayer", kl_convert_custom_scale, 0},
@@ -118,7 +124,10 @@ static const char *const mha_kwargs[] = {"query",         "value",      "key",
                                          "attention_mask", "return_attention_scores",
                                          "use_causal_mask", NULL};
 
+static const char *const no_kwargs[] = {NULL};
+
 static const multi_layer_entry multi_layer_table[] = {
+    {"Bidirectional", kl_convert_bidirectional, 0, no_kwargs},
     {"Attention", kl_convert_attention, KL_ATTENTION_DOT, attention_kwargs},
     {"AdditiveAttention", kl_convert_attention, KL_ATTENTION_ADDITIVE, attention_kwargs},
     {"MultiHeadAttention", kl_convert_multi_head_attention, 0, mha_kwargs},
