@@ -233,6 +233,27 @@ static krt_status *gather_keras1_gates(const keras_layer_ctx *ctx, const rnn_lay
   return NULL;
 }
 
+/* CuDNNLSTM / CuDNNGRU keep each gate's kernels as cuDNN reads them; Keras turns them into
+ * LSTM / GRU(reset_after=True) kernels when it loads such weights into those layers
+ * (tf_keras saving/legacy/hdf5_format.py, _convert_rnn_weights), which is what they compute:
+ *   input kernel of gate k, a [F, H] block c:  keras = c.T.reshape([F, H], order='F'), i.e.
+ *     keras[i, j] = c[p / H, p % H] with p = i + F*j  (c.T read and written column-major)
+ *   recurrent kernel of gate k, a [H, H] block: keras = block.T
+ * Blocks are columns k*H .. k*H+H-1 of the [F, G*H] and [H, G*H] arrays. */
+static void cudnn_kernels_to_keras(const float *kernel, const float *recurrent, int64_t f,
+                                   int64_t h, int64_t gates, float *w, float *r) {
+  int64_t gh = gates * h;
+  for (int64_t k = 0; k < gates; k++) {
+    for (int64_t i = 0; i < f; i++)
+      for (int64_t j = 0; j < h; j++) {
+        int64_t p = i + f * j;
+        w[i * gh + k * h + j] = kernel[(p / h) * gh + k * h + p % h];
+      }
+    for (int64_t i = 0; i < h; i++)
+      for (int64_t j = 0; j < h; j++) r[i * gh + k * h + j] = recurrent[j * gh + k * h + i];
+  }
+}
+
 /* Keras 2/3 (and Keras 1 consume_less='gpu', CuDNN*) kernel, recurrent_kernel, bias? in order. */
 static krt_status *gather_fused(const keras_layer_ctx *ctx, const rnn_layer *l, int64_t f, float *w,
                                 float *r, float *b) {
@@ -246,8 +267,13 @@ static krt_status *gather_fused(const keras_layer_ctx *ctx, const rnn_layer *l, 
   int64_t wd[2] = {f, gh}, rd[2] = {h, gh};
   KRT_TRY(expect_array(ctx, &ctx->weights[0], "kernel", 2, wd));
   KRT_TRY(expect_array(ctx, &ctx->weights[1], "recurrent_kernel", 2, rd));
-  memcpy(w, ctx->weights[0].data, (size_t)(f * gh) * sizeof *w);
-  memcpy(r, ctx->weights[1].data, (size_t)(h * gh) * sizeof *r);
+  if (l->cudnn) {
+    cudnn_kernels_to_keras(ctx->weights[0].data, ctx->weights[1].data, f, h, gate_count(l->cell), w,
+                           r);
+  } else {
+    memcpy(w, ctx->weights[0].data, (size_t)(f * gh) * sizeof *w);
+    memcpy(r, ctx->weights[1].data, (size_t)(h * gh) * sizeof *r);
+  }
   if (!l->use_bias) return NULL;
   const keras_array *bias = &ctx->weights[2];
   if (l->cudnn && l->cell == IR_RNN_LSTM) { /* [8H]: input bias + recurrent bias */
