@@ -75,7 +75,7 @@ krt_status *cuda_launch_matmul(const ir_node *, const cuda_tensor *, int, cuda_t
 /* cuda_recurrent.cu: Recurrent (SimpleRNN, LSTM, GRU), one persistent block per sample with the
  * state in shared memory: cuda_recurrent_shared_bytes(cell, units) of it, which must not exceed
  * CUDA_RECURRENT_MAX_SHARED (the shared memory every CUDA device gives a block without opting in;
- * about 1100 LSTM units, 1500 GRU units) */
+ * about 1100 LSTM, 1350 GRU or 2450 SimpleRNN units) */
 krt_status *cuda_launch_recurrent(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 size_t cuda_recurrent_shared_bytes(ir_rnn_cell cell, int64_t units);
 #define CUDA_RECURRENT_MAX_SHARED (48 * 1024)
