@@ -142,7 +142,7 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
     set_result(r, RESULT_FAIL, "case.json is not a JSON object");
     return -1;
   }
-  static const char *const model_files[] = {"model.keras", "model.h5"};
+  static const char *const model_files[] = {"model.keras", "model.h5", "model.pb"};
   c->model_path[0] = '\0';
   for (size_t i = 0; i < sizeof model_files / sizeof *model_files; i++) {
     if (join_path(path, dir, model_files[i]) && is_file(path)) {
@@ -151,7 +151,7 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
     }
   }
   if (!c->model_path[0]) {
-    set_result(r, RESULT_FAIL, "no model.keras or model.h5 in the case folder");
+    set_result(r, RESULT_FAIL, "no model.keras, model.h5 or model.pb in the case folder");
     return -1;
   }
   if (load_tensor_list(c, "inputs", c->input_names, c->inputs, &c->n_inputs, r) ||
@@ -181,12 +181,10 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
   r->has_reference = c->n_outputs > 0 || c->labels != NULL;
   for (int i = 0; i < c->n_inputs; i++) {
     int64_t b = c->inputs[i].rank > 0 ? c->inputs[i].dims[0] : 1;
-    if (i > 0 && b != c->batch) {
-      set_result(r, RESULT_FAIL, "inputs disagree on the batch (%lld and %lld)",
-                 (long long)c->batch, (long long)b);
-      return -1;
-    }
-    c->batch = b;
+    /* Inputs of graphs with fixed shapes (TensorFlow placeholders of shape [2, 3] and [3]) are
+     * not batched and need not agree; the first one's axis 0 is the batch the engine is built
+     * for, and a batched model whose inputs disagree fails when it runs. */
+    if (i == 0) c->batch = b;
   }
   return 0;
 }

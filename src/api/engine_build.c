@@ -159,6 +159,18 @@ static void fill_import_options(const krt_build_options *o, import_options *io) 
   if (!o) return;
   io->n_input_shapes = o->n_input_shapes;
   io->input_shapes = o->input_shapes;
+  io->n_outputs = o->n_outputs;
+  io->outputs = (const char *const *)o->outputs;
+}
+
+/* Whether the model's graph lacks a layer the options ask for as an output: a GraphDef import
+ * converts only what its outputs need, so another output means reading the file again. */
+static int needs_other_outputs(const krt_model *model, const krt_build_options *o) {
+  for (int i = 0; o && i < o->n_outputs; i++) {
+    int layer = ir_find_layer(model->graph, o->outputs[i]);
+    if (layer < 0 || model->graph->layers[layer].output < 0) return 1;
+  }
+  return 0;
 }
 
 krt_status *krt_engine_build(const char *model_path, const krt_build_options *options,
@@ -182,7 +194,7 @@ krt_status *krt_engine_build_from_model(const krt_model *model, const krt_build_
   const krt_backend *backend;
   KRT_TRY(pick_backend(options, &backend));
   ir_graph *g = NULL;
-  if (options && options->n_input_shapes > 0) {
+  if (options && (options->n_input_shapes > 0 || needs_other_outputs(model, options))) {
     /* Shapes are fixed while importing (each layer's shape follows from its input's), so the
      * file is read again with them. */
     import_options io;

@@ -4,6 +4,7 @@
 #include "import/import.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,9 +45,26 @@ static int probe_hdf5(const probe_input *in) {
   return 0;
 }
 
+/* A GraphDef has no magic number: its first field is a node (field 1, length-delimited: byte
+ * 0x0a) whose first field is the node's name (0x0a again) or, in some writers, its op (0x12).
+ * The decoder decides in the end; this only keeps other files away from it. */
+static int probe_graphdef(const probe_input *in) {
+  if (in->n < 4 || in->head[0] != 0x0a) return 0;
+  size_t i = 1;
+  unsigned shift = 0;
+  uint64_t len = 0;
+  while (i < in->n && i < 11) {
+    len |= (uint64_t)(in->head[i] & 0x7f) << shift;
+    shift += 7;
+    if (!(in->head[i++] & 0x80)) break;
+  }
+  return len > 0 && i < in->n && (in->head[i] == 0x0a || in->head[i] == 0x12);
+}
+
 static const importer importers[] = {
     {".keras archive (Keras 3)", probe_zip, import_keras_v3, 1},
     {"legacy Keras .h5 (Keras 1, 2, tf.keras, Keras 3)", probe_hdf5, import_keras_h5, 1},
+    {"TensorFlow frozen graph (GraphDef .pb)", probe_graphdef, import_tf_graphdef, 0},
 };
 #define N_IMPORTERS (sizeof importers / sizeof importers[0])
 

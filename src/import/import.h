@@ -21,6 +21,11 @@ typedef struct import_options {
   int n_input_shapes;
   const import_input_shape *input_shapes;
   import_tap *tap; /* NULL but in the reader process (hdf5_isolate.c) */
+  /* The outputs the caller will cut the graph at (krt_build_options_add_output). Formats that are
+   * a graph of nodes (TensorFlow GraphDef) convert only what these need, so a graph whose other
+   * branches krt cannot run still builds; other importers ignore them. "node" or "node:k". */
+  int n_outputs;
+  const char *const *outputs;
 } import_options;
 
 /* Picks the importer by the file's content (zip: .keras; HDF5 signature: legacy .h5), not its
@@ -29,5 +34,6 @@ krt_status *import_model(const char *path, const import_options *options, ir_gra
 
 krt_status *import_keras_v3(const char *path, const import_options *options, ir_graph **out);
 krt_status *import_keras_h5(const char *path, const import_options *options, ir_graph **out);
+krt_status *import_tf_graphdef(const char *path, const import_options *options, ir_graph **out);
 
 #endif
