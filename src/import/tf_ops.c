@@ -12,7 +12,7 @@ typedef struct tf_op_entry {
 } tf_op_entry;
 
 #define CONV_ATTRS "T,strides,padding,explicit_paddings,data_format,dilations,use_cudnn_on_gpu"
-#define POOL_ATTRS "T,ksize,strides,padding,data_format"
+#define POOL_ATTRS "T,ksize,strides,padding,explicit_paddings,data_format"
 #define REDUCE_ATTRS "T,Tidx,keep_dims"
 
 static const tf_op_entry ops[] = {
@@ -53,8 +53,8 @@ static const tf_op_entry ops[] = {
     {"Conv2DBackpropInput", tf_convert_conv2d_backprop_input, CONV_ATTRS},
     {"BiasAdd", tf_convert_bias_add, "T,data_format"},
     {"MatMul", tf_convert_matmul, "T,transpose_a,transpose_b,grad_a,grad_b"},
-    {"BatchMatMul", tf_convert_batch_matmul, "T,adj_x,adj_y"},
-    {"BatchMatMulV2", tf_convert_batch_matmul, "T,adj_x,adj_y"},
+    {"BatchMatMul", tf_convert_batch_matmul, "T,adj_x,adj_y,grad_x,grad_y"},
+    {"BatchMatMulV2", tf_convert_batch_matmul, "T,adj_x,adj_y,grad_x,grad_y"},
     {"BatchMatMulV3", tf_convert_batch_matmul, "Ta,Tb,Tout,adj_x,adj_y,grad_x,grad_y"},
     {"Relu", tf_convert_activation, "T"},
     {"Relu6", tf_convert_activation, "T"},

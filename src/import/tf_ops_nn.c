@@ -248,6 +248,9 @@ static krt_status *swap_last_two(tf_op_call *c, int x, const char *suffix, int *
 static krt_status *convert_matmul(tf_op_call *c, const char *ta_key, const char *tb_key) {
   if (c->n_inputs != 2) return tf_node_error(c, KRT_ERR_BAD_FILE, "has %d inputs", c->n_inputs);
   KRT_TRY(tf_require_float_type(c, "T"));
+  KRT_TRY(tf_require_float_type(c, "Ta")); /* BatchMatMulV3 types its operands apart */
+  KRT_TRY(tf_require_float_type(c, "Tb"));
+  KRT_TRY(tf_require_float_type(c, "Tout"));
   int ta, tb;
   KRT_TRY(tf_attr_bool(c, ta_key, 1, 0, &ta));
   KRT_TRY(tf_attr_bool(c, tb_key, 1, 0, &tb));
