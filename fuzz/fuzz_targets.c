@@ -206,6 +206,8 @@ int fuzz_h5_file(const uint8_t *data, size_t size) {
   return 0;
 }
 
+int fuzz_tfpb_file(const uint8_t *data, size_t size) { return fuzz_h5_file(data, size); }
+
 /* Finds the separator in [from, end); NULL when absent. */
 static const uint8_t *find_separator(const uint8_t *from, const uint8_t *end) {
   size_t n = strlen(FUZZ_KERAS_SEPARATOR);

@@ -25,6 +25,9 @@ int fuzz_npy_file(const uint8_t *data, size_t size);
  * krt_engine_build_from_model and one run of a small engine. */
 int fuzz_h5_file(const uint8_t *data, size_t size);
 
+/* A TensorFlow GraphDef (.pb): as fuzz_h5_file (the import runs in process: protobuf-c). */
+int fuzz_tfpb_file(const uint8_t *data, size_t size);
+
 /* A .keras archive. Bytes that start like a zip file are the archive itself. Anything else is
  * split at FUZZ_KERAS_SEPARATOR into config.json, metadata.json and model.weights.h5 (the rest),
  * which are zipped up before the import: a mutated config reaches krt's layer walk instead of

@@ -61,7 +61,8 @@ int main(void) {
   } harnesses[] = {{"engine", fuzz_engine_file},
                    {"npy", fuzz_npy_file},
                    {"h5", fuzz_h5_file},
-                   {"keras", fuzz_keras_file}};
+                   {"keras", fuzz_keras_file},
+                   {"tfpb", fuzz_tfpb_file}};
   int total = 0;
   for (size_t i = 0; i < sizeof harnesses / sizeof harnesses[0]; i++) {
     char dir[1024];

@@ -225,6 +225,11 @@ static krt_status *convert_node(tf_import *t, tf_node *n) {
       inputs[c.n_inputs++] = &m->outputs[k];
   }
   if (!s) s = fn(&c);
+  /* Params: the float constants the node reads (its weights), as `krt inspect` shows them. */
+  int64_t params = 0;
+  for (int i = 0; !s && i < c.n_inputs; i++)
+    if (inputs[i]->is_static && !inputs[i]->is_int && strcmp(d->op, "Identity") != 0)
+      params += tf_elements(inputs[i]->rank, inputs[i]->dims);
   free(inputs);
   if (s) return s;
   /* A layer per computed output, so that `--output NODE` (or NODE:k) can cut there. */
@@ -239,6 +244,7 @@ static krt_status *convert_node(tf_import *t, tf_node *n) {
     int layer;
     KRT_TRY(ir_add_layer(t->g, name, d->op, &layer));
     t->g->layers[layer].output = n->outputs[k].value;
+    if (k == 0) t->g->layers[layer].param_count = params;
   }
   return NULL;
 }

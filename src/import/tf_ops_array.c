@@ -969,7 +969,8 @@ krt_status *tf_convert_gather(tf_op_call *c) {
   tf_tensor *params = c->inputs[0], *indices = c->inputs[1];
   int rank = tf_rank(c, params), a;
   if (!normalise_axis(axis, rank, &a)) return tf_node_error(c, KRT_ERR_BAD_FILE, "axis %lld", (long long)axis);
-  const int64_t *pd = tf_dims(c, params);
+  int64_t pd[KRT_MAX_RANK]; /* a copy: emitting nodes may move the graph's values */
+  memcpy(pd, tf_dims(c, params), (size_t)rank * sizeof *pd);
   if (params->is_static && indices->value >= 0) {
     if (a != 0 || rank != 2)
       return tf_node_error(c, KRT_ERR_UNSUPPORTED,
