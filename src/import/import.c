@@ -61,10 +61,20 @@ static int probe_graphdef(const probe_input *in) {
   return len > 0 && i < in->n && (in->head[i] == 0x0a || in->head[i] == 0x12);
 }
 
+/* An ONNX ModelProto opens with field 1 (ir_version, a small varint) and then another of its
+ * fields (producer, graph, opsets, ...). Neither zip nor HDF5 files start with byte 0x08. */
+static int probe_onnx(const probe_input *in) {
+  if (in->n < 3 || in->head[0] != 0x08 || in->head[1] < 1 || in->head[1] > 30) return 0;
+  static const unsigned char next_tags[] = {0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72};
+  return memchr(next_tags, in->head[2], sizeof next_tags) != NULL;
+}
+
 static const importer importers[] = {
     {".keras archive (Keras 3)", probe_zip, import_keras_v3, 1},
     {"legacy Keras .h5 (Keras 1, 2, tf.keras, Keras 3)", probe_hdf5, import_keras_h5, 1},
     {"TensorFlow frozen graph (GraphDef .pb)", probe_graphdef, import_tf_graphdef, 0},
+    /* protobuf-c returns NULL on corrupt data and every size is checked: no child process */
+    {"ONNX model (.onnx, opsets 7 to 23)", probe_onnx, import_onnx, 0},
 };
 #define N_IMPORTERS (sizeof importers / sizeof importers[0])
 
