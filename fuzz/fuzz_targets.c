@@ -207,6 +207,7 @@ int fuzz_h5_file(const uint8_t *data, size_t size) {
 }
 
 int fuzz_tfpb_file(const uint8_t *data, size_t size) { return fuzz_h5_file(data, size); }
+int fuzz_onnx_file(const uint8_t *data, size_t size) { return fuzz_h5_file(data, size); }
 
 /* Finds the separator in [from, end); NULL when absent. */
 static const uint8_t *find_separator(const uint8_t *from, const uint8_t *end) {

@@ -142,7 +142,7 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
     set_result(r, RESULT_FAIL, "case.json is not a JSON object");
     return -1;
   }
-  static const char *const model_files[] = {"model.keras", "model.h5", "model.pb"};
+  static const char *const model_files[] = {"model.keras", "model.h5", "model.pb", "model.onnx"};
   c->model_path[0] = '\0';
   for (size_t i = 0; i < sizeof model_files / sizeof *model_files; i++) {
     if (join_path(path, dir, model_files[i]) && is_file(path)) {
@@ -151,7 +151,7 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
     }
   }
   if (!c->model_path[0]) {
-    set_result(r, RESULT_FAIL, "no model.keras, model.h5 or model.pb in the case folder");
+    set_result(r, RESULT_FAIL, "no model.keras, model.h5, model.pb or model.onnx in the case folder");
     return -1;
   }
   if (load_tensor_list(c, "inputs", c->input_names, c->inputs, &c->n_inputs, r) ||

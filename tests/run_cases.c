@@ -6,12 +6,12 @@
  *   run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]
  *
  * A case is a folder laid out as ../shared/corpus/README.md describes:
- *   model.keras | model.h5 | model.pb, inputs/<i>.npy, expected/<j>.npy and case.json
+ *   model.keras | model.h5 | model.pb | model.onnx, inputs/<i>.npy, expected/<j>.npy and case.json
  *   {"inputs": [{"name", "file"}], "outputs": [{"name", "file"}], "rtol", "atol",
  *    "expected_labels"?: [argmax per batch row of output 0], "max_normalised_error"?,
  *    "max_normalised_error_tf32"?, "max_normalised_error_fp16"?}
  * Every subfolder of DIR holding a case.json is a case; with --corpus only the subfolders of
- * DIR/keras_h5, DIR/keras_v3 and DIR/tf_pb are (the kinds krt reads). A missing DIR is
+ * DIR/keras_h5, DIR/keras_v3, DIR/tf_pb and DIR/onnx are (the kinds krt reads). A missing DIR is
  * skipped (exit 77).
  *
  * Per case: import the model, build an engine for the inputs' batch, serialise it and load it
@@ -469,7 +469,7 @@ int main(int argc, char **argv) {
   case_list cases = {NULL, 0};
   int scan_failed = 0;
   if (corpus) {
-    static const char *const kinds[] = {"keras_h5", "keras_v3", "tf_pb"};
+    static const char *const kinds[] = {"keras_h5", "keras_v3", "tf_pb", "onnx"};
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
       char path[PATH_SIZE];
       if (join_path(path, dir, kinds[i])) scan_failed |= scan_cases(path, &cases);

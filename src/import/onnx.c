@@ -400,7 +400,7 @@ krt_status *ox_value(ox_ctx *c, int i, int *id) {
   if (t->value < 0 && t->known) KRT_TRY(known_value(c, t));
   if (t->value < 0) {
     if (t->value_cl < 0) return ox_error(c, KRT_ERR_INTERNAL, "input '%s' has no value", t->name);
-    int perm[KRT_MAX_RANK], rank = ox_ir(c, t->value_cl)->rank;
+    int perm[KRT_MAX_RANK] = {0}, rank = ox_ir(c, t->value_cl)->rank;
     ox_perm_from_cl(rank, perm);
     ir_attrs a = ox_attrs();
     memcpy(a.perm, perm, sizeof perm);
@@ -423,7 +423,7 @@ krt_status *ox_value_cl(ox_ctx *c, int i, int *id) {
     if (rank < 3)
       return ox_unsupported(c, "input '%s' has rank %d; the op needs [N, C, spatial...]", t->name,
                             rank);
-    int perm[KRT_MAX_RANK];
+    int perm[KRT_MAX_RANK] = {0};
     ox_perm_to_cl(rank, perm);
     ir_attrs a = ox_attrs();
     memcpy(a.perm, perm, sizeof perm);
@@ -865,8 +865,14 @@ static krt_status *add_inputs(ox_ctx *c, const KrtOnnx__GraphProto *graph) {
     int64_t dims[KRT_MAX_RANK];
     KRT_TRY(input_dims(c, vi, &dtype, &rank, dims));
     KRT_TRY(apply_input_shape(c, vi->name, rank, dims));
-    /* A symbolic or unknown first dimension is the batch; a fixed one is kept as it is. */
-    int batched = rank >= 1 && dims[0] < 0;
+    /* The first dimension is the batch, symbolic, unknown or fixed (as the Keras importers
+     * treat batch_shape): a fixed one is the batch the exporter traced with. A rank-1 input
+     * with a fixed size is a vector, not a batch. */
+    int batched = rank >= 2 || (rank == 1 && dims[0] < 0);
+    if (batched && dims[0] >= 0) {
+      c->declared_batch = c->declared_batch == -1 || c->declared_batch == dims[0] ? dims[0] : -2;
+      dims[0] = -1;
+    }
     ox_tensor *t;
     KRT_TRY(new_tensor(c, vi->name, &t));
     krt_status *s = ir_add_input(c->g, vi->name, dtype, rank, dims, batched, IR_LAYOUT_PLAIN,
@@ -1016,6 +1022,7 @@ krt_status *import_onnx(const char *path, const import_options *options, ir_grap
   c.file = path;
   c.options = options;
   c.layer = -1;
+  c.declared_batch = -1;
   c.g = ir_graph_create();
   krt_status *s = c.g ? NULL : krt_error_oom("graph");
   if (!s) {

@@ -50,6 +50,9 @@ typedef struct ox_ctx {
   ir_graph *g;
   const import_options *options;
   int64_t opset; /* of the default domain */
+  /* The first dimension graph inputs declare as a number (pytorch exports write the batch they
+   * traced with), or -1: a shape constant holding it on axis 0 means the batch. */
+  int64_t declared_batch;
   ox_tensor *tensors;
   int n_tensors, cap_tensors;
   int *slots; /* hash of names -> tensor index, -1 empty */

@@ -152,6 +152,7 @@ static krt_status *resolve_shape(ox_ctx *c, int rank, const int64_t *in, int bat
   }
   for (int k = 0; k < n; k++) {
     int64_t d = want[k];
+    if (k == 0 && batched && c->declared_batch >= 1 && d == c->declared_batch) d = OX_BATCH;
     if (d == OX_BATCH) {
       if (k != 0 || !batched) return ox_unsupported(c, "the batch size would move to axis %d", k);
       out[k] = -1;
@@ -237,6 +238,8 @@ static krt_status *convert_flatten(ox_ctx *c, int variant) {
   KRT_TRY(ox_in_shape(c, 0, &rank, dims, &batched));
   KRT_TRY(ox_attr_int(c, "axis", 1, &ax));
   if (ax == rank) axis = rank; else KRT_TRY(ox_axis(c, ax, rank, &axis));
+  /* axis 0 makes [1, everything]: at the batch of 1 the model declares, the same as axis 1 */
+  if (axis == 0 && batched && c->declared_batch == 1) axis = 1;
   int64_t want[2] = {1, 1};
   for (int k = 0; k < rank; k++) {
     if (dims[k] < 0 && !(batched && k == 0)) return ox_unsupported(c, "axis %d has an unknown size", k);
