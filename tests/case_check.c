@@ -179,8 +179,17 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
     return -1;
   }
   r->has_reference = c->n_outputs > 0 || c->labels != NULL;
+  /* ONNX graphs take weight-like inputs of their own first sizes (a Gemm's B): which inputs are
+   * batched is the engine's to say, and the run checks the bound shapes. The max batch is then
+   * the largest first size. */
+  const cJSON *format = cJSON_GetObjectItemCaseSensitive(c->json, "format");
+  int onnx = cJSON_IsString(format) && strcmp(format->valuestring, "onnx") == 0;
   for (int i = 0; i < c->n_inputs; i++) {
     int64_t b = c->inputs[i].rank > 0 ? c->inputs[i].dims[0] : 1;
+    if (onnx) {
+      if (b > c->batch) c->batch = b;
+      continue;
+    }
     /* Inputs of graphs with fixed shapes (TensorFlow placeholders of shape [2, 3] and [3]) are
      * not batched and need not agree; the first one's axis 0 is the batch the engine is built
      * for, and a batched model whose inputs disagree fails when it runs. */

@@ -868,9 +868,12 @@ static krt_status *add_inputs(ox_ctx *c, const KrtOnnx__GraphProto *graph) {
     /* The first dimension is the batch, symbolic, unknown or fixed (as the Keras importers
      * treat batch_shape): a fixed one is the batch the exporter traced with. A rank-1 input
      * with a fixed size is a vector, not a batch. */
-    int batched = rank >= 2 || (rank == 1 && dims[0] < 0);
+    int batched = (rank >= 2 && c->fixed_is_batch) || (rank >= 1 && dims[0] < 0);
     if (batched && dims[0] >= 0) {
-      c->declared_batch = c->declared_batch == -1 || c->declared_batch == dims[0] ? dims[0] : -2;
+      if (c->declared_batch >= 0 && c->declared_batch != dims[0])
+        return ox_unsupported(c, "graph inputs have different fixed first sizes (%lld, %lld): "
+                              "no batch", (long long)c->declared_batch, (long long)dims[0]);
+      c->declared_batch = dims[0];
       dims[0] = -1;
     }
     ox_tensor *t;
@@ -1017,30 +1020,48 @@ krt_status *import_onnx(const char *path, const import_options *options, ir_grap
   if (!m)
     return krt_error(KRT_ERR_BAD_FILE, "%s: not a valid ONNX model (the protobuf does not decode)",
                      path);
-  ox_ctx c;
-  memset(&c, 0, sizeof c);
-  c.file = path;
-  c.options = options;
-  c.layer = -1;
-  c.declared_batch = -1;
-  c.g = ir_graph_create();
-  krt_status *s = c.g ? NULL : krt_error_oom("graph");
-  if (!s) {
-    c.g->source = strdup(path);
-    if (!c.g->source) s = krt_error_oom("graph");
-  }
-  if (!s) s = import_graph(&c, m);
-  for (int t = 0; t < c.n_tensors; t++) {
-    free(c.tensors[t].name);
-    ox_known_free(c.tensors[t].known);
-  }
-  free(c.tensors);
-  free(c.slots);
-  krt_onnx__model_proto__free_unpacked(m, NULL);
-  if (s) {
+  /* First as exported with a fixed batch (pytorch's traced batch taken as the batch, so the
+   * engine runs any batch); when that cannot be built (an op that mixes axis 0 with others, inputs
+   * of different first sizes), again with every fixed dimension as written. */
+  krt_status *s = NULL;
+  ir_graph *g = NULL;
+  for (int fixed_is_batch = 1; fixed_is_batch >= 0; fixed_is_batch--) {
+    ox_ctx c;
+    memset(&c, 0, sizeof c);
+    c.file = path;
+    c.options = options;
+    c.layer = -1;
+    c.declared_batch = -1;
+    c.fixed_is_batch = fixed_is_batch;
+    c.g = ir_graph_create();
+    krt_status *attempt = c.g ? NULL : krt_error_oom("graph");
+    if (!attempt) {
+      c.g->source = strdup(path);
+      if (!c.g->source) attempt = krt_error_oom("graph");
+    }
+    if (!attempt) attempt = import_graph(&c, m);
+    int used_fixed = c.declared_batch >= 0;
+    for (int t = 0; t < c.n_tensors; t++) {
+      free(c.tensors[t].name);
+      ox_known_free(c.tensors[t].known);
+    }
+    free(c.tensors);
+    free(c.slots);
+    if (!attempt) {
+      g = c.g;
+      krt_status_release(s);
+      s = NULL;
+      break;
+    }
     ir_graph_free(c.g);
-    return s;
+    krt_status_release(s);
+    s = attempt;
+    krt_code code = krt_status_code(attempt);
+    if (!fixed_is_batch || !used_fixed || code == KRT_ERR_OUT_OF_MEMORY || code == KRT_ERR_IO)
+      break;
   }
-  *out = c.g;
+  krt_onnx__model_proto__free_unpacked(m, NULL);
+  if (s) return s;
+  *out = g;
   return NULL;
 }

@@ -53,6 +53,7 @@ typedef struct ox_ctx {
   /* The first dimension graph inputs declare as a number (pytorch exports write the batch they
    * traced with), or -1: a shape constant holding it on axis 0 means the batch. */
   int64_t declared_batch;
+  int fixed_is_batch; /* 1: a fixed first dimension of the inputs is taken as the batch */
   ox_tensor *tensors;
   int n_tensors, cap_tensors;
   int *slots; /* hash of names -> tensor index, -1 empty */
