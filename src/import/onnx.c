@@ -667,7 +667,8 @@ krt_status *ox_const(ox_ctx *c, const char *part, int rank, const int64_t *dims,
 }
 
 krt_status *ox_const_scalar(ox_ctx *c, const char *part, float v, int *id) {
-  return ox_const(c, part, 0, NULL, &v, id);
+  int64_t no_dims[1] = {1}; /* rank 0: never read, but never NULL either */
+  return ox_const(c, part, 0, no_dims, &v, id);
 }
 
 krt_status *ox_activation(ox_ctx *c, int x, ir_act_kind kind, float alpha, float beta,

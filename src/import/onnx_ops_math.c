@@ -309,7 +309,35 @@ static krt_status *convert_gemm(ox_ctx *c, int variant) {
     KRT_TRY(ox_emit(c, IR_OP_TRANSPOSE, "transA", &x, 1, &p, &x));
   }
   const ox_known *kb = ox_in_known(c, 1);
-  if (!kb) return ox_unsupported(c, "B must be a constant (a weight matrix)");
+  if (!kb) { /* two computed matrices: a MatMul, then alpha and beta * C */
+    int b, y;
+    KRT_TRY(ox_value(c, 1, &b));
+    if (ox_ir(c, b)->rank != 2) return ox_error(c, KRT_ERR_SHAPE, "B must be a matrix");
+    if (tb) {
+      ir_attrs p = ox_attrs();
+      p.perm[0] = 1;
+      KRT_TRY(ox_emit(c, IR_OP_TRANSPOSE, "transB", &b, 1, &p, &b));
+    }
+    int in[2] = {x, b};
+    ir_attrs none = ox_attrs();
+    KRT_TRY(ox_emit(c, IR_OP_MATMUL, "", in, 2, &none, &y));
+    if (alpha != 1.0f) {
+      int av;
+      KRT_TRY(ox_const_scalar(c, "alpha", alpha, &av));
+      KRT_TRY(ox_binary(c, IR_BINARY_MUL, y, av, "alpha", &y));
+    }
+    if (ox_has_input(c, 2) && beta != 0.0f) {
+      int cv;
+      KRT_TRY(ox_value(c, 2, &cv));
+      if (beta != 1.0f) {
+        int bv;
+        KRT_TRY(ox_const_scalar(c, "beta", beta, &bv));
+        KRT_TRY(ox_binary(c, IR_BINARY_MUL, cv, bv, "beta_c", &cv));
+      }
+      KRT_TRY(ox_binary(c, IR_BINARY_ADD, y, cv, "c", &y));
+    }
+    return ox_set_output(c, 0, y, 0);
+  }
   if (kb->rank != 2) return ox_error(c, KRT_ERR_SHAPE, "B must be a matrix");
   int64_t K = tb ? kb->dims[1] : kb->dims[0], N = tb ? kb->dims[0] : kb->dims[1];
   float *src = NULL;
