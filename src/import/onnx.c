@@ -762,6 +762,11 @@ static krt_status *convert_node(ox_ctx *c, const KrtOnnx__NodeProto *node) {
                       node->input[i]);
   krt_status *s = ir_add_layer(c->g, c->label, op, &c->layer);
   if (s) return krt_error_wrap(s, "%s: ", c->file);
+  /* Params: the elements of the constant inputs the node reads (weights, statistics). */
+  for (int i = 0; i < ox_n_inputs(c); i++) {
+    const ox_known *k = ox_in_known(c, i);
+    if (k && k->f) c->g->layers[c->layer].param_count += k->count;
+  }
   KRT_TRY(e->convert(c, e->variant));
   for (int k = 0; k < ox_n_outputs(c); k++)
     if (node->output[k] && node->output[k][0] && find_tensor(c, node->output[k]) < 0)
@@ -927,10 +932,14 @@ static krt_status *publish_layers(ox_ctx *c, const KrtOnnx__GraphProto *graph) {
     (void)layer;
     if (!node->n_output || !node->output[0] || !node->output[0][0]) continue;
     int t = find_tensor(c, node->output[0]);
-    if (t < 0 || c->tensors[t].known || c->tensors[t].value >= 0) continue;
+    if (t < 0 || c->tensors[t].known) continue;
     const char *label = node->name && node->name[0] ? node->name : node->output[0];
     int l = ir_find_layer(c->g, label);
     if (l < 0) continue;
+    if (c->tensors[t].value >= 0) {
+      c->g->layers[l].output = c->tensors[t].value;
+      continue;
+    }
     char *in[1] = {node->output[0]};
     KrtOnnx__NodeProto fake = *node;
     fake.n_input = 1;
