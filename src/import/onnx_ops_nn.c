@@ -163,8 +163,8 @@ static krt_status *convert_conv(ox_ctx *c, int variant) {
   KRT_TRY(ox_require_one_output(c));
   KRT_TRY(require_known(c, 1, "weight W"));
   KRT_TRY(require_known(c, 2, "bias B"));
-  int spatial;
-  int64_t in[IR_MAX_SPATIAL];
+  int spatial = 0; /* set by the shape check below; initialised for -O3's flow analysis */
+  int64_t in[IR_MAX_SPATIAL] = {0};
   KRT_TRY(spatial_input(c, &spatial, in));
   const ox_known *w = ox_in_known(c, 1);
   if (w->rank != spatial + 2)
@@ -204,8 +204,8 @@ static krt_status *convert_conv_transpose(ox_ctx *c, int variant) {
   KRT_TRY(ox_require_one_output(c));
   KRT_TRY(require_known(c, 1, "weight W"));
   KRT_TRY(require_known(c, 2, "bias B"));
-  int spatial;
-  int64_t in[IR_MAX_SPATIAL];
+  int spatial = 0; /* set by the shape check below; initialised for -O3's flow analysis */
+  int64_t in[IR_MAX_SPATIAL] = {0};
   KRT_TRY(spatial_input(c, &spatial, in));
   const ox_known *w = ox_in_known(c, 1);
   if (w->rank != spatial + 2)
@@ -257,8 +257,8 @@ static krt_status *convert_conv_transpose(ox_ctx *c, int variant) {
 static krt_status *convert_pool(ox_ctx *c, int variant) {
   KRT_TRY(ox_require_inputs(c, 1, 1));
   KRT_TRY(ox_require_one_output(c));
-  int spatial;
-  int64_t in[IR_MAX_SPATIAL];
+  int spatial = 0; /* set by the shape check below; initialised for -O3's flow analysis */
+  int64_t in[IR_MAX_SPATIAL] = {0};
   KRT_TRY(spatial_input(c, &spatial, in));
   window win;
   KRT_TRY(read_window(c, spatial, NULL, in, &win));
@@ -321,8 +321,8 @@ static krt_status *convert_pool(ox_ctx *c, int variant) {
 static krt_status *convert_global_pool(ox_ctx *c, int variant) {
   KRT_TRY(ox_require_inputs(c, 1, 1));
   KRT_TRY(ox_require_one_output(c));
-  int spatial;
-  int64_t in[IR_MAX_SPATIAL];
+  int spatial = 0; /* set by the shape check below; initialised for -O3's flow analysis */
+  int64_t in[IR_MAX_SPATIAL] = {0};
   KRT_TRY(spatial_input(c, &spatial, in));
   int cl = ox_in_is_cl_only(c, 0), x;
   KRT_TRY(cl ? ox_value_cl(c, 0, &x) : ox_value(c, 0, &x));
@@ -380,7 +380,7 @@ static krt_status *convert_instance_norm(ox_ctx *c, int variant) {
   KRT_TRY(require_known(c, 2, "bias B"));
   float eps;
   KRT_TRY(ox_attr_float(c, "epsilon", 1e-5f, &eps));
-  int spatial;
+  int spatial = 0; /* set by the shape check below; initialised for -O3's flow analysis */
   int64_t in[IR_MAX_SPATIAL], count = 1;
   KRT_TRY(spatial_input(c, &spatial, in));
   for (int k = 0; k < spatial; k++) {
