@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,17 +44,21 @@ static int tensor_to_npy(const char *pb, const char *npy) {
   free(data);
   if (!t) return 1;
   int rc = 1;
-  int64_t count = 1;
-  for (size_t d = 0; d < t->n_dims; d++) count *= t->dims[d];
+  int64_t count = 1; /* -1: a negative dimension or more elements than a file could hold */
+  for (size_t d = 0; d < t->n_dims && count >= 0; d++)
+    count = t->dims[d] < 0 || (t->dims[d] > 0 && count > (INT64_C(1) << 40) / t->dims[d])
+                ? -1 : count * t->dims[d];
   if (t->data_type == 1 && t->n_dims <= 8 && count >= 0) {
     float *f = malloc((size_t)(count ? count : 1) * sizeof *f);
     int ok = f != NULL;
-    if (ok && t->has_raw_data && t->raw_data.len == (size_t)count * 4)
-      memcpy(f, t->raw_data.data, (size_t)count * 4);
-    else if (ok && t->n_float_data == (size_t)count)
-      memcpy(f, t->float_data, (size_t)count * 4);
-    else
+    /* an empty tensor copies nothing (and its data pointer may be NULL) */
+    if (ok && t->has_raw_data && t->raw_data.len == (size_t)count * 4) {
+      if (count) memcpy(f, t->raw_data.data, (size_t)count * 4);
+    } else if (ok && t->n_float_data == (size_t)count) {
+      if (count) memcpy(f, t->float_data, (size_t)count * 4);
+    } else {
       ok = 0;
+    }
     char err[256];
     if (ok) rc = npy_write_f32(npy, f, (int)t->n_dims, t->dims, err, sizeof err) != 0;
     free(f);
