@@ -141,6 +141,13 @@ static krt_status *convert_shape(ox_ctx *c, int variant) {
   return ox_set_known(c, 0, k);
 }
 
+/* a *= b for element counts; 1 when the product would pass 2^62 (no tensor is that large) */
+static int count_overflows(int64_t *a, int64_t b) {
+  if (b != 0 && *a > (INT64_C(1) << 62) / b) return 1;
+  *a *= b;
+  return 0;
+}
+
 /* out dims from a known shape: 0 copies (unless allowzero), -1 is inferred */
 static krt_status *resolve_shape(ox_ctx *c, int rank, const int64_t *in, int batched,
                                  const int64_t *want, int n, int allowzero, int64_t *out) {
@@ -148,7 +155,8 @@ static krt_status *resolve_shape(ox_ctx *c, int rank, const int64_t *in, int bat
   int infer = -1;
   for (int k = (batched ? 1 : 0); k < rank; k++) {
     if (in[k] < 0) return ox_unsupported(c, "the input's axis %d has an unknown size", k);
-    total *= in[k];
+    if (count_overflows(&total, in[k]))
+      return ox_error(c, KRT_ERR_SHAPE, "the input has more than 2^62 elements");
   }
   for (int k = 0; k < n; k++) {
     int64_t d = want[k];
@@ -162,7 +170,8 @@ static krt_status *resolve_shape(ox_ctx *c, int rank, const int64_t *in, int bat
       if (k >= rank) return ox_error(c, KRT_ERR_SHAPE, "shape copies axis %d of a rank-%d input", k, rank);
       out[k] = in[k];
       if (k == 0 && batched) continue;
-      known *= out[k];
+      if (count_overflows(&known, out[k]))
+        return ox_error(c, KRT_ERR_SHAPE, "the target shape has more than 2^62 elements");
     } else if (d == -1) {
       if (infer >= 0) return ox_error(c, KRT_ERR_SHAPE, "shape has two -1");
       infer = k;
@@ -172,7 +181,8 @@ static krt_status *resolve_shape(ox_ctx *c, int rank, const int64_t *in, int bat
     } else {
       out[k] = d;
       if (k == 0 && batched) return ox_unsupported(c, "axis 0 gets the fixed size %lld, but it is the batch (symbolic in the model)", (long long)d);
-      known *= d;
+      if (count_overflows(&known, d))
+        return ox_error(c, KRT_ERR_SHAPE, "the target shape has more than 2^62 elements");
     }
   }
   if (batched) {
@@ -612,9 +622,9 @@ static krt_status *convert_expand(ox_ctx *c, int variant) {
   for (int k = 0; k < n; k++) {
     if (shape[k] == OX_BATCH) shape[k] = 1;
     if (shape[k] < 0 || shape[k] > (1 << 24)) return ox_unsupported(c, "shape holds %lld", (long long)shape[k]);
-    count *= shape[k];
+    count *= shape[k]; /* at most 2^24 * 2^24 before the check below stops it */
+    if (count > (1 << 24)) return ox_unsupported(c, "an expansion to more than 2^24 elements");
   }
-  if (count > (1 << 24)) return ox_unsupported(c, "an expansion to %lld elements", (long long)count);
   float *ones = malloc((size_t)(count ? count : 1) * sizeof *ones);
   if (!ones) return krt_error_oom("Expand");
   for (int64_t j = 0; j < count; j++) ones[j] = 1.0f;
