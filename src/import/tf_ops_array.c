@@ -914,7 +914,9 @@ krt_status *tf_convert_tile(tf_op_call *c) {
   int owned = 0;
   tf_tensor *now = x;
   for (int a = 0; a < rank; a++) {
-    if (m[a] < 0 || m[a] > 4096) return tf_node_error(c, KRT_ERR_UNSUPPORTED, "a multiple of %lld", (long long)m[a]);
+    /* 0 would make an empty tensor, which krt does not represent (and concatenating no copies
+     * leaves the output unset) */
+    if (m[a] < 1 || m[a] > 4096) return tf_node_error(c, KRT_ERR_UNSUPPORTED, "a multiple of %lld", (long long)m[a]);
     if (m[a] == 1) continue;
     if (tf_batched(c, now) && a == 0) return tf_node_error(c, KRT_ERR_UNSUPPORTED, "tiles the batch axis");
     tf_tensor **copies = malloc((size_t)m[a] * sizeof *copies);
