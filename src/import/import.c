@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -67,6 +68,38 @@ static int probe_onnx(const probe_input *in) {
   if (in->n < 3 || in->head[0] != 0x08 || in->head[1] < 1 || in->head[1] > 30) return 0;
   static const unsigned char next_tags[] = {0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42, 0x72};
   return memchr(next_tags, in->head[2], sizeof next_tags) != NULL;
+}
+
+krt_status *import_read_file(const char *path, long max_bytes, const char *too_big, uint8_t **data,
+                             size_t *size) {
+  *data = NULL;
+  *size = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) return krt_error(KRT_ERR_IO, "%s: cannot open the file (%s)", path, strerror(errno));
+  long n = -1;
+  if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+  if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    fclose(f);
+    return krt_error(KRT_ERR_IO, "%s: cannot read the file", path);
+  }
+  if (n > max_bytes) {
+    fclose(f);
+    return krt_error(KRT_ERR_BAD_FILE, "%s: %ld bytes, %s", path, n, too_big);
+  }
+  uint8_t *buf = malloc(n ? (size_t)n : 1);
+  if (!buf) {
+    fclose(f);
+    return krt_error_oom("reading a model file");
+  }
+  size_t got = fread(buf, 1, (size_t)n, f);
+  fclose(f);
+  if (got != (size_t)n) {
+    free(buf);
+    return krt_error(KRT_ERR_IO, "%s: cannot read the file", path);
+  }
+  *data = buf;
+  *size = (size_t)n;
+  return NULL;
 }
 
 static const importer importers[] = {

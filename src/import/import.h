@@ -3,6 +3,9 @@
 #ifndef KRT_IMPORT_IMPORT_H
 #define KRT_IMPORT_IMPORT_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "ir/graph.h"
 
 /* Shapes the caller fixes for inputs whose dimensions the model leaves unknown: the full shape,
@@ -31,6 +34,13 @@ typedef struct import_options {
 /* Picks the importer by the file's content (zip: .keras; HDF5 signature: legacy .h5), not its
  * name. options may be NULL. On success *out is owned by the caller (ir_graph_free). */
 krt_status *import_model(const char *path, const import_options *options, ir_graph **out);
+
+/* Reads the whole file at path into *data (malloc'd, the caller frees it), *size bytes. A file
+ * over max_bytes is KRT_ERR_BAD_FILE, the message naming the size and `too_big` (why that is the
+ * limit); one that cannot be opened or read is KRT_ERR_IO. For the protocol-buffer importers,
+ * which decode a message from memory. */
+krt_status *import_read_file(const char *path, long max_bytes, const char *too_big, uint8_t **data,
+                             size_t *size);
 
 krt_status *import_keras_v3(const char *path, const import_options *options, ir_graph **out);
 krt_status *import_keras_h5(const char *path, const import_options *options, ir_graph **out);

@@ -956,32 +956,6 @@ static krt_status *publish_layers(ox_ctx *c, const KrtOnnx__GraphProto *graph) {
   return NULL;
 }
 
-static krt_status *read_file(const char *path, uint8_t **data, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return krt_error(KRT_ERR_IO, "%s: cannot open the file (%s)", path, strerror(errno));
-  long n = -1;
-  if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-  if (n < 0 || n > OX_MAX_FILE || fseek(f, 0, SEEK_SET) != 0) {
-    fclose(f);
-    return krt_error(KRT_ERR_BAD_FILE, "%s: cannot size the file, or it is over 2 GiB (ONNX's "
-                     "limit; larger models keep weights as external data)", path);
-  }
-  uint8_t *buf = malloc((size_t)(n ? n : 1));
-  if (!buf) {
-    fclose(f);
-    return krt_error_oom("ONNX file");
-  }
-  size_t got = fread(buf, 1, (size_t)n, f);
-  fclose(f);
-  if (got != (size_t)n) {
-    free(buf);
-    return krt_error(KRT_ERR_IO, "%s: cannot read the file", path);
-  }
-  *data = buf;
-  *size = (size_t)n;
-  return NULL;
-}
-
 static krt_status *import_graph(ox_ctx *c, const KrtOnnx__ModelProto *m) {
   int64_t opset = -1;
   for (size_t i = 0; i < m->n_opset_import; i++) {
@@ -1024,7 +998,8 @@ krt_status *ox_decode_tensor(const ox_ctx *c, const KrtOnnx__TensorProto *t, ox_
 krt_status *import_onnx(const char *path, const import_options *options, ir_graph **out) {
   uint8_t *data = NULL;
   size_t size = 0;
-  KRT_TRY(read_file(path, &data, &size));
+  KRT_TRY(import_read_file(path, OX_MAX_FILE, "over 2 GiB (ONNX's limit; larger models keep weights "
+                           "as external data)", &data, &size));
   KrtOnnx__ModelProto *m = krt_onnx__model_proto__unpack(NULL, size, data);
   free(data);
   if (!m)

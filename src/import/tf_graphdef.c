@@ -20,36 +20,6 @@
 /* Files larger than this are refused (protobuf's own limit is 2 GiB). */
 #define TF_MAX_FILE_BYTES ((long)2 << 30)
 
-static krt_status *read_whole_file(const char *path, uint8_t **data, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return krt_error(KRT_ERR_IO, "%s: cannot open the file (%s)", path, strerror(errno));
-  long n = -1;
-  if (fseek(f, 0, SEEK_END) == 0) n = ftell(f);
-  if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
-    fclose(f);
-    return krt_error(KRT_ERR_IO, "%s: cannot read the file", path);
-  }
-  if (n > TF_MAX_FILE_BYTES) {
-    fclose(f);
-    return krt_error(KRT_ERR_BAD_FILE, "%s: %ld bytes, more than a protocol buffer can hold", path,
-                     n);
-  }
-  uint8_t *buf = malloc(n ? (size_t)n : 1);
-  if (!buf) {
-    fclose(f);
-    return krt_error_oom("graph file");
-  }
-  size_t got = fread(buf, 1, (size_t)n, f);
-  fclose(f);
-  if (got != (size_t)n) {
-    free(buf);
-    return krt_error(KRT_ERR_IO, "%s: cannot read the file", path);
-  }
-  *data = buf;
-  *size = (size_t)n;
-  return NULL;
-}
-
 /* ---- names -------------------------------------------------------------------------------- */
 
 static tf_import *sort_target;
@@ -298,7 +268,8 @@ krt_status *import_tf_graphdef(const char *path, const import_options *options, 
   *out = NULL;
   uint8_t *bytes = NULL;
   size_t size = 0;
-  KRT_TRY(read_whole_file(path, &bytes, &size));
+  KRT_TRY(import_read_file(path, TF_MAX_FILE_BYTES, "more than a protocol buffer can hold", &bytes,
+                           &size));
   tf_import t = {0};
   t.file = path;
   t.options = options;
