@@ -123,7 +123,7 @@ static krt_status *static_weight(tf_op_call *c, int i, int rank, const char *wha
 static krt_status *convert_conv(tf_op_call *c, int depthwise) {
   if (c->n_inputs != 2) return tf_node_error(c, KRT_ERR_BAD_FILE, "has %d inputs", c->n_inputs);
   KRT_TRY(tf_require_float_type(c, "T"));
-  spatial_format f;
+  spatial_format f = {0}; /* filled by the format check; zeroed for -O3's flow analysis */
   KRT_TRY(read_format(c, &f));
   KRT_TRY(static_weight(c, 1, 4, "filter"));
   ir_attrs a;
@@ -166,7 +166,7 @@ krt_status *tf_convert_depthwise_conv2d(tf_op_call *c) { return convert_conv(c, 
 krt_status *tf_convert_conv2d_backprop_input(tf_op_call *c) {
   if (c->n_inputs != 3) return tf_node_error(c, KRT_ERR_BAD_FILE, "has %d inputs", c->n_inputs);
   KRT_TRY(tf_require_float_type(c, "T"));
-  spatial_format f;
+  spatial_format f = {0}; /* filled by the format check; zeroed for -O3's flow analysis */
   KRT_TRY(read_format(c, &f));
   KRT_TRY(static_weight(c, 1, 4, "filter"));
   const int64_t *os;
@@ -209,7 +209,7 @@ krt_status *tf_convert_conv2d_backprop_input(tf_op_call *c) {
 krt_status *tf_convert_bias_add(tf_op_call *c) {
   if (c->n_inputs != 2) return tf_node_error(c, KRT_ERR_BAD_FILE, "has %d inputs", c->n_inputs);
   KRT_TRY(tf_require_float_type(c, "T"));
-  spatial_format f;
+  spatial_format f = {0}; /* filled by the format check; zeroed for -O3's flow analysis */
   KRT_TRY(read_format(c, &f));
   int ids[2];
   KRT_TRY(tf_value(c, c->inputs[0], &ids[0]));
@@ -463,7 +463,7 @@ krt_status *tf_convert_fused_batch_norm(tf_op_call *c) {
                          "attribute 'is_training' is true (batch statistics); krt runs inference "
                          "with the stored mean and variance");
   if (tf_attr(c, "U")) KRT_TRY(tf_require_float_type(c, "U"));
-  spatial_format f;
+  spatial_format f = {0}; /* filled by the format check; zeroed for -O3's flow analysis */
   KRT_TRY(read_format(c, &f));
   ir_attrs a;
   memset(&a, 0, sizeof a);
@@ -482,7 +482,7 @@ krt_status *tf_convert_fused_batch_norm(tf_op_call *c) {
 krt_status *tf_convert_pool(tf_op_call *c) {
   if (c->n_inputs != 1) return tf_node_error(c, KRT_ERR_BAD_FILE, "has %d inputs", c->n_inputs);
   KRT_TRY(tf_require_float_type(c, "T"));
-  spatial_format f;
+  spatial_format f = {0}; /* filled by the format check; zeroed for -O3's flow analysis */
   KRT_TRY(read_format(c, &f));
   ir_attrs a;
   memset(&a, 0, sizeof a);
