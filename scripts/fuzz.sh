@@ -85,6 +85,34 @@ krt_frame='/(src|tools|fuzz)/[^ ]*[.]c:'
 # The first frame of a stack that is not the runtime (reads a report's lines on stdin).
 first_frame() { grep -E '^ *#[0-9]+ 0x' | grep -Ev "$runtime_frame" | head -n 1 || true; }
 
+# libFuzzer reports a timeout with "<empty stack>" (it cannot unwind from its alarm signal
+# through libhdf5, which has no frame pointers), and an RSS-limit out-of-memory with no stack at
+# all. Such an input is replayed under gdb instead, interrupted after $1 seconds (before
+# libFuzzer's own limits), and the main thread's stack is appended to the report $3 in gdb's
+# format ("#4  0x... in H5FL_reg_malloc () from .../libhdf5_serial.so.103"), which triage reads.
+# Measured on the CI finding that needed it: H5Lexists -> H5G__stab_lookup -> H5HL_protect,
+# allocating without end on a corrupt symbol table (2 GB within 8 s).
+gdb_stack() {
+  local seconds=$1 input=$2 report=$3
+  {
+    echo "== gdb: the stack after ${seconds} s"
+    timeout -s INT $((seconds + 20)) gdb -q -batch -ex 'handle SIGALRM nostop noprint pass' \
+      -ex "run" -ex "thread 1" -ex "bt" --args "$bin" -timeout=1000 -rss_limit_mb=0 \
+      -malloc_limit_mb=0 "$input" </dev/null 2>&1 &
+    local gdb_pid=$!
+    sleep "$seconds"
+    # SIGINT to gdb stops the program; gdb then runs the remaining commands and exits.
+    pkill -INT -P "$gdb_pid" -x gdb 2>/dev/null || kill -INT "$gdb_pid" 2>/dev/null || true
+    wait "$gdb_pid" || true
+  } >>"$report" 2>&1
+}
+gdb_frame='^#[0-9]+ '
+gdb_runtime_frame='__asan|__sanitizer|__interceptor|__lsan|__ubsan|fuzzer::|/sysdeps/|libc[.]so|in (malloc|calloc|realloc|free|posix_memalign|memcpy|memmove|memset) [(]|^#[0-9]+ +__(mem|str)[a-z_0-9]* [(]'
+gdb_first_frame() {
+  sed -n '/^== gdb: the stack/,$p' | grep -E "$gdb_frame" | grep -Ev "$gdb_runtime_frame" |
+    head -n 1 || true
+}
+
 # Prints "libhdf5" when the report in file $1 is libhdf5's own fault, else "krt":
 #   - a crash, hang or memory error: the first frame of its first stack (past the runtime) is in
 #     a third-party library, and the memory was not allocated by krt (krt handing libhdf5 too
@@ -117,6 +145,7 @@ triage() {
     return
   fi
   first=$(first_frame <"$1")
+  [ -n "$first" ] || first=$(gdb_first_frame <"$1")
   alloc=$(sed -n '/^allocated by thread/,/^$/p' "$1" | first_frame)
   if [ -n "$first" ] && printf '%s\n' "$first" | grep -Eq "$third_party_frame" &&
     ! printf '%s\n' "$alloc" | grep -Eq "$krt_frame"; then
@@ -158,6 +187,11 @@ for h in engine npy h5 keras tfpb onnx; do
           echo "fuzz.sh: $h: $(basename "$a"): does not fail when replayed alone; not counted"
           mv "$a" "$a.not-reproduced"
           continue
+        fi
+        # No stack to judge by (a timeout, or an RSS-limit out-of-memory): take one with gdb.
+        if grep -Eq '<empty stack>|ERROR: libFuzzer: (timeout|out-of-memory \(used:)' "$replay" &&
+          [ -z "$(first_frame <"$replay")" ]; then
+          gdb_stack 4 "$a" "$replay"
         fi
         who=$(triage "$replay")
         echo "fuzz.sh: $h: $(basename "$a"): $who: $(grep -m1 -E 'ERROR|SUMMARY' "$replay" || echo 'did not reproduce')"

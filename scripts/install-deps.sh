@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh           build dependencies (C toolchain, libhdf5, cJSON, libzip,
 #                                     protobuf-c and its compiler) and
 #                                     the test tools: clang with libFuzzer and the sanitizer runtimes
-#                                     (libclang-rt-dev; scripts/fuzz.sh), valgrind, python3-venv
+#                                     (libclang-rt-dev; scripts/fuzz.sh), valgrind, gdb (stacks of
+#                                     fuzz timeouts), python3-venv
 #                                     (the Python package test), libonnx-testdata (ONNX's own
 #                                     backend node tests: tests/onnx_node_tests.sh)
 #   scripts/install-deps.sh --python  also the Python packages that regenerate test fixtures with real Keras
@@ -15,7 +16,7 @@ sudo=""
 need_apt=0
 packages="build-essential cmake pkg-config libhdf5-dev libcjson-dev libzip-dev libprotobuf-c-dev
   protobuf-c-compiler clang libclang-rt-dev
-  valgrind python3-venv libonnx-testdata"
+  valgrind gdb python3-venv libonnx-testdata"
 for p in $packages; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt=1
 done

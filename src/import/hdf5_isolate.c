@@ -16,7 +16,8 @@
  *                                               sees options->tap and records into the memfd:
  *                                               META, one WEIGHTS per weight read, then END
  *   poll the pipe (HUP = exited), kill after    _exit() (no atexit handlers, no stdio flush of
- *   the wall-clock limit, waitpid               the caller's buffers)
+ *   the wall-clock limit, waitpid; a child      the caller's buffers)
+ *   stuck in a futex wait: kill, fork again
  *   mmap the memfd, check every record, walk
  *   the same config with a reader that hands
  *   back the recorded arrays (borrowed from the
@@ -26,10 +27,12 @@
  * and nothing has to be installed or found beside libkrt (static linking keeps working). The cost:
  * after fork only the calling thread exists in the child. glibc's malloc and stdio are made safe
  * for that by glibc's own fork handlers, and libhdf5 has never been touched in the parent (krt
- * only calls it in children), but if the caller uses libhdf5 or another library the child needs
- * from another thread at the moment of the fork, the child can inherit a held lock or
- * half-updated state: it would then hang or fail, and the caller gets a spurious error after the
- * time limit (never a crash). KRT_HDF5_IN_PROCESS=1 reads in process, for debugging.
+ * only calls it in children), but if another thread of the caller holds a lock the child needs
+ * (in libhdf5, or in an allocator without fork handlers, as GCC 12's ASan runtime is) at the
+ * moment of the fork, the child inherits it held and blocks on it forever. The parent sees that
+ * (the child sits in one futex wait: wait_child) within about a second, kills it and forks again,
+ * up to four times; half-updated state could still make a child fail, which costs a spurious
+ * error, never a crash. KRT_HDF5_IN_PROCESS=1 reads in process, for debugging.
  *
  * Reply layout (native byte order; the child and parent are the same program):
  *   "KRTH5RP1"
@@ -56,6 +59,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h> /* SYS_futex */
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -285,7 +289,8 @@ static rlim_t address_space_now(void) {
 
 /* Runs in the forked child; never returns. The graph and everything else is left to _exit. */
 static _Noreturn void child_run(int fd, const char *path, const import_options *options,
-                                import_container_fn container, const isolate_limits *lim) {
+                                import_container_fn container, const isolate_limits *lim,
+                                int attempt) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   /* The caller's handlers (a crash reporter, Python's faulthandler) must not run in the child. */
   static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGXCPU, SIGXFSZ, SIGPIPE};
@@ -314,6 +319,14 @@ static _Noreturn void child_run(int fd, const char *path, const import_options *
     }
   if (stall && strcmp(stall, "sleep") == 0)
     for (;;) pause();
+  /* A lock inherited held from another thread (child_in_same_futex_wait): on every fork, or only
+   * on the first. */
+  if (stall && (strcmp(stall, "futex") == 0 || (strcmp(stall, "futex-once") == 0 && attempt == 1))) {
+    static int never_woken;
+    for (;;) syscall(SYS_futex, &never_woken, 0 /* FUTEX_WAIT */, 0, NULL, NULL, 0);
+  }
+#else
+  (void)attempt;
 #endif
   import_tap *t = malloc(sizeof *t);
   if (!t) _exit(3);
@@ -337,7 +350,7 @@ static _Noreturn void child_run(int fd, const char *path, const import_options *
 
 /* ---- parent: waiting ------------------------------------------------------------------------ */
 
-typedef enum { WAIT_EXITED, WAIT_KILLED_BY_TIMEOUT, WAIT_LOST } wait_result;
+typedef enum { WAIT_EXITED, WAIT_KILLED_BY_TIMEOUT, WAIT_LOST, WAIT_DEADLOCKED } wait_result;
 
 static double seconds_since(const struct timespec *t0) {
   struct timespec now;
@@ -345,25 +358,71 @@ static double seconds_since(const struct timespec *t0) {
   return (double)(now.tv_sec - t0->tv_sec) + 1e-9 * (double)(now.tv_nsec - t0->tv_nsec);
 }
 
+/* Whether the child is blocked in futex(): its system call as /proc/PID/syscall gives it (the
+ * number, then the arguments; "running" or an error when it is not in one). The child has one
+ * thread and shares no memory with anyone, so a futex wait there can never be woken: it is a
+ * lock that another thread of the caller held at the moment of the fork (the child inherits the
+ * lock, not the thread that would release it). Seen in CI: GCC 12's ASan allocator, whose
+ * runtime takes no locks around fork, held by a thread of tests/test_hostile_files.c that was in
+ * malloc; the same happens with any library whose locks have no fork handler. `last` keeps the
+ * previous reading, so only the same wait seen twice counts (a FUTEX_WAKE passes in
+ * microseconds). A kernel that hides the file (ptrace restrictions) just turns this off. */
+static int child_in_same_futex_wait(pid_t pid, char *last, size_t size) {
+#ifdef SYS_futex
+  char path[64], now[256];
+  snprintf(path, sizeof path, "/proc/%d/syscall", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, now, sizeof now - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  now[n] = 0;
+  char *end = NULL;
+  long number = strtol(now, &end, 10);
+  int in_futex = end != now && number == SYS_futex;
+  int same = in_futex && strcmp(now, last) == 0;
+  snprintf(last, size, "%s", in_futex ? now : "");
+  return same;
+#else
+  (void)pid, (void)last, (void)size;
+  return 0;
+#endif
+}
+
 /* Waits for the child: the pipe's write end lives only in the child, so POLLHUP means it exited
  * (or was killed). WAIT_LOST when someone else reaped it (the caller ignores SIGCHLD or waits for
- * any child): then only a complete reply tells that it finished. */
+ * any child): then only a complete reply tells that it finished. WAIT_DEADLOCKED when it sat in
+ * the same futex wait for two readings a second apart (child_in_same_futex_wait): it is killed
+ * and reaped, and the caller forks again. */
 static wait_result wait_child(pid_t pid, int alive, double wall_s, int *status) {
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int hup = 0, killed = 0;
+  char last_syscall[256] = "";
+  double next_look = 0.5;
   for (;;) {
     pid_t r = waitpid(pid, status, WNOHANG);
     if (r == pid) return killed ? WAIT_KILLED_BY_TIMEOUT : WAIT_EXITED;
     if (r < 0 && errno != EINTR) return WAIT_LOST;
-    double left = wall_s - seconds_since(&t0);
+    double elapsed = seconds_since(&t0);
+    double left = wall_s - elapsed;
+    if (!killed && !hup && elapsed >= next_look) {
+      next_look = elapsed + 1.0;
+      if (child_in_same_futex_wait(pid, last_syscall, sizeof last_syscall)) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
+        }
+        return WAIT_DEADLOCKED;
+      }
+    }
     if (left <= 0 && !killed) {
       kill(pid, SIGKILL);
       killed = 1;
     }
     if (!hup && !killed) {
       struct pollfd p = {alive, POLLIN, 0};
-      int ms = left > 1.0 ? 1000 : (int)(left * 1000.0) + 1;
+      double wake = left < next_look - elapsed ? left : next_look - elapsed;
+      int ms = wake > 0 ? (int)(wake * 1000.0) + 1 : 1;
       if (poll(&p, 1, ms) > 0 && (p.revents & (POLLHUP | POLLERR))) hup = 1;
     } else {
       /* Exited or killed, not yet a zombie: a few microseconds. */
@@ -661,12 +720,13 @@ static krt_status *replay_reply(const char *path, const import_options *options,
 
 /* ---- the entry point ------------------------------------------------------------------------ */
 
-krt_status *hdf5_isolate_import(const char *path, const import_options *options,
-                                import_container_fn container, ir_graph **out) {
-  const char *in_process = getenv("KRT_HDF5_IN_PROCESS");
-  if (in_process && strcmp(in_process, "1") == 0) return container(path, options, out);
-  isolate_limits lim;
-  KRT_TRY(read_limits(path, &lim));
+/* One fork of the reader: a fresh reply file and liveness pipe, the child, the wait. On success
+ * *reply is the reply file (the caller closes it); WAIT_DEADLOCKED comes back as *deadlocked. */
+static krt_status *run_reader_once(const char *path, const import_options *options,
+                                   import_container_fn container, const isolate_limits *lim,
+                                   int attempt, int *reply_out, int *deadlocked) {
+  *reply_out = -1;
+  *deadlocked = 0;
   int reply = memfd_create("krt-hdf5-reply", MFD_CLOEXEC);
   if (reply < 0)
     return krt_error(KRT_ERR_IO, "%s: cannot create the reader's reply file (%s)", path,
@@ -681,7 +741,7 @@ krt_status *hdf5_isolate_import(const char *path, const import_options *options,
   pid_t pid = fork();
   if (pid == 0) {
     close(alive[0]);
-    child_run(reply, path, options, container, &lim);
+    child_run(reply, path, options, container, lim, attempt);
   }
   int fork_errno = errno;
   close(alive[1]);
@@ -691,11 +751,42 @@ krt_status *hdf5_isolate_import(const char *path, const import_options *options,
                   strerror(fork_errno));
   } else {
     int status = 0;
-    wait_result how = wait_child(pid, alive[0], lim.wall_s, &status);
-    s = child_outcome(path, &lim, how, status);
-    if (!s) s = replay_reply(path, options, &lim, reply, out);
+    wait_result how = wait_child(pid, alive[0], lim->wall_s, &status);
+    if (how == WAIT_DEADLOCKED)
+      *deadlocked = 1;
+    else
+      s = child_outcome(path, lim, how, status);
   }
   close(alive[0]);
-  close(reply);
+  if (s || *deadlocked)
+    close(reply);
+  else
+    *reply_out = reply;
   return s;
+}
+
+/* A child that deadlocked at start (a lock inherited from another thread: see
+ * child_in_same_futex_wait) is forked again; by then that thread has long released the lock. */
+#define READER_FORK_ATTEMPTS 4
+
+krt_status *hdf5_isolate_import(const char *path, const import_options *options,
+                                import_container_fn container, ir_graph **out) {
+  const char *in_process = getenv("KRT_HDF5_IN_PROCESS");
+  if (in_process && strcmp(in_process, "1") == 0) return container(path, options, out);
+  isolate_limits lim;
+  KRT_TRY(read_limits(path, &lim));
+  for (int attempt = 1; attempt <= READER_FORK_ATTEMPTS; attempt++) {
+    int reply = -1, deadlocked = 0;
+    KRT_TRY(run_reader_once(path, options, container, &lim, attempt, &reply, &deadlocked));
+    if (deadlocked) continue;
+    krt_status *s = replay_reply(path, options, &lim, reply, out);
+    close(reply);
+    return s;
+  }
+  return krt_error(KRT_ERR_IO,
+                   "%s: the reader process hung waiting for a lock %d times in a row: a lock "
+                   "that another thread of this program held when krt forked the reader (a "
+                   "library without fork handlers; GCC 12's AddressSanitizer runtime is one). "
+                   "Retry, or set KRT_HDF5_IN_PROCESS=1 to read without a reader process",
+                   path, READER_FORK_ATTEMPTS);
 }
