@@ -157,100 +157,95 @@ static krt_status *spatial_input(ox_ctx *c, int *spatial, int64_t *in) {
   return NULL;
 }
 
-static krt_status *convert_conv(ox_ctx *c, int variant) {
-  (void)variant;
+/* What Conv and ConvTranspose share. Before the window: X [N, C, S...], the known weight W
+ * (Conv [M, C/group, K...], ConvTranspose [C, M/group, K...]) of rank spatial + 2, a known
+ * bias, and the group attribute. */
+typedef struct conv_common {
+  int spatial;
+  int64_t in[IR_MAX_SPATIAL];
+  const ox_known *w;
+  int64_t group;
+  window win;
+} conv_common;
+
+static krt_status *read_conv_common(ox_ctx *c, const char *what, conv_common *cc) {
   KRT_TRY(ox_require_inputs(c, 2, 3));
   KRT_TRY(ox_require_one_output(c));
   KRT_TRY(require_known(c, 1, "weight W"));
   KRT_TRY(require_known(c, 2, "bias B"));
-  int spatial = 0; /* set by the shape check below; initialised for -O3's flow analysis */
-  int64_t in[IR_MAX_SPATIAL] = {0};
-  KRT_TRY(spatial_input(c, &spatial, in));
-  const ox_known *w = ox_in_known(c, 1);
-  if (w->rank != spatial + 2)
-    return ox_error(c, KRT_ERR_BAD_FILE, "W has rank %d; a %d-D convolution needs %d", w->rank,
-                    spatial, spatial + 2);
-  int64_t group;
-  KRT_TRY(ox_attr_int(c, "group", 1, &group));
-  if (group < 1 || group > w->dims[0])
-    return ox_error(c, KRT_ERR_BAD_FILE, "group %lld", (long long)group);
-  window win;
-  KRT_TRY(read_window(c, spatial, &w->dims[2], in, &win));
-  ir_attrs a = ox_attrs();
-  window_attrs(&win, &a);
-  a.groups = (int)group;
-  int perm[KRT_MAX_RANK];
-  for (int k = 0; k < spatial; k++) perm[k] = k + 2;
-  perm[spatial] = 1;
-  perm[spatial + 1] = 0;
-  int inputs[3], n = 2;
-  KRT_TRY(ox_value_cl(c, 0, &inputs[0]));
-  KRT_TRY(permuted_const(c, 1, perm, "kernel", &inputs[1]));
-  if (ox_has_input(c, 2)) {
-    ox_tensor *b = ox_in(c, 2);
-    if (b->known->rank != 1 || b->known->dims[0] != w->dims[0])
-      return ox_error(c, KRT_ERR_BAD_FILE, "B must be [%lld]", (long long)w->dims[0]);
-    KRT_TRY(ox_value(c, 2, &inputs[2]));
-    n = 3;
-  }
-  int y;
-  KRT_TRY(ox_emit(c, IR_OP_CONV, "", inputs, n, &a, &y));
-  return ox_set_output(c, 0, y, 1);
+  cc->spatial = 0; /* set by the shape check below; initialised for -O3's flow analysis */
+  memset(cc->in, 0, sizeof cc->in);
+  KRT_TRY(spatial_input(c, &cc->spatial, cc->in));
+  cc->w = ox_in_known(c, 1);
+  if (cc->w->rank != cc->spatial + 2)
+    return ox_error(c, KRT_ERR_BAD_FILE, "W has rank %d; a %d-D %s needs %d", cc->w->rank,
+                    cc->spatial, what, cc->spatial + 2);
+  return ox_attr_int(c, "group", 1, &cc->group);
 }
 
-static krt_status *convert_conv_transpose(ox_ctx *c, int variant) {
-  (void)variant;
-  KRT_TRY(ox_require_inputs(c, 2, 3));
-  KRT_TRY(ox_require_one_output(c));
-  KRT_TRY(require_known(c, 1, "weight W"));
-  KRT_TRY(require_known(c, 2, "bias B"));
-  int spatial = 0; /* set by the shape check below; initialised for -O3's flow analysis */
-  int64_t in[IR_MAX_SPATIAL] = {0};
-  KRT_TRY(spatial_input(c, &spatial, in));
-  const ox_known *w = ox_in_known(c, 1);
-  if (w->rank != spatial + 2)
-    return ox_error(c, KRT_ERR_BAD_FILE, "W has rank %d; a %d-D transposed convolution needs %d",
-                    w->rank, spatial, spatial + 2);
-  int64_t group;
-  KRT_TRY(ox_attr_int(c, "group", 1, &group));
-  if (group != 1) return ox_unsupported(c, "attribute 'group' %lld: krt's ConvTranspose has no groups", (long long)group);
-  if (ox_attr(c, "output_shape"))
-    return ox_unsupported(c, "attribute 'output_shape' is not supported (give pads instead)");
-  window win;
-  KRT_TRY(read_window(c, spatial, &w->dims[2], in, &win));
-  if (strncmp(win.auto_pad, "SAME", 4) == 0)
-    return ox_unsupported(c, "attribute 'auto_pad' %s is not supported for ConvTranspose",
-                          win.auto_pad);
-  int64_t op[IR_MAX_SPATIAL];
-  int n_op;
-  KRT_TRY(ox_attr_ints(c, "output_padding", IR_MAX_SPATIAL, op, &n_op));
-  if (n_op >= 0 && n_op != spatial)
-    return ox_error(c, KRT_ERR_BAD_FILE, "output_padding has %d values", n_op);
-  ir_attrs a = ox_attrs();
-  window_attrs(&win, &a);
-  a.groups = 1;
-  for (int k = 0; k < spatial && n_op > 0; k++) {
-    if (op[k] < 0 || op[k] >= win.stride[k])
-      return ox_error(c, KRT_ERR_BAD_FILE, "output_padding %lld on axis %d", (long long)op[k], k);
-    a.pad_end[k] -= op[k]; /* the IR appends zeros-fed rows for a negative pad_end */
-  }
+/* After the attributes: the IR node of `op` from X (channels-last), W permuted to krt's
+ * [K..., in, out] layout and the bias B of `bias_size` values. */
+static krt_status *emit_conv_common(ox_ctx *c, const conv_common *cc, ir_op op,
+                                    const ir_attrs *a, int64_t bias_size) {
   int perm[KRT_MAX_RANK];
-  for (int k = 0; k < spatial; k++) perm[k] = k + 2;
-  perm[spatial] = 1;
-  perm[spatial + 1] = 0;
+  for (int k = 0; k < cc->spatial; k++) perm[k] = k + 2;
+  perm[cc->spatial] = 1;
+  perm[cc->spatial + 1] = 0;
   int inputs[3], n = 2;
   KRT_TRY(ox_value_cl(c, 0, &inputs[0]));
   KRT_TRY(permuted_const(c, 1, perm, "kernel", &inputs[1]));
   if (ox_has_input(c, 2)) {
     const ox_known *b = ox_in_known(c, 2);
-    if (b->rank != 1 || b->dims[0] != w->dims[1])
-      return ox_error(c, KRT_ERR_BAD_FILE, "B must be [%lld]", (long long)w->dims[1]);
+    if (b->rank != 1 || b->dims[0] != bias_size)
+      return ox_error(c, KRT_ERR_BAD_FILE, "B must be [%lld]", (long long)bias_size);
     KRT_TRY(ox_value(c, 2, &inputs[2]));
     n = 3;
   }
   int y;
-  KRT_TRY(ox_emit(c, IR_OP_CONV_TRANSPOSE, "", inputs, n, &a, &y));
+  KRT_TRY(ox_emit(c, op, "", inputs, n, a, &y));
   return ox_set_output(c, 0, y, 1);
+}
+
+static krt_status *convert_conv(ox_ctx *c, int variant) {
+  (void)variant;
+  conv_common cc;
+  KRT_TRY(read_conv_common(c, "convolution", &cc));
+  if (cc.group < 1 || cc.group > cc.w->dims[0])
+    return ox_error(c, KRT_ERR_BAD_FILE, "group %lld", (long long)cc.group);
+  KRT_TRY(read_window(c, cc.spatial, &cc.w->dims[2], cc.in, &cc.win));
+  ir_attrs a = ox_attrs();
+  window_attrs(&cc.win, &a);
+  a.groups = (int)cc.group;
+  return emit_conv_common(c, &cc, IR_OP_CONV, &a, cc.w->dims[0]);
+}
+
+static krt_status *convert_conv_transpose(ox_ctx *c, int variant) {
+  (void)variant;
+  conv_common cc;
+  KRT_TRY(read_conv_common(c, "transposed convolution", &cc));
+  if (cc.group != 1)
+    return ox_unsupported(c, "attribute 'group' %lld: krt's ConvTranspose has no groups",
+                          (long long)cc.group);
+  if (ox_attr(c, "output_shape"))
+    return ox_unsupported(c, "attribute 'output_shape' is not supported (give pads instead)");
+  KRT_TRY(read_window(c, cc.spatial, &cc.w->dims[2], cc.in, &cc.win));
+  if (strncmp(cc.win.auto_pad, "SAME", 4) == 0)
+    return ox_unsupported(c, "attribute 'auto_pad' %s is not supported for ConvTranspose",
+                          cc.win.auto_pad);
+  int64_t op[IR_MAX_SPATIAL];
+  int n_op;
+  KRT_TRY(ox_attr_ints(c, "output_padding", IR_MAX_SPATIAL, op, &n_op));
+  if (n_op >= 0 && n_op != cc.spatial)
+    return ox_error(c, KRT_ERR_BAD_FILE, "output_padding has %d values", n_op);
+  ir_attrs a = ox_attrs();
+  window_attrs(&cc.win, &a);
+  a.groups = 1;
+  for (int k = 0; k < cc.spatial && n_op > 0; k++) {
+    if (op[k] < 0 || op[k] >= cc.win.stride[k])
+      return ox_error(c, KRT_ERR_BAD_FILE, "output_padding %lld on axis %d", (long long)op[k], k);
+    a.pad_end[k] -= op[k]; /* the IR appends zeros-fed rows for a negative pad_end */
+  }
+  return emit_conv_common(c, &cc, IR_OP_CONV_TRANSPOSE, &a, cc.w->dims[1]);
 }
 
 /* variant: IR_POOL_MAX or IR_POOL_AVG */
