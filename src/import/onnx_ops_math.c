@@ -290,6 +290,18 @@ static krt_status *convert_prelu(ox_ctx *c, int variant) {
   return ox_set_output(c, 0, y, cl);
 }
 
+/* Gemm's y + beta * C, C (input 2) broadcast against y: *y becomes the sum. */
+static krt_status *add_beta_c(ox_ctx *c, float beta, int *y) {
+  int cv;
+  KRT_TRY(ox_value(c, 2, &cv));
+  if (beta != 1.0f) {
+    int bv;
+    KRT_TRY(ox_const_scalar(c, "beta", beta, &bv));
+    KRT_TRY(ox_binary(c, IR_BINARY_MUL, cv, bv, "beta_c", &cv));
+  }
+  return ox_binary(c, IR_BINARY_ADD, *y, cv, "c", y);
+}
+
 static krt_status *convert_gemm(ox_ctx *c, int variant) {
   (void)variant;
   KRT_TRY(ox_require_inputs(c, 2, 3));
@@ -326,16 +338,7 @@ static krt_status *convert_gemm(ox_ctx *c, int variant) {
       KRT_TRY(ox_const_scalar(c, "alpha", alpha, &av));
       KRT_TRY(ox_binary(c, IR_BINARY_MUL, y, av, "alpha", &y));
     }
-    if (ox_has_input(c, 2) && beta != 0.0f) {
-      int cv;
-      KRT_TRY(ox_value(c, 2, &cv));
-      if (beta != 1.0f) {
-        int bv;
-        KRT_TRY(ox_const_scalar(c, "beta", beta, &bv));
-        KRT_TRY(ox_binary(c, IR_BINARY_MUL, cv, bv, "beta_c", &cv));
-      }
-      KRT_TRY(ox_binary(c, IR_BINARY_ADD, y, cv, "c", &y));
-    }
+    if (ox_has_input(c, 2) && beta != 0.0f) KRT_TRY(add_beta_c(c, beta, &y));
     return ox_set_output(c, 0, y, 0);
   }
   if (kb->rank != 2) return ox_error(c, KRT_ERR_SHAPE, "B must be a matrix");
@@ -370,16 +373,7 @@ static krt_status *convert_gemm(ox_ctx *c, int variant) {
   int y;
   ir_attrs a = ox_attrs();
   KRT_TRY(ox_emit(c, IR_OP_DENSE, "", in, n, &a, &y));
-  if (bias_after) {
-    int cv;
-    KRT_TRY(ox_value(c, 2, &cv));
-    if (beta != 1.0f) {
-      int bv;
-      KRT_TRY(ox_const_scalar(c, "beta", beta, &bv));
-      KRT_TRY(ox_binary(c, IR_BINARY_MUL, cv, bv, "beta_c", &cv));
-    }
-    KRT_TRY(ox_binary(c, IR_BINARY_ADD, y, cv, "c", &y));
-  }
+  if (bias_after) KRT_TRY(add_beta_c(c, beta, &y));
   return ox_set_output(c, 0, y, 0);
 }
 
