@@ -400,6 +400,47 @@ static void test_user_code(void) {
   }
 }
 
+/* Random augmentation is the identity at inference; the training=True that Keras 3 records for
+ * it (its call's default) is what Keras 3's predict() overrides, tf_keras's is not. */
+static void test_augmentation(void) {
+  fixture f;
+  const int64_t in[3] = {6, 6, 3};
+  static const struct {
+    int keras_major;
+    const char *call, *needle; /* needle NULL: accepted, the identity */
+  } cases[] = {
+      {3, "{\"args\": [{\"class_name\": \"__keras_tensor__\"}], \"kwargs\": {\"training\": true}}",
+       NULL},
+      {3, "{\"args\": [], \"kwargs\": {\"training\": false}}", NULL},
+      {2, "[[\"input\", 0, 0, {}]]", NULL},
+      {2, "[[\"input\", 0, 0, {\"training\": true}]]", "makes Keras 2 apply the random augmentation"},
+      {3, "{\"args\": [], \"kwargs\": {\"mask\": {\"class_name\": \"__keras_tensor__\"}}}",
+       "the call passes a mask"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    setup(&f, "RandomFlip", "{\"mode\": \"horizontal\", \"seed\": 3}", 4, in);
+    f.ctx.keras_major = cases[i].keras_major;
+    cJSON *call = cJSON_Parse(cases[i].call);
+    CHECK(call != NULL);
+    f.ctx.call = call;
+    int out = -1;
+    if (cases[i].needle) {
+      CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, cases[i].needle);
+    } else {
+      CHECK_OK(keras_convert_layer(&f.ctx, &out));
+      CHECK(out == f.inputs[0] && f.g->n_nodes == 0);
+    }
+    cJSON_Delete(call);
+    teardown(&f);
+  }
+  /* RandomCrop is not the identity at inference (tf_keras center-crops): not mapped. */
+  setup(&f, "RandomCrop", "{\"height\": 4, \"width\": 4}", 4, in);
+  int out = -1;
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED,
+            "layer class RandomCrop is not supported");
+  teardown(&f);
+}
+
 /* Recurrent layers: the CuDNN bias layouts, Keras 2's GRU default, and the refusals. Numbers
  * against Keras are the rnn_* fixtures; these are the spellings Keras 3 cannot write. */
 static const float *const_data(const fixture *f, int value) { return f->g->values[value].data; }
@@ -476,5 +517,6 @@ int main(void) {
   test_misc_layers();
   test_user_code();
   test_recurrent();
+  test_augmentation();
   return test_summary("test_keras_layers");
 }

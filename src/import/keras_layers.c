@@ -125,12 +125,60 @@ static const char *const mha_kwargs[] = {"query",         "value",      "key",
                                          "use_causal_mask", NULL};
 
 static const char *const no_kwargs[] = {NULL};
+static const char *const training_kwarg[] = {"training", NULL};
+
+/* Random augmentation: Keras transforms only when training; at inference every one of these
+ * returns its input, whatever its options (checked against Keras 3.15 and tf_keras by the
+ * options walk's default cases). Their call's `training` defaults to True, so Keras 3 records
+ * training=True in every functional model that holds one, and its predict() overrides the
+ * recorded value with training=False (Functional.call hands the model's training to every
+ * layer): the identity. tf_keras honours an explicit training=True even in predict(), so there
+ * it is refused like everywhere else. RandomCrop is not one of them: tf_keras center-crops at
+ * inference, and Keras 3 returns a tensor of another shape than its declared output shape. */
+static krt_status *kl_convert_augmentation(const keras_layer_ctx *ctx, int variant, int *outputs,
+                                           int *n_outputs) {
+  (void)variant;
+  const cJSON *training = kl_call_kwarg(ctx, "training");
+  if (cJSON_IsTrue(training) && ctx->keras_major != 3)
+    return kl_unsupported(ctx, "the call passes training=True, which makes Keras %d apply the "
+                               "random augmentation at inference too; krt computes inference "
+                               "only: call the layer without training=True",
+                          ctx->keras_major);
+  *n_outputs = 1;
+  return kl_convert_identity(ctx, 0, &outputs[0]);
+}
 
 static const multi_layer_entry multi_layer_table[] = {
     {"Bidirectional", kl_convert_bidirectional, 0, no_kwargs},
     {"Attention", kl_convert_attention, KL_ATTENTION_DOT, attention_kwargs},
     {"AdditiveAttention", kl_convert_attention, KL_ATTENTION_ADDITIVE, attention_kwargs},
     {"MultiHeadAttention", kl_convert_multi_head_attention, 0, mha_kwargs},
+    /* random augmentation, the identity at inference (kl_convert_augmentation) */
+    {"RandomBrightness", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomColorDegeneration", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomColorJitter", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomContrast", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomElasticTransform", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomErasing", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomFlip", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomGaussianBlur", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomGrayscale", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomHeight", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomHue", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomInvert", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomPerspective", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomPosterization", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomRotation", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomSaturation", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomSharpness", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomShear", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomTranslation", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomWidth", kl_convert_augmentation, 0, training_kwarg},
+    {"RandomZoom", kl_convert_augmentation, 0, training_kwarg},
+    {"AugMix", kl_convert_augmentation, 0, training_kwarg},
+    {"CutMix", kl_convert_augmentation, 0, training_kwarg},
+    {"MixUp", kl_convert_augmentation, 0, training_kwarg},
+    {"RandAugment", kl_convert_augmentation, 0, training_kwarg},
 };
 
 /* Classes that keras.applications defines in its own modules and saves into its models. */
