@@ -70,6 +70,20 @@ static int probe_onnx(const probe_input *in) {
   return memchr(next_tags, in->head[2], sizeof next_tags) != NULL;
 }
 
+/* A UFF MetaGraph opens with field 1 (version) and field 2 (descriptor_core_version), small
+ * varints, then its descriptors (field 3) or graphs (field 4): 08 v 10 v 1a|22. ONNX's second
+ * field is never 2 (byte 0x10). */
+static int probe_uff(const probe_input *in) {
+  size_t i = 0;
+  for (int field = 0; field < 2; field++) {
+    if (i >= in->n || in->head[i++] != (field ? 0x10 : 0x08)) return 0;
+    int bytes = 0;
+    while (i < in->n && (in->head[i] & 0x80) && bytes < 4) i++, bytes++;
+    if (i >= in->n || (in->head[i++] & 0x80)) return 0;
+  }
+  return i < in->n && (in->head[i] == 0x1a || in->head[i] == 0x22);
+}
+
 krt_status *import_read_file(const char *path, long max_bytes, const char *too_big, uint8_t **data,
                              size_t *size) {
   *data = NULL;
@@ -108,6 +122,7 @@ static const importer importers[] = {
     {"TensorFlow frozen graph (GraphDef .pb)", probe_graphdef, import_tf_graphdef, 0},
     /* protobuf-c returns NULL on corrupt data and every size is checked: no child process */
     {"ONNX model (.onnx, opsets 7 to 23)", probe_onnx, import_onnx, 0},
+    {"TensorRT UFF (.uff)", probe_uff, import_uff, 0},
 };
 #define N_IMPORTERS (sizeof importers / sizeof importers[0])
 

@@ -46,5 +46,6 @@ krt_status *import_keras_v3(const char *path, const import_options *options, ir_
 krt_status *import_keras_h5(const char *path, const import_options *options, ir_graph **out);
 krt_status *import_tf_graphdef(const char *path, const import_options *options, ir_graph **out);
 krt_status *import_onnx(const char *path, const import_options *options, ir_graph **out);
+krt_status *import_uff(const char *path, const import_options *options, ir_graph **out);
 
 #endif
