@@ -30,6 +30,84 @@ void case_check_set_target(krt_device device, krt_precision precision) {
   target_precision = precision;
 }
 
+/* Input shapes per case (case_check_load_input_shapes): case name -> "NAME:D1xD2x... ...". */
+#define MAX_SHAPED_CASES 64
+static struct {
+  char name[128];
+  char spec[512];
+} shaped_cases[MAX_SHAPED_CASES];
+static int n_shaped_cases;
+
+int case_check_load_input_shapes(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "run_cases: cannot read %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  char line[700];
+  int bad = 0;
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!line[0] || line[0] == '#') continue;
+    char *tab = strchr(line, '\t');
+    if (!tab || n_shaped_cases == MAX_SHAPED_CASES || (size_t)(tab - line) >= 128 ||
+        strlen(tab + 1) >= 512) {
+      fprintf(stderr, "run_cases: %s: bad line '%s' (case<TAB>NAME:D1xD2x... ...)\n", path, line);
+      bad = 1;
+      continue;
+    }
+    *tab = '\0';
+    /* lengths checked above */
+    memcpy(shaped_cases[n_shaped_cases].name, line, strlen(line) + 1);
+    memcpy(shaped_cases[n_shaped_cases].spec, tab + 1, strlen(tab + 1) + 1);
+    n_shaped_cases++;
+  }
+  fclose(f);
+  return bad ? -1 : 0;
+}
+
+static const char *input_shapes_for(const char *dir) {
+  const char *name = strrchr(dir, '/');
+  name = name && name[1] ? name + 1 : dir;
+  for (int i = 0; i < n_shaped_cases; i++)
+    if (strcmp(shaped_cases[i].name, name) == 0) return shaped_cases[i].spec;
+  return NULL;
+}
+
+/* Options from an input-shapes line: every "NAME:D1xD2x..." set as the input's full shape, the
+ * first one's D1 the max batch. -1 with the reason in r. */
+static int options_from_shapes(const char *spec, krt_build_options **out, case_result *r) {
+  char buf[512], msg[MESSAGE_SIZE];
+  krt_status *s = krt_build_options_create(out);
+  snprintf(buf, sizeof buf, "%s", spec);
+  int first = 1;
+  for (char *save = NULL, *tok = strtok_r(buf, " ", &save); !s && tok;
+       tok = strtok_r(NULL, " ", &save)) {
+    char *colon = strrchr(tok, ':');
+    int64_t dims[KRT_MAX_RANK];
+    int rank = 0;
+    for (char *p = colon ? colon + 1 : NULL; p && *p && rank < KRT_MAX_RANK; rank++) {
+      dims[rank] = strtoll(p, &p, 10);
+      if (*p == 'x') p++;
+    }
+    if (!colon || rank == 0) {
+      set_result(r, RESULT_FAIL, "bad input shape '%s' (NAME:D1xD2x...)", tok);
+      return -1;
+    }
+    *colon = '\0';
+    if (first) s = krt_build_options_set_max_batch(*out, dims[0]);
+    first = 0;
+    if (!s) s = krt_build_options_set_input_shape(*out, tok, rank, dims);
+  }
+  if (!s) s = krt_build_options_set_device(*out, target_device);
+  if (!s) s = krt_build_options_set_precision(*out, target_precision);
+  if (s) {
+    set_result(r, RESULT_FAIL, "input shapes: %s", take_message(s, msg, sizeof msg));
+    return -1;
+  }
+  return 0;
+}
+
 /* ||got - expected||_2 / ||expected||_2 (0/0 counts as 0, x/0 as infinity). */
 static double normalised_error(krt_dtype got_type, const void *got, krt_dtype exp_type,
                                const void *expected, int64_t n) {
@@ -142,7 +220,8 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
     set_result(r, RESULT_FAIL, "case.json is not a JSON object");
     return -1;
   }
-  static const char *const model_files[] = {"model.keras", "model.h5", "model.pb", "model.onnx"};
+  static const char *const model_files[] = {"model.keras", "model.h5", "model.pb", "model.onnx",
+                                            "model.uff"};
   c->model_path[0] = '\0';
   for (size_t i = 0; i < sizeof model_files / sizeof *model_files; i++) {
     if (join_path(path, dir, model_files[i]) && is_file(path)) {
@@ -151,7 +230,7 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
     }
   }
   if (!c->model_path[0]) {
-    set_result(r, RESULT_FAIL, "no model.keras, model.h5, model.pb or model.onnx in the case folder");
+    set_result(r, RESULT_FAIL, "no model.keras, model.h5, model.pb, model.onnx or model.uff in the case folder");
     return -1;
   }
   if (load_tensor_list(c, "inputs", c->input_names, c->inputs, &c->n_inputs, r) ||
@@ -285,9 +364,17 @@ static int make_options(const case_data *c, case_run *run, case_result *r) {
  * is returned in *refusal for the caller to judge), 0 on success, -1 on a failure. */
 static int build_engine(const case_data *c, case_run *run, krt_status **refusal, case_result *r) {
   char buf[MESSAGE_SIZE];
-  krt_status *s = krt_model_import(c->model_path, &run->model);
-  if (!s && make_options(c, run, r)) return -1;
-  if (!s) s = krt_engine_build_from_model(run->model, run->options, &run->engine);
+  const char *shapes = input_shapes_for(c->dir);
+  krt_status *s = NULL;
+  if (shapes && c->n_inputs == 0) {
+    /* a model that cannot be imported without its input shapes (UFF): built from the file */
+    if (options_from_shapes(shapes, &run->options, r)) return -1;
+    s = krt_engine_build(c->model_path, run->options, &run->engine);
+  } else {
+    s = krt_model_import(c->model_path, &run->model);
+    if (!s && make_options(c, run, r)) return -1;
+    if (!s) s = krt_engine_build_from_model(run->model, run->options, &run->engine);
+  }
   if (s) {
     *refusal = s;
     return 1;

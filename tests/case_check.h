@@ -39,4 +39,10 @@ void case_check(const char *dir, case_result *r);
 #define CASE_FP16_MAX_NORMALISED 3e-2
 void case_check_set_target(krt_device device, krt_precision precision);
 
+/* Reads input shapes for cases that give no inputs and whose models cannot be imported without
+ * them (UFF Input nodes carry no shape): one "case_name<TAB>NAME:D1xD2x... NAME:..." per line,
+ * '#' a comment, full shapes batch first. Such a case is built with those shapes straight from
+ * its file and run on zeros. Returns -1 (having printed why) on a bad file. */
+int case_check_load_input_shapes(const char *path);
+
 #endif

@@ -2,17 +2,19 @@
  * the references that real Keras (or the source framework) produced.
  *
  *   run_cases [--corpus] [--known-failures FILE] [--expect-refusals FILE] [--only SUBSTR]
- *             [--no-fork] [--device cpu|cuda] [--fp16|--tf32] DIR
+ *             [--input-shapes FILE] [--no-fork] [--device cpu|cuda] [--fp16|--tf32] DIR
  *   run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]
  *
  * A case is a folder laid out as ../shared/corpus/README.md describes:
- *   model.keras | model.h5 | model.pb | model.onnx, inputs/<i>.npy, expected/<j>.npy and case.json
+ *   model.keras | model.h5 | model.pb | model.onnx | model.uff, inputs/<i>.npy, expected/<j>.npy and case.json
  *   {"inputs": [{"name", "file"}], "outputs": [{"name", "file"}], "rtol", "atol",
  *    "expected_labels"?: [argmax per batch row of output 0], "max_normalised_error"?,
  *    "max_normalised_error_tf32"?, "max_normalised_error_fp16"?}
  * Every subfolder of DIR holding a case.json is a case; with --corpus only the subfolders of
- * DIR/keras_h5, DIR/keras_v3, DIR/tf_pb and DIR/onnx are (the kinds krt reads). A missing DIR is
- * skipped (exit 77).
+ * DIR/keras_h5, DIR/keras_v3, DIR/tf_pb, DIR/onnx and DIR/uff are (the kinds krt reads). A
+ * missing DIR is skipped (exit 77). --input-shapes FILE gives the full input shapes of smoke
+ * cases whose model has none (UFF Input nodes): "case_name<TAB>NAME:D1xD2x... NAME:..." per line
+ * (tests/corpus_input_shapes.txt); such a case is built with them and run on zeros.
  *
  * Per case: import the model, build an engine for the inputs' batch, serialise it and load it
  * back from memory (so the engine format is exercised every time), bind the inputs by name (by
@@ -343,8 +345,11 @@ static void usage(void) {
   fprintf(
       stderr,
       "usage: run_cases [--corpus] [--known-failures FILE] [--expect-refusals FILE]\n"
-      "                 [--only SUBSTR] [--no-fork] [--device cpu|cuda] [--fp16|--tf32] DIR\n"
+      "                 [--only SUBSTR] [--input-shapes FILE] [--no-fork] [--device cpu|cuda]\n"
+      "                 [--fp16|--tf32] DIR\n"
       "       run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]\n"
+      "  --input-shapes FILE  \"case<TAB>NAME:D1xD2x... ...\" lines: full input shapes for smoke\n"
+      "                 cases whose model has none (UFF)\n"
       "  --expect-refusals FILE  \"case<TAB>gist\" lines: exactly the refusal_ok cases that krt\n"
       "                 refuses (KRT_ERR_UNSUPPORTED, gist in the message); anything else fails\n"
       "  --device cuda  build the engines for the GPU (exit 77 when the CUDA backend cannot load)\n"
@@ -424,6 +429,8 @@ int main(int argc, char **argv) {
       refusals_path = argv[++i];
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
+    } else if (strcmp(argv[i], "--input-shapes") == 0 && i + 1 < argc) {
+      if (case_check_load_input_shapes(argv[++i])) return 2;
     } else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) {
       const char *d = argv[++i];
       if (strcmp(d, "cpu") == 0) device = KRT_DEVICE_CPU;
@@ -469,7 +476,7 @@ int main(int argc, char **argv) {
   case_list cases = {NULL, 0};
   int scan_failed = 0;
   if (corpus) {
-    static const char *const kinds[] = {"keras_h5", "keras_v3", "tf_pb", "onnx"};
+    static const char *const kinds[] = {"keras_h5", "keras_v3", "tf_pb", "onnx", "uff"};
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
       char path[PATH_SIZE];
       if (join_path(path, dir, kinds[i])) scan_failed |= scan_cases(path, &cases);
