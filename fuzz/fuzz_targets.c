@@ -13,6 +13,7 @@
 
 #include "krt.h"
 #include "npy.h"
+#include "uff.pb-c.h"
 
 /* A run is tried only on engines this small, so that one input costs milliseconds: a fuzzed
  * shape can ask for gigabytes, which is a valid (if silly) model, not a bug. */
@@ -208,6 +209,37 @@ int fuzz_h5_file(const uint8_t *data, size_t size) {
 
 int fuzz_tfpb_file(const uint8_t *data, size_t size) { return fuzz_h5_file(data, size); }
 int fuzz_onnx_file(const uint8_t *data, size_t size) { return fuzz_h5_file(data, size); }
+
+/* UFF Input nodes mostly carry no shape, and an import without one stops at the first Input.
+ * So the file is also built with a shape for every Input node it names (decoded here with the
+ * same declaration): [1, 6, 6, 2] for rank 4 consumers (Conv, Pool), which also serves Flatten
+ * and Concat, a common shape in the seeds. */
+int fuzz_uff_file(const uint8_t *data, size_t size) {
+  const char *path = temp_file();
+  if (!path || write_temp_file(path, data, size) != 0) return 0;
+  import_and_build(path);
+  Krt__Uff__MetaGraph *m = krt__uff__meta_graph__unpack(NULL, size, data);
+  if (!m) return 0;
+  krt_build_options *o = NULL;
+  krt_status *s = krt_build_options_create(&o);
+  const int64_t dims[4] = {1, 6, 6, 2};
+  int named = 0;
+  for (size_t g = 0; !s && g < m->n_graphs; g++)
+    for (size_t i = 0; !s && i < m->graphs[g]->n_nodes && named < 16; i++) {
+      const Krt__Uff__Node *n = m->graphs[g]->nodes[i];
+      if (!n->id || !n->operation || strcmp(n->operation, "Input") != 0) continue;
+      krt_status_release(krt_build_options_set_input_shape(o, n->id, 4, dims));
+      named++;
+    }
+  krt__uff__meta_graph__free_unpacked(m, NULL);
+  krt_engine *e = NULL;
+  if (!s && named) s = krt_engine_build(path, o, &e);
+  if (!s && e) exercise_engine(e);
+  krt_engine_release(e);
+  krt_status_release(s);
+  krt_build_options_release(o);
+  return 0;
+}
 
 /* Finds the separator in [from, end); NULL when absent. */
 static const uint8_t *find_separator(const uint8_t *from, const uint8_t *end) {

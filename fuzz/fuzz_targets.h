@@ -30,6 +30,8 @@ int fuzz_tfpb_file(const uint8_t *data, size_t size);
 /* An ONNX model file (protobuf): written to a temporary file, then as fuzz_h5_file (the importer
  * is chosen by content, so the same path serves every format). */
 int fuzz_onnx_file(const uint8_t *data, size_t size);
+/* A TensorRT UFF file: as fuzz_h5_file, then built again with a shape for every Input node. */
+int fuzz_uff_file(const uint8_t *data, size_t size);
 
 /* A .keras archive. Bytes that start like a zip file are the archive itself. Anything else is
  * split at FUZZ_KERAS_SEPARATOR into config.json, metadata.json and model.weights.h5 (the rest),

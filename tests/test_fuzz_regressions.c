@@ -63,7 +63,8 @@ int main(void) {
                    {"h5", fuzz_h5_file},
                    {"keras", fuzz_keras_file},
                    {"tfpb", fuzz_tfpb_file},
-                   {"onnx", fuzz_onnx_file}};
+                   {"onnx", fuzz_onnx_file},
+                   {"uff", fuzz_uff_file}};
   int total = 0;
   for (size_t i = 0; i < sizeof harnesses / sizeof harnesses[0]; i++) {
     char dir[1024];
