@@ -172,6 +172,20 @@ expect_error "bench --device-buffers on a cpu engine" "$KRT" bench "$work/mlp.kr
   --device-buffers --iterations 1 --duration 0
 expect_output "the error names --device-buffers" "$work/err" "--device-buffers"
 
+# --- a UFF file (tests/data/uff, built by test_import_uff): its Input has no shape ------------------
+uff=$fixtures/../data/uff/nhwc.uff
+if [ -f "$uff" ]; then
+  expect_error "inspect a UFF file without its input's shape" "$KRT" inspect "$uff"
+  expect_output "the error says how to give the shape" "$work/err" "--input x:"
+  expect_ok "inspect a UFF file with --input" "$KRT" inspect "$uff" --input x:1x3x3x2
+  expect_output "inspect lists the UFF nodes" "$work/out" "fc/BiasAdd"
+  expect_ok "build a UFF file" "$KRT" build "$uff" -o "$work/uff.krt" --input x:1x3x3x2
+  expect_ok "build a UFF file cut at a node" "$KRT" build "$uff" -o "$work/uff_cut.krt" \
+    --input x:1x3x3x2 --output act
+  expect_ok "inspect the cut engine" "$KRT" inspect "$work/uff_cut.krt"
+  expect_output "its output is the node asked for" "$work/out" "act"
+fi
+
 # A corrupt engine: bytes overwritten in the middle, then a truncated copy.
 cp "$work/mlp.krt" "$work/corrupt.krt"
 size=$(wc -c <"$work/mlp.krt" | tr -d ' ')

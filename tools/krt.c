@@ -341,18 +341,32 @@ static int inspect_model(const char *path, shape_arg *shapes, int n_shapes) {
   krt_build_options *options = NULL;
   krt_engine *shaped = NULL;
   int rc = 1;
-  if (cli_failed(krt_model_import(path, &model))) goto done;
+  krt_status *s = krt_model_import(path, &model);
+  /* A model whose inputs have no shape in the file (UFF Input nodes, TensorFlow placeholders
+   * without one) imports only with the shapes: then it is built from the file with them, and
+   * the engine's source layers are listed. */
+  int shapes_needed = s && n_shapes > 0 && krt_status_code(s) == KRT_ERR_SHAPE;
+  if (shapes_needed) {
+    krt_status_release(s);
+    s = NULL;
+  }
+  if (cli_failed(s)) goto done;
   if (n_shapes > 0) {
     if (cli_failed(krt_build_options_create(&options))) goto done;
     for (int i = 0; i < n_shapes; i++)
       if (cli_failed(krt_build_options_set_input_shape(options, shapes[i].name, shapes[i].rank,
                                                    shapes[i].dims)))
         goto done;
-    if (cli_failed(krt_engine_build_from_model(model, options, &shaped))) goto done;
+    if (shapes_needed ? cli_failed(krt_engine_build(path, options, &shaped))
+                      : cli_failed(krt_engine_build_from_model(model, options, &shaped)))
+      goto done;
   }
   printf("Model: %s\n", path);
-  size_t n = krt_model_layer_count(model);
-  print_layer_table(n, model_layer_get, model, shaped);
+  size_t n = model ? krt_model_layer_count(model) : krt_engine_layer_count(shaped);
+  if (model)
+    print_layer_table(n, model_layer_get, model, shaped);
+  else
+    print_layer_table(n, engine_layer_get, shaped, NULL);
   printf("\n");
   if (shaped) {
     if (print_io("Inputs", krt_engine_input_count(shaped), shaped, engine_input_get) ||
@@ -366,7 +380,8 @@ static int inspect_model(const char *path, shape_arg *shapes, int n_shapes) {
   int any = 0;
   for (size_t i = 0; i < n; i++) {
     krt_layer_info l;
-    if (cli_failed(krt_model_layer(model, i, &l))) goto done;
+    if (cli_failed(model ? krt_model_layer(model, i, &l) : krt_engine_layer(shaped, i, &l)))
+      goto done;
     if (!l.can_be_output) continue;
     printf("  %s\n", l.name);
     any = 1;
