@@ -469,8 +469,25 @@ static void test_refusals(void) {
   CHECK_ERR(import_model(path, NULL, &g), KRT_ERR_UNSUPPORTED, "func 'leaky_relu'");
   path = one_op_file("Activation", "negative_slope", data_i(1));
   CHECK_ERR(import_model(path, NULL, &g), KRT_ERR_UNSUPPORTED, "field 'negative_slope'");
-  path = one_op_file("Unary", "func", data_s("exp"));
-  CHECK_ERR(import_model(path, NULL, &g), KRT_ERR_UNSUPPORTED, "UFF op Unary");
+  path = one_op_file("Unary", "func", data_s("cos"));
+  CHECK_ERR(import_model(path, NULL, &g), KRT_ERR_UNSUPPORTED, "func 'cos'");
+  /* the converter's Softmax carries an axis and a data format, whose meaning was TensorRT's */
+  path = one_op_file("Softmax", "axis", data_i(0));
+  CHECK_ERR(import_model(path, NULL, &g), KRT_ERR_UNSUPPORTED, "node 'y' (UFF op Softmax)");
+  /* Unary funcs, run: abs, neg, square of [-2, -1, 0, 3] */
+  static const struct {
+    const char *func;
+    float y[4];
+  } unary[] = {{"abs", {2, 1, 0, 3}}, {"neg", {2, 1, 0, -3}}, {"square", {4, 1, 0, 9}}};
+  for (size_t u = 0; u < sizeof unary / sizeof *unary; u++) {
+    path = one_op_file("Unary", "func", data_s(unary[u].func));
+    const float x[4] = {-2, -1, 0, 3};
+    const float *in[1] = {x};
+    const int64_t dims[1][4] = {{1, 4}};
+    float got[4] = {0, 0, 0, 0};
+    if (run_model(path, 1, (const char *[]){"x"}, dims, (const int[]){2}, in, got, 4))
+      for (int i = 0; i < 4; i++) CHECK(got[i] == unary[u].y[i]);
+  }
   path = one_op_file("Activation", "func", data_s("sigmoid"));
   CHECK_OK(import_model(path, NULL, &g)); /* and a good one builds */
   ir_graph_free(g);

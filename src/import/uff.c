@@ -453,6 +453,34 @@ static krt_status *convert_activation(uff_call *c) {
   return set_output(c, y);
 }
 
+/* Unary: func neg, abs, sqrt, rsqrt, square, exp, log (the converter's names for TensorFlow's Neg,
+ * Abs, ...; it also writes trigonometric funcs, floor, ceil and a 'pow' that has lost its
+ * exponent, all refused). */
+static krt_status *convert_unary(uff_call *c) {
+  KRT_TRY(need_inputs(c, 1, 1));
+  char func[32];
+  KRT_TRY(field_string(c, "func", func, sizeof func));
+  static const struct {
+    const char *name;
+    ir_act_kind kind;
+  } table[] = {{"neg", IR_ACT_NEG},       {"abs", IR_ACT_ABS},     {"sqrt", IR_ACT_SQRT},
+               {"rsqrt", IR_ACT_RSQRT},   {"square", IR_ACT_SQUARE}, {"exp", IR_ACT_EXPONENTIAL},
+               {"log", IR_ACT_LOG}};
+  size_t i = 0;
+  while (i < sizeof table / sizeof *table && strcmp(table[i].name, func) != 0) i++;
+  if (i == sizeof table / sizeof *table)
+    return node_error(c, KRT_ERR_UNSUPPORTED, "func '%s' is not supported (neg, abs, sqrt, rsqrt, "
+                      "square, exp, log)", func);
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  a.act = ir_act_none();
+  a.act.kind = table[i].kind;
+  int x, y;
+  KRT_TRY(value_of(c, c->inputs[0], &x));
+  KRT_TRY(emit(c, IR_OP_ACTIVATION, "", &x, 1, &a, &y));
+  return set_output(c, y);
+}
+
 /* ---- spatial ops ----------------------------------------------------------------------------- */
 
 /* x as channels-last [N, H, W, C] from its order ('N+C' as it is, 'NC+' transposed). */
@@ -730,22 +758,6 @@ static krt_status *convert_reshape(uff_call *c) {
   return reshape_to(c, x, (int)r - 1, dims);
 }
 
-/* Softmax over the features of a [N, C] tensor (the one case whose axis is not in doubt). */
-static krt_status *convert_softmax(uff_call *c) {
-  KRT_TRY(need_inputs(c, 1, 1));
-  int x, y;
-  KRT_TRY(value_of(c, c->inputs[0], &x));
-  if (c->u->g->values[x].rank != 2)
-    return node_error(c, KRT_ERR_UNSUPPORTED, "softmax of a rank %d tensor (krt converts rank 2)",
-                      c->u->g->values[x].rank);
-  ir_attrs a;
-  memset(&a, 0, sizeof a);
-  a.n_axes = 1;
-  a.axes[0] = 1;
-  KRT_TRY(emit(c, IR_OP_SOFTMAX, "", &x, 1, &a, &y));
-  return set_output(c, y);
-}
-
 /* ---- the table ------------------------------------------------------------------------------- */
 
 static const struct {
@@ -758,13 +770,13 @@ static const struct {
     {"Identity", convert_identity, ""},
     {"Binary", convert_binary, "func"},
     {"Activation", convert_activation, "func"},
+    {"Unary", convert_unary, "func"},
     {"Conv", convert_conv, "inputs_orders,strides,dilation,number_groups,implicit_padding,padding"},
     {"Pool", convert_pool, "func,inputs_orders,kernel,strides,implicit_padding,padding"},
     {"FullyConnected", convert_fully_connected, "inputs_orders"},
     {"Concat", convert_concat, "axis"},
     {"Flatten", convert_flatten, ""},
     {"Reshape", convert_reshape, ""},
-    {"Softmax", convert_softmax, ""},
 };
 #define N_CONVERTERS (sizeof converters / sizeof converters[0])
 
