@@ -568,8 +568,40 @@ static void test_activations(void) {
       {IR_ACT_MISH, 0, 0, inf, 0, -100, -3.7200759760208363e-42},
       {IR_ACT_THRESHOLDED_RELU, 1, 0, inf, 0, 1, 0},
       {IR_ACT_THRESHOLDED_RELU, 1, 0, inf, 0, 1.5f, 1.5},
+      /* the math functions (values from Python's math module) */
+      {IR_ACT_SIN, 0, 0, inf, 0, 0.5f, 0.479425538604203},
+      {IR_ACT_COS, 0, 0, inf, 0, 0.5f, 0.8775825618903728},
+      {IR_ACT_TAN, 0, 0, inf, 0, 1, 1.5574077246549023},
+      {IR_ACT_ASIN, 0, 0, inf, 0, 0.5f, 0.5235987755982989},
+      {IR_ACT_ACOS, 0, 0, inf, 0, 0.5f, 1.0471975511965979},
+      {IR_ACT_ATAN, 0, 0, inf, 0, 2, 1.1071487177940904},
+      {IR_ACT_SINH, 0, 0, inf, 0, 1, 1.1752011936438014},
+      {IR_ACT_COSH, 0, 0, inf, 0, 1, 1.5430806348152437},
+      {IR_ACT_ASINH, 0, 0, inf, 0, 1, 0.881373587019543},
+      {IR_ACT_ACOSH, 0, 0, inf, 0, 2, 1.3169578969248166},
+      {IR_ACT_ATANH, 0, 0, inf, 0, 0.5f, 0.5493061443340548},
+      {IR_ACT_LOG1P, 0, 0, inf, 0, 0.5f, 0.4054651081081644},
+      {IR_ACT_EXPM1, 0, 0, inf, 0, 0.5f, 0.6487212707001282},
+      {IR_ACT_EXPM1, 0, 0, inf, 0, -20, -0.9999999979388464},
+      {IR_ACT_ERFC, 0, 0, inf, 0, 1, 0.15729920705028513},
+      {IR_ACT_ERFC, 0, 0, inf, 0, 5, 1.5374597944280351e-12}, /* no cancellation */
+      /* halves to even, as TensorFlow's Round and ONNX's */
+      {IR_ACT_ROUND, 0, 0, inf, 0, 0.5f, 0},
+      {IR_ACT_ROUND, 0, 0, inf, 0, 1.5f, 2},
+      {IR_ACT_ROUND, 0, 0, inf, 0, 2.5f, 2},
+      {IR_ACT_ROUND, 0, 0, inf, 0, -2.5f, -2},
+      {IR_ACT_ROUND, 0, 0, inf, 0, -0.6f, -1},
+      {IR_ACT_ROUND, 0, 0, inf, 0, 2.5000002f, 3},
+      {IR_ACT_ROUND, 0, 0, inf, 0, 8388609.0f, 8388609}, /* 2^23 + 1: already an integer */
+      {IR_ACT_FLOOR, 0, 0, inf, 0, -1.5f, -2},
+      {IR_ACT_FLOOR, 0, 0, inf, 0, 2.75f, 2},
+      {IR_ACT_CEIL, 0, 0, inf, 0, -1.5f, -1},
+      {IR_ACT_CEIL, 0, 0, inf, 0, 2.25f, 3},
+      {IR_ACT_SIGN, 0, 0, inf, 0, -3, -1},
+      {IR_ACT_SIGN, 0, 0, inf, 0, 0, 0},
+      {IR_ACT_SIGN, 0, 0, inf, 0, 1e-30f, 1},
   };
-  int seen[16] = {0};
+  int seen[IR_ACT_LAST + 1] = {0};
   ir_node n = make_node(IR_OP_ACTIVATION, "act");
   for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
     const act_point *p = &points[i];
@@ -588,7 +620,21 @@ static void test_activations(void) {
     CHECK_OK(cpu_kernel_activation(&n, &in, 1, &yt));
     CHECK(y == v || (isnan(y) && isnan(v)));
   }
-  for (int k = 0; k < 16; k++) CHECK(seen[k]); /* every ir_act_kind has a point */
+  for (int k = 0; k < 16; k++) CHECK(seen[k]); /* every activation function has a point */
+  for (int k = IR_ACT_SIN; k <= IR_ACT_LAST; k++) CHECK(seen[k]); /* and every math function */
+  /* NaN stays NaN through Round and Sign (no 0 or 1 made of it) */
+  ir_activation r = ir_act_none();
+  float v = NAN;
+  r.kind = IR_ACT_ROUND;
+  cpu_apply_activation(&r, &v, 1);
+  CHECK(isnan(v));
+  r.kind = IR_ACT_SIGN;
+  cpu_apply_activation(&r, &v, 1);
+  CHECK(isnan(v));
+  v = -INFINITY;
+  r.kind = IR_ACT_ROUND;
+  cpu_apply_activation(&r, &v, 1);
+  CHECK(v == -INFINITY);
 }
 
 static void test_prelu(void) {
@@ -617,7 +663,9 @@ static void test_binary(void) {
                                   IR_BINARY_DIV,     IR_BINARY_MAX,        IR_BINARY_MIN,
                                   IR_BINARY_POW,     IR_BINARY_GREATER,    IR_BINARY_GREATER_EQUAL,
                                   IR_BINARY_LESS,    IR_BINARY_LESS_EQUAL, IR_BINARY_EQUAL,
-                                  IR_BINARY_NOT_EQUAL, IR_BINARY_WHERE_TRUE, IR_BINARY_WHERE_FALSE};
+                                  IR_BINARY_NOT_EQUAL, IR_BINARY_WHERE_TRUE, IR_BINARY_WHERE_FALSE,
+                                  IR_BINARY_FLOOR_DIV, IR_BINARY_FLOOR_MOD, IR_BINARY_TRUNC_MOD,
+                                  IR_BINARY_ATAN2};
   const int nkinds = (int)(sizeof kinds / sizeof kinds[0]);
   for (int k = 0; k < nkinds; k++) {
     n.attrs.binary = kinds[k];
@@ -640,11 +688,36 @@ static void test_binary(void) {
           case IR_BINARY_NOT_EQUAL: r = u != v; break;
           case IR_BINARY_WHERE_TRUE: r = v != 0 ? u : 0; break;
           case IR_BINARY_WHERE_FALSE: r = v != 0 ? 0 : u; break;
+          /* a and b are small integers and a half: every quotient's floor is exact */
+          case IR_BINARY_FLOOR_DIV: r = floor(u / v); break;
+          case IR_BINARY_FLOOR_MOD: r = u - floor(u / v) * v; break;
+          case IR_BINARY_TRUNC_MOD: r = fmod(u, v); break;
+          case IR_BINARY_ATAN2: r = atan2(u, v); break;
         }
         want[i * 4 + j] = r;
       }
     CHECK_OK(cpu_kernel_binary(&n, in, 2, &yt));
     check_close("binary [2,3,1] op [4]", y, want, 24, 1e-6, 0);
+  }
+  /* The modulos' signs: floor_mod takes the divisor's (Python's %), trunc_mod the dividend's. */
+  {
+    float p[4] = {-7, 7, -7, 7}, q[4] = {3, -3, -3, 3}, m[4];
+    cpu_tensor mi[2] = {tensor(p, 1, DIMS(4)), tensor(q, 1, DIMS(4))}, mt = tensor(m, 1, DIMS(4));
+    ir_node mn = make_node(IR_OP_BINARY, "mod");
+    mn.attrs.binary = IR_BINARY_FLOOR_MOD;
+    CHECK_OK(cpu_kernel_binary(&mn, mi, 2, &mt));
+    check_close_f("floor_mod signs", m, (const float[]){2, -2, -1, 1}, 4);
+    mn.attrs.binary = IR_BINARY_TRUNC_MOD;
+    CHECK_OK(cpu_kernel_binary(&mn, mi, 2, &mt));
+    check_close_f("trunc_mod signs", m, (const float[]){-1, 1, -1, 1}, 4);
+    mn.attrs.binary = IR_BINARY_FLOOR_DIV;
+    CHECK_OK(cpu_kernel_binary(&mn, mi, 2, &mt));
+    check_close_f("floor_div signs", m, (const float[]){-3, -3, 2, 2}, 4);
+    mn.attrs.binary = IR_BINARY_ATAN2; /* atan2(y, x): the quadrant from both signs */
+    CHECK_OK(cpu_kernel_binary(&mn, mi, 2, &mt));
+    check_close_f("atan2 quadrants", m,
+                  (const float[]){-1.1659045405098132f, 1.9756881130799799f,
+                                  -1.9756881130799799f, 1.1659045405098132f}, 4);
   }
   /* [4] op [2, 3, 1]: the other operand order. */
   n.attrs.binary = IR_BINARY_SUB;

@@ -425,6 +425,36 @@ static void test_activation(void) {
       snprintf(label, sizeof label, "Act:%s", names[k]);
       run_case(&c, label, IR_OP_ACTIVATION, &a);
     }
+  /* The math functions (TF/ONNX ops), each on inputs inside its domain. */
+  static const struct {
+    ir_act_kind kind;
+    const char *name;
+    float lo, hi;
+  } math[] = {{IR_ACT_SIN, "sin", -4, 4},        {IR_ACT_COS, "cos", -4, 4},
+              {IR_ACT_TAN, "tan", -1.2f, 1.2f},  {IR_ACT_ASIN, "asin", -0.95f, 0.95f},
+              {IR_ACT_ACOS, "acos", -0.95f, 0.95f}, {IR_ACT_ATAN, "atan", -4, 4},
+              {IR_ACT_SINH, "sinh", -4, 4},      {IR_ACT_COSH, "cosh", -4, 4},
+              {IR_ACT_ASINH, "asinh", -4, 4},    {IR_ACT_ACOSH, "acosh", 1.1f, 5},
+              {IR_ACT_ATANH, "atanh", -0.9f, 0.9f}, {IR_ACT_LOG1P, "log1p", -0.9f, 4},
+              {IR_ACT_EXPM1, "expm1", -4, 4},    {IR_ACT_ERFC, "erfc", -3, 3},
+              {IR_ACT_ROUND, "round", -6, 6},    {IR_ACT_FLOOR, "floor", -6, 6},
+              {IR_ACT_CEIL, "ceil", -6, 6},      {IR_ACT_SIGN, "sign", -2, 2}};
+  for (size_t k = 0; k < sizeof math / sizeof *math; k++) {
+    op_case c;
+    case_begin(&c);
+    int64_t dims[4];
+    int rank = rand_int(1, 4);
+    random_dims(rank, 13, dims);
+    float *x = add_input(&c, rank, dims, math[k].lo, math[k].hi);
+    if (x && math[k].kind == IR_ACT_ROUND) /* some exact halves: 2.5 -> 2, -0.5 -> -0 */
+      for (int64_t i = 0; i < count_of(rank, dims); i += 3) x[i] = (float)(int)x[i] + 0.5f;
+    ir_attrs a = no_attrs();
+    a.act = ir_act_none();
+    a.act.kind = math[k].kind;
+    char label[32];
+    snprintf(label, sizeof label, "Act:%s", math[k].name);
+    run_case(&c, label, IR_OP_ACTIVATION, &a);
+  }
   op_case c; /* model-like: MobileNet's ReLU6 */
   case_begin(&c);
   add_input(&c, 4, DIMS(1, 112, 112, 32), -8.0f, 8.0f);
@@ -440,7 +470,8 @@ static void binary_case(const int64_t *da, int ra, const int64_t *db, int rb, in
   case_begin(&c);
   add_input(&c, ra, da, -2.0f, 2.0f);
   float *b = add_input(&c, rb, db, -2.0f, 2.0f);
-  if (b && kind == IR_BINARY_DIV) /* keep divisors away from 0 */
+  if (b && (kind == IR_BINARY_DIV || kind == IR_BINARY_FLOOR_DIV || kind == IR_BINARY_FLOOR_MOD ||
+            kind == IR_BINARY_TRUNC_MOD)) /* keep divisors away from 0 */
     for (int64_t i = 0; i < count_of(rb, db); i++) b[i] += b[i] >= 0 ? 0.5f : -0.5f;
   if (b && (kind == IR_BINARY_WHERE_TRUE || kind == IR_BINARY_WHERE_FALSE)) /* a mask of 0 and 1 */
     for (int64_t i = 0; i < count_of(rb, db); i++) b[i] = b[i] > 0 ? 1.0f : 0.0f;
@@ -448,7 +479,8 @@ static void binary_case(const int64_t *da, int ra, const int64_t *db, int rb, in
   a.binary = (ir_binary_kind)kind;
   a.act = rand_int(0, 2) ? ir_act_none() : random_act();
   static const char *names[] = {"add", "sub", "mul", "div", "max", "min", "pow", "gt", "ge",
-                                "lt", "le", "eq", "ne", "where_true", "where_false"};
+                                "lt", "le", "eq", "ne", "where_true", "where_false",
+                                "floor_div", "floor_mod", "trunc_mod", "atan2"};
   char label[32];
   snprintf(label, sizeof label, "Binary:%s", names[kind]);
   run_case(&c, label, IR_OP_BINARY, &a);
@@ -457,7 +489,8 @@ static void binary_case(const int64_t *da, int ra, const int64_t *db, int rb, in
 static void test_binary(void) {
   static const int kinds[] = {IR_BINARY_ADD, IR_BINARY_SUB, IR_BINARY_MUL, IR_BINARY_DIV,
                               IR_BINARY_MAX, IR_BINARY_MIN, IR_BINARY_GREATER, IR_BINARY_EQUAL,
-                              IR_BINARY_WHERE_TRUE, IR_BINARY_WHERE_FALSE};
+                              IR_BINARY_WHERE_TRUE, IR_BINARY_WHERE_FALSE, IR_BINARY_FLOOR_DIV,
+                              IR_BINARY_FLOOR_MOD, IR_BINARY_TRUNC_MOD, IR_BINARY_ATAN2};
   for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
     int kind = kinds[k];
     int64_t d[4];

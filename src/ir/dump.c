@@ -201,7 +201,8 @@ static void format_layernorm(fixed_buf *b, const ir_graph *g, const ir_node *n) 
 static void format_binary(fixed_buf *b, const ir_graph *g, const ir_node *n) {
   static const char *const binaries[] = {
       "add",  "sub",       "mul",   "div",        "max",      "min",        "pow",        "greater",
-      "greater_equal", "less", "less_equal", "equal", "not_equal", "where_true", "where_false"};
+      "greater_equal", "less", "less_equal", "equal", "not_equal", "where_true", "where_false",
+      "floor_div", "floor_mod", "trunc_mod", "atan2"};
   (void)g;
   fixed_put(b, " %s", KIND_NAME(binaries, n->attrs.binary));
 }

@@ -362,7 +362,9 @@ const char *ir_act_name(ir_act_kind kind) {
                                 "softplus", "softsign", "elu",       "selu",          "gelu",
                                 "gelu_tanh", "swish",  "hard_swish", "exponential",   "mish",
                                 "thresholded_relu", "sqrt", "rsqrt", "abs", "log", "neg",
-                                "square", "erf", "clip"};
+                                "square", "erf", "clip", "sin", "cos", "tan", "asin", "acos",
+                                "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log1p",
+                                "expm1", "erfc", "round", "floor", "ceil", "sign"};
   if ((int)kind < 0 || (size_t)kind >= sizeof names / sizeof *names) return "?";
   return names[kind];
 }

@@ -50,9 +50,20 @@ typedef enum ir_act_kind {
   IR_ACT_NEG = 20,
   IR_ACT_SQUARE = 21,
   IR_ACT_ERF = 22,
-  IR_ACT_CLIP = 23          /* min(max(x, alpha), max_value) (ops.clip), NaN stays NaN */
+  IR_ACT_CLIP = 23,         /* min(max(x, alpha), max_value) (ops.clip), NaN stays NaN */
+  /* math functions of TensorFlow and ONNX graphs, each as the C library function of that name */
+  IR_ACT_SIN = 24, IR_ACT_COS = 25, IR_ACT_TAN = 26,
+  IR_ACT_ASIN = 27, IR_ACT_ACOS = 28, IR_ACT_ATAN = 29,
+  IR_ACT_SINH = 30, IR_ACT_COSH = 31, IR_ACT_ASINH = 32, IR_ACT_ACOSH = 33, IR_ACT_ATANH = 34,
+  IR_ACT_LOG1P = 35,        /* log(1 + x) */
+  IR_ACT_EXPM1 = 36,        /* exp(x) - 1 */
+  IR_ACT_ERFC = 37,         /* 1 - erf(x) */
+  IR_ACT_ROUND = 38,        /* to the nearest integer, halves to even (TF Round and Rint, ONNX
+                             * Round): 0.5 -> 0, 1.5 -> 2, -2.5 -> -2 */
+  IR_ACT_FLOOR = 39, IR_ACT_CEIL = 40,
+  IR_ACT_SIGN = 41          /* -1, 0 or 1 (0 for -0 too); NaN stays NaN */
 } ir_act_kind;
-#define IR_ACT_LAST IR_ACT_CLIP
+#define IR_ACT_LAST IR_ACT_SIGN
 
 typedef struct ir_activation {
   ir_act_kind kind;
@@ -70,9 +81,14 @@ typedef enum ir_binary_kind {
   IR_BINARY_EQUAL = 11, IR_BINARY_NOT_EQUAL = 12,
   /* masks for where(c, x, y) = WHERE_TRUE(x, c) + WHERE_FALSE(y, c), exact (x + 0 is x, inf and
    * NaN included): WHERE_TRUE(a, b) = b != 0 ? a : 0, WHERE_FALSE(a, b) = b != 0 ? 0 : a */
-  IR_BINARY_WHERE_TRUE = 13, IR_BINARY_WHERE_FALSE = 14
+  IR_BINARY_WHERE_TRUE = 13, IR_BINARY_WHERE_FALSE = 14,
+  IR_BINARY_FLOOR_DIV = 15,      /* floor(a / b), the quotient rounded to float first (TF FloorDiv) */
+  IR_BINARY_FLOOR_MOD = 16,      /* a - floor(a / b) * b, exactly: fmod(a, b), plus b where that is
+                                  * non-zero and its sign differs from b's (TF FloorMod, Python %) */
+  IR_BINARY_TRUNC_MOD = 17,      /* fmod(a, b): the sign of a (TF TruncateMod, ONNX Mod fmod=1) */
+  IR_BINARY_ATAN2 = 18           /* atan2(a, b): a is y, b is x (TF Atan2) */
 } ir_binary_kind;
-#define IR_BINARY_LAST IR_BINARY_WHERE_FALSE
+#define IR_BINARY_LAST IR_BINARY_ATAN2
 #define IR_BINARY_IS_COMPARISON(k) ((k) >= IR_BINARY_GREATER && (k) <= IR_BINARY_NOT_EQUAL)
 typedef enum ir_resize_kind { IR_RESIZE_NEAREST = 0, IR_RESIZE_BILINEAR = 1 } ir_resize_kind;
 /* The cell of a Recurrent node (ops.def gives each one's equations and weight layout). */

@@ -26,6 +26,14 @@ static double clip01(double v) {
   return v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v;
 }
 
+/* The nearest integer, halves to the even one, whatever the floating-point rounding mode
+ * (nearbyint would follow the mode). */
+static double round_half_even(double x) {
+  double r = floor(x), d = x - r; /* 0 <= d < 1, exact for |x| < 2^52 */
+  if (d > 0.5 || (d == 0.5 && fmod(r, 2.0) != 0.0)) r += 1.0;
+  return isfinite(x) ? r : x;
+}
+
 /* f(x) for one activation, exactly as graph.h defines each ir_act_kind. */
 static double activation_value(const ir_activation *act, double x) {
   switch (act->kind) {
@@ -59,6 +67,25 @@ static double activation_value(const ir_activation *act, double x) {
     case IR_ACT_SQUARE: return x * x;
     case IR_ACT_ERF: return erf(x);
     case IR_ACT_CLIP: return isnan(x) ? x : fmin(fmax(x, act->alpha), act->max_value);
+    case IR_ACT_SIN: return sin(x);
+    case IR_ACT_COS: return cos(x);
+    case IR_ACT_TAN: return tan(x);
+    case IR_ACT_ASIN: return asin(x);
+    case IR_ACT_ACOS: return acos(x);
+    case IR_ACT_ATAN: return atan(x);
+    case IR_ACT_SINH: return sinh(x);
+    case IR_ACT_COSH: return cosh(x);
+    case IR_ACT_ASINH: return asinh(x);
+    case IR_ACT_ACOSH: return acosh(x);
+    case IR_ACT_ATANH: return atanh(x);
+    case IR_ACT_LOG1P: return log1p(x);
+    case IR_ACT_EXPM1: return expm1(x);
+    case IR_ACT_ERFC: return erfc(x);
+    /* x is a float, so it is exact in double and its rounding is the float's */
+    case IR_ACT_ROUND: return round_half_even(x);
+    case IR_ACT_FLOOR: return floor(x);
+    case IR_ACT_CEIL: return ceil(x);
+    case IR_ACT_SIGN: return x > 0 ? 1.0 : x < 0 ? -1.0 : isnan(x) ? x : 0.0;
   }
   return NAN; /* unreachable: check_node rejects unknown kinds */
 }
@@ -148,6 +175,13 @@ static float binary_value(ir_binary_kind kind, float a, float b) {
     case IR_BINARY_NOT_EQUAL: return a != b ? 1.0f : 0.0f;
     case IR_BINARY_WHERE_TRUE: return b != 0.0f ? a : 0.0f;
     case IR_BINARY_WHERE_FALSE: return b != 0.0f ? 0.0f : a;
+    case IR_BINARY_FLOOR_DIV: return floorf(a / b);
+    case IR_BINARY_FLOOR_MOD: {
+      float m = fmodf(a, b); /* exact */
+      return m != 0.0f && ((m < 0.0f) != (b < 0.0f)) ? m + b : m;
+    }
+    case IR_BINARY_TRUNC_MOD: return fmodf(a, b);
+    case IR_BINARY_ATAN2: return (float)atan2((double)a, (double)b);
   }
   return NAN;
 }

@@ -106,6 +106,10 @@ enum {
   OP_NE = IR_BINARY_NOT_EQUAL,
   OP_WHERE_TRUE = IR_BINARY_WHERE_TRUE,
   OP_WHERE_FALSE = IR_BINARY_WHERE_FALSE,
+  OP_FLOOR_DIV = IR_BINARY_FLOOR_DIV,
+  OP_FLOOR_MOD = IR_BINARY_FLOOR_MOD,
+  OP_TRUNC_MOD = IR_BINARY_TRUNC_MOD,
+  OP_ATAN2 = IR_BINARY_ATAN2,
   OP_PRELU = 100
 };
 
@@ -126,6 +130,13 @@ static __device__ __forceinline__ float binary_eval(int op, float a, float b) {
     case OP_NE: return a != b ? 1.0f : 0.0f;
     case OP_WHERE_TRUE: return b != 0.0f ? a : 0.0f;
     case OP_WHERE_FALSE: return b != 0.0f ? 0.0f : a;
+    case OP_FLOOR_DIV: return floorf(a / b);
+    case OP_FLOOR_MOD: { /* as the CPU reference: fmod is exact, then moved to b's sign */
+      float m = fmodf(a, b);
+      return (m != 0.0f && ((m < 0.0f) != (b < 0.0f))) ? m + b : m;
+    }
+    case OP_TRUNC_MOD: return fmodf(a, b);
+    case OP_ATAN2: return atan2f(a, b);
     case OP_PRELU: return a >= 0.0f ? a : b * a; /* a = x, b = alpha */
   }
   return a;

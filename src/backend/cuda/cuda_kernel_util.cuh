@@ -123,6 +123,24 @@ static __device__ __forceinline__ float act_eval(const ir_activation &a, float x
     case IR_ACT_SQUARE: return x * x;
     case IR_ACT_ERF: return erff(x);
     case IR_ACT_CLIP: return x != x ? x : fminf(fmaxf(x, a.alpha), a.max_value);
+    case IR_ACT_SIN: return sinf(x);
+    case IR_ACT_COS: return cosf(x);
+    case IR_ACT_TAN: return tanf(x);
+    case IR_ACT_ASIN: return asinf(x);
+    case IR_ACT_ACOS: return acosf(x);
+    case IR_ACT_ATAN: return atanf(x);
+    case IR_ACT_SINH: return sinhf(x);
+    case IR_ACT_COSH: return coshf(x);
+    case IR_ACT_ASINH: return asinhf(x);
+    case IR_ACT_ACOSH: return acoshf(x);
+    case IR_ACT_ATANH: return atanhf(x);
+    case IR_ACT_LOG1P: return log1pf(x);
+    case IR_ACT_EXPM1: return expm1f(x);
+    case IR_ACT_ERFC: return erfcf(x);
+    case IR_ACT_ROUND: return rintf(x); /* CUDA rounds to nearest even, whatever the host mode */
+    case IR_ACT_FLOOR: return floorf(x);
+    case IR_ACT_CEIL: return ceilf(x);
+    case IR_ACT_SIGN: return x > 0.0f ? 1.0f : x < 0.0f ? -1.0f : x != x ? x : 0.0f;
   }
   return x;
 }
