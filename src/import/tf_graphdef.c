@@ -194,6 +194,19 @@ static krt_status *convert_node(tf_import *t, tf_node *n) {
     else
       inputs[c.n_inputs++] = &m->outputs[k];
   }
+  /* The halves of a dilated convolution (tf_internal.h) are read by its next op only. */
+  for (int i = 0; !s && i < c.n_inputs; i++) {
+    int tag = inputs[i]->s2b;
+    int ok = !tag || (i == 0 && tag == TF_S2B_INPUT &&
+                      (strcmp(d->op, "Conv2D") == 0 || strcmp(d->op, "DepthwiseConv2dNative") == 0));
+    ok |= i == 0 && tag == TF_S2B_CONV && strcmp(d->op, "BatchToSpaceND") == 0;
+    if (!ok)
+      s = krt_error(KRT_ERR_UNSUPPORTED,
+                    "%s: node '%s' (op %s) reads the output of %s; krt converts SpaceToBatchND "
+                    "only into a Conv2D or DepthwiseConv2dNative followed by BatchToSpaceND (a "
+                    "dilated convolution)",
+                    t->file, d->name, d->op, tag == TF_S2B_INPUT ? "SpaceToBatchND" : "a convolution after SpaceToBatchND");
+  }
   if (!s) s = fn(&c);
   /* Params: the float constants the node reads (its weights), as `krt inspect` shows them. */
   int64_t params = 0;
@@ -204,7 +217,7 @@ static krt_status *convert_node(tf_import *t, tf_node *n) {
   if (s) return s;
   /* A layer per computed output, so that `--output NODE` (or NODE:k) can cut there. */
   for (int k = 0; k < n->n_outputs; k++) {
-    if (n->outputs[k].value < 0) continue;
+    if (n->outputs[k].value < 0 || n->outputs[k].s2b) continue; /* s2b: no such tensor */
     char name[1024];
     if (k == 0)
       snprintf(name, sizeof name, "%s", d->name);
@@ -253,6 +266,11 @@ static krt_status *publish_output(tf_import *t, long i, int k) {
   else
     snprintf(name, sizeof name, "%s:%d", n->def->name, k);
   tf_op_call c = {t, n, n->def->name, n->def->op, 0, NULL};
+  if (n->outputs[k].s2b)
+    return tf_node_error(&c, KRT_ERR_UNSUPPORTED,
+                         "is an output, but krt converts SpaceToBatchND only as part of a dilated "
+                         "convolution (SpaceToBatchND, Conv2D, BatchToSpaceND) and makes no tensor "
+                         "in between");
   int value;
   KRT_TRY(tf_value(&c, &n->outputs[k], &value));
   int layer = ir_find_layer(t->g, name);

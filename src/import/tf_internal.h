@@ -28,7 +28,18 @@ typedef struct tf_tensor {
   int64_t dims[KRT_MAX_RANK];
   int64_t *ints;
   float *floats;
+  /* TF 1's dilated convolution, SpaceToBatchND -> Conv2D/DepthwiseConv2dNative -> BatchToSpaceND,
+   * is imported as one dilated Conv (tf_ops_nn.c); the tensors in between are never made:
+   * TF_S2B_INPUT: SpaceToBatchND's output; value is its input x[N, H, W, C] (NHWC), which would
+   *   have been padded by s2b_pad and cut into s2b_block[0]*s2b_block[1] phases;
+   * TF_S2B_CONV: the convolution's output; value is the dilated convolution of padded x, whole
+   *   (what BatchToSpaceND gives before its crops).
+   * Only those ops may read such a tensor (tf_graphdef.c checks every other reader). */
+  int s2b;
+  int64_t s2b_block[2], s2b_pad[2][2];
 } tf_tensor;
+#define TF_S2B_INPUT 1
+#define TF_S2B_CONV 2
 
 typedef struct tf_node {
   const Krt__Tf__NodeDef *def;

@@ -117,6 +117,136 @@ static krt_status *static_weight(tf_op_call *c, int i, int rank, const char *wha
   return NULL;
 }
 
+/* ---- dilated convolution as TF 1 writes it ------------------------------------------------
+ *
+ * SpaceToBatchND(x, block [r0, r1], paddings [[b0, e0], [b1, e1]]) pads x[N, H, W, C] to
+ * P[N, H + b0 + e0, W + b1 + e1, C] (both multiples of the block) and makes phase (i, j) of it,
+ * P[:, i::r0, j::r1], a batch element of its own. A VALID convolution with stride 1 and filter
+ * k[2] of each phase, and BatchToSpaceND with the same block interleaving the phases back, give
+ *   full[n, p, q] = sum_t sum_u P[n, p + t*r0, q + u*r1] * w[t, u]   (p < H + b0 + e0 - (k0-1)*r0)
+ * which is exactly the convolution of x with dilation r and padding (b, e); BatchToSpaceND's crops
+ * [[c0, d0], [c1, d1]] then keep full[:, c0 : len - d0, c1 : len - d1]. So the convolution is
+ * emitted dilated over x itself and BatchToSpaceND becomes a Slice (none when no crops); the
+ * batch-form tensors in between are never made (tf_internal.h, TF_S2B_*). */
+
+/* Reads block_shape (input 1) and a [2, 2] paddings or crops (input 2), all >= 0 (block >= 1). */
+static krt_status *read_block_and_pads(tf_op_call *c, const char *what, int64_t block[2],
+                                       int64_t pads[2][2]) {
+  if (c->n_inputs != 3) return tf_node_error(c, KRT_ERR_BAD_FILE, "has %d inputs", c->n_inputs);
+  KRT_TRY(tf_require_float_type(c, "T"));
+  const int64_t *b, *p;
+  int64_t nb, np;
+  KRT_TRY(tf_static_ints(c, 1, &b, &nb));
+  KRT_TRY(tf_static_ints(c, 2, &p, &np));
+  if (nb != 2 || np != 4)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                         "block_shape has %lld entries and %s %lld; krt converts the 2-D form "
+                         "(block_shape of 2, %s [2, 2]) only",
+                         (long long)nb, what, (long long)np, what);
+  for (int i = 0; i < 2; i++) {
+    if (b[i] < 1 || b[i] > 65536 || p[2 * i] < 0 || p[2 * i + 1] < 0 ||
+        p[2 * i] == TF_BATCH_DIM || p[2 * i + 1] == TF_BATCH_DIM)
+      return tf_node_error(c, KRT_ERR_BAD_FILE, "block_shape %lld or %s %lld, %lld out of range",
+                           (long long)b[i], what, (long long)p[2 * i], (long long)p[2 * i + 1]);
+    block[i] = b[i];
+    pads[i][0] = p[2 * i];
+    pads[i][1] = p[2 * i + 1];
+  }
+  return NULL;
+}
+
+/* SpaceToBatchND: nothing is emitted; its output remembers x, the block and the paddings for
+ * the convolution that must read it (tf_graphdef.c refuses any other reader). */
+krt_status *tf_convert_space_to_batch(tf_op_call *c) {
+  int64_t block[2], pads[2][2];
+  KRT_TRY(read_block_and_pads(c, "paddings", block, pads));
+  int x;
+  KRT_TRY(tf_value(c, c->inputs[0], &x));
+  const ir_value *v = &c->t->g->values[x];
+  if (v->rank != 4 || !v->batched)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                         "input of rank %d%s: krt converts SpaceToBatchND only on a batched "
+                         "[N, H, W, C] input, before a convolution",
+                         v->rank, v->batched ? "" : " without a batch");
+  KRT_TRY(tf_set_output_value(c, 0, x));
+  tf_tensor *out = &c->node->outputs[0];
+  out->s2b = TF_S2B_INPUT;
+  memcpy(out->s2b_block, block, sizeof block);
+  memcpy(out->s2b_pad, pads, sizeof pads);
+  return NULL;
+}
+
+/* The convolution's attributes over x when its input is SpaceToBatchND's: dilation = block,
+ * padding = SpaceToBatchND's, which needs NHWC, stride 1, no dilation of its own and VALID. */
+static krt_status *dilate_for_space_to_batch(tf_op_call *c, const spatial_format *f,
+                                             const tf_tensor *s2b, const int64_t hw[2],
+                                             ir_attrs *a) {
+  char pad[16];
+  KRT_TRY(tf_attr_string(c, "padding", NULL, pad, sizeof pad));
+  if (f->nchw || strcmp(pad, "VALID") != 0 || a->stride[0] != 1 || a->stride[1] != 1 ||
+      a->dilation[0] != 1 || a->dilation[1] != 1)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                         "reads SpaceToBatchND's output with data_format %s, padding %s, strides "
+                         "%d,%d, dilations %d,%d; krt converts the dilated convolution that TF "
+                         "writes this way only with NHWC, VALID, strides 1 and dilations 1",
+                         f->nchw ? "NCHW" : "NHWC", pad, a->stride[0], a->stride[1],
+                         a->dilation[0], a->dilation[1]);
+  for (int i = 0; i < 2; i++) {
+    int64_t r = s2b->s2b_block[i], padded = hw[i] + s2b->s2b_pad[i][0] + s2b->s2b_pad[i][1];
+    if (hw[i] < 0)
+      return tf_node_error(c, KRT_ERR_SHAPE,
+                           "SpaceToBatchND of an unknown spatial size; give the input's shape "
+                           "with --input NAME:D1xD2x...");
+    if (padded % r != 0 || padded / r < a->kernel[i])
+      return tf_node_error(c, KRT_ERR_SHAPE,
+                           "spatial axis %d: padded size %lld is not a multiple of the block %lld "
+                           "of at least the filter's %d",
+                           i + 1, (long long)padded, (long long)r, a->kernel[i]);
+    a->dilation[i] = (int)r;
+    a->pad_begin[i] = s2b->s2b_pad[i][0];
+    a->pad_end[i] = s2b->s2b_pad[i][1];
+  }
+  return NULL;
+}
+
+/* BatchToSpaceND after such a convolution: its crops as a Slice of the dilated convolution. */
+krt_status *tf_convert_batch_to_space(tf_op_call *c) {
+  int64_t block[2], crops[2][2];
+  KRT_TRY(read_block_and_pads(c, "crops", block, crops));
+  const tf_tensor *in = c->inputs[0];
+  if (in->s2b != TF_S2B_CONV)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                         "krt converts BatchToSpaceND only after a convolution of "
+                         "SpaceToBatchND's output (a dilated convolution)");
+  if (block[0] != in->s2b_block[0] || block[1] != in->s2b_block[1])
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                         "block_shape %lld,%lld differs from SpaceToBatchND's %lld,%lld: not a "
+                         "dilated convolution",
+                         (long long)block[0], (long long)block[1], (long long)in->s2b_block[0],
+                         (long long)in->s2b_block[1]);
+  int x = in->value;
+  const ir_value *v = &c->t->g->values[x];
+  ir_attrs a;
+  memset(&a, 0, sizeof a);
+  int cut = 0;
+  for (int k = 0; k < 4; k++) {
+    a.begin[k] = 0;
+    a.end[k] = v->dims[k];
+  }
+  for (int i = 0; i < 2; i++) {
+    int64_t len = v->dims[1 + i];
+    if (crops[i][0] + crops[i][1] >= len)
+      return tf_node_error(c, KRT_ERR_SHAPE, "crops %lld, %lld leave nothing of %lld",
+                           (long long)crops[i][0], (long long)crops[i][1], (long long)len);
+    a.begin[1 + i] = crops[i][0];
+    a.end[1 + i] = len - crops[i][1];
+    cut |= crops[i][0] || crops[i][1];
+  }
+  int y = x;
+  if (cut) KRT_TRY(tf_emit(c, IR_OP_SLICE, "", &x, 1, &a, &y));
+  return tf_set_output_value(c, 0, y);
+}
+
 /* Conv2D (x, filter[kh, kw, Ci, Co]) and DepthwiseConv2dNative (x, filter[kh, kw, Ci, M]): the
  * depthwise filter read as [kh, kw, 1, Ci*M] is krt's grouped Conv with groups = Ci (output
  * channel c*M + m is filter[.., c, m], the same row-major order). */
@@ -136,8 +266,12 @@ static krt_status *convert_conv(tf_op_call *c, int depthwise) {
   a.kernel[1] = (int)w->dims[1];
   int x;
   int64_t hw[2];
+  tf_tensor *s2b = c->inputs[0]->s2b == TF_S2B_INPUT ? c->inputs[0] : NULL;
   KRT_TRY(nhwc_input(c, &f, &x, hw));
-  KRT_TRY(read_padding(c, &f, hw, a.kernel, a.stride, a.dilation, &a));
+  if (s2b)
+    KRT_TRY(dilate_for_space_to_batch(c, &f, s2b, hw, &a));
+  else
+    KRT_TRY(read_padding(c, &f, hw, a.kernel, a.stride, a.dilation, &a));
   int64_t ci = c->t->g->values[x].dims[3];
   a.groups = 1;
   int ids[2] = {x, -1};
@@ -154,6 +288,14 @@ static krt_status *convert_conv(tf_op_call *c, int depthwise) {
   }
   int y;
   KRT_TRY(tf_emit(c, IR_OP_CONV, "", ids, 2, &a, &y));
+  if (s2b) {
+    KRT_TRY(tf_set_output_value(c, 0, y));
+    tf_tensor *out = &c->node->outputs[0];
+    out->s2b = TF_S2B_CONV;
+    out->s2b_block[0] = s2b->s2b_block[0];
+    out->s2b_block[1] = s2b->s2b_block[1];
+    return NULL;
+  }
   return finish_spatial(c, &f, y);
 }
 
@@ -303,12 +445,21 @@ krt_status *tf_convert_activation(tf_op_call *c) {
                {"Tanh", IR_ACT_TANH},       {"Softplus", IR_ACT_SOFTPLUS},
                {"Softsign", IR_ACT_SOFTSIGN}, {"Square", IR_ACT_SQUARE}, {"Sqrt", IR_ACT_SQRT},
                {"Rsqrt", IR_ACT_RSQRT},     {"Exp", IR_ACT_EXPONENTIAL}, {"Log", IR_ACT_LOG},
-               {"Neg", IR_ACT_NEG},         {"Abs", IR_ACT_ABS},        {"Erf", IR_ACT_ERF}};
+               {"Neg", IR_ACT_NEG},         {"Abs", IR_ACT_ABS},        {"Erf", IR_ACT_ERF},
+               {"Sin", IR_ACT_SIN},         {"Cos", IR_ACT_COS},        {"Tan", IR_ACT_TAN},
+               {"Asin", IR_ACT_ASIN},       {"Acos", IR_ACT_ACOS},      {"Atan", IR_ACT_ATAN},
+               {"Sinh", IR_ACT_SINH},       {"Cosh", IR_ACT_COSH},      {"Asinh", IR_ACT_ASINH},
+               {"Acosh", IR_ACT_ACOSH},     {"Atanh", IR_ACT_ATANH},    {"Log1p", IR_ACT_LOG1P},
+               {"Expm1", IR_ACT_EXPM1},     {"Erfc", IR_ACT_ERFC},      {"Round", IR_ACT_ROUND},
+               {"Rint", IR_ACT_ROUND},      {"Floor", IR_ACT_FLOOR},    {"Ceil", IR_ACT_CEIL},
+               {"Sign", IR_ACT_SIGN}};
   ir_attrs a;
   memset(&a, 0, sizeof a);
   a.act = ir_act_none();
+  int found = 0;
   for (size_t i = 0; i < sizeof table / sizeof *table; i++)
-    if (strcmp(c->op, table[i].op) == 0) a.act.kind = table[i].kind;
+    if (strcmp(c->op, table[i].op) == 0) a.act.kind = table[i].kind, found = 1;
+  if (!found) return tf_node_error(c, KRT_ERR_INTERNAL, "no activation for this op");
   if (a.act.kind == IR_ACT_RELU) a.act.max_value = strcmp(c->op, "Relu6") == 0 ? 6.0f : INFINITY;
   if (strcmp(c->op, "LeakyRelu") == 0) KRT_TRY(tf_attr_float(c, "alpha", 1, 0.2f, &a.act.alpha));
   if (a.act.kind == IR_ACT_ELU) a.act.alpha = 1.0f;
@@ -372,6 +523,12 @@ static krt_status *fold_binary_ints(tf_op_call *c, const tf_tensor *a, const tf_
       r = x < y ? x : y;
     else if ((strcmp(op, "FloorDiv") == 0 || strcmp(op, "RealDiv") == 0) && y != 0)
       r = x / y - ((x % y != 0) && ((x < 0) != (y < 0)));
+    else if (strcmp(op, "FloorMod") == 0 && y != 0)
+      r = x % y + ((x % y != 0) && ((x % y < 0) != (y < 0)) ? y : 0);
+    else if (strcmp(op, "TruncateDiv") == 0 && y != 0)
+      r = x / y; /* C division truncates */
+    else if (strcmp(op, "TruncateMod") == 0 && y != 0)
+      r = x % y;
     else {
       free(out);
       return tf_node_error(c, KRT_ERR_UNSUPPORTED, "integer %s", op);
@@ -396,7 +553,9 @@ krt_status *tf_convert_binary(tf_op_call *c) {
   } table[] = {{"Add", IR_BINARY_ADD},     {"AddV2", IR_BINARY_ADD},   {"Sub", IR_BINARY_SUB},
                {"Mul", IR_BINARY_MUL},     {"RealDiv", IR_BINARY_DIV}, {"Div", IR_BINARY_DIV},
                {"Maximum", IR_BINARY_MAX}, {"Minimum", IR_BINARY_MIN}, {"Pow", IR_BINARY_POW},
-               {"SquaredDifference", IR_BINARY_SUB}};
+               {"SquaredDifference", IR_BINARY_SUB}, {"FloorDiv", IR_BINARY_FLOOR_DIV},
+               {"FloorMod", IR_BINARY_FLOOR_MOD}, {"TruncateMod", IR_BINARY_TRUNC_MOD},
+               {"Atan2", IR_BINARY_ATAN2}};
   ir_attrs a;
   memset(&a, 0, sizeof a);
   int found = 0;
