@@ -85,6 +85,10 @@ static int64_t fold_int(ir_binary_kind kind, int64_t x, int64_t y, int *ok) {
     case IR_BINARY_LESS: return x < y;
     case IR_BINARY_GREATER_EQUAL: return x >= y;
     case IR_BINARY_LESS_EQUAL: return x <= y;
+    case IR_BINARY_FLOOR_MOD: /* Mod fmod=0: the sign of the divisor */
+      if (!y) { *ok = 0; return 0; }
+      return x % y + ((x % y != 0) && ((x % y < 0) != (y < 0)) ? y : 0);
+    case IR_BINARY_TRUNC_MOD: if (!y) { *ok = 0; return 0; } return x % y;
     default: *ok = 0; return 0;
   }
 }
@@ -135,6 +139,17 @@ static krt_status *convert_binary(ox_ctx *c, int variant) {
   KRT_TRY(operands(c, 0, 1, &a, &b, &cl));
   KRT_TRY(ox_binary(c, (ir_binary_kind)variant, a, b, "", &y));
   return ox_set_output(c, 0, y, cl);
+}
+
+/* Mod: fmod=1 is C's fmod (the dividend's sign), fmod=0 the integer modulo with the divisor's
+ * sign (which ONNX allows on integer inputs only; krt computes it exactly on their float values). */
+static krt_status *convert_mod(ox_ctx *c, int variant) {
+  (void)variant;
+  int64_t fmod_attr;
+  KRT_TRY(ox_attr_int(c, "fmod", 0, &fmod_attr));
+  if (fmod_attr != 0 && fmod_attr != 1)
+    return ox_unsupported(c, "attribute 'fmod' must be 0 or 1");
+  return convert_binary(c, fmod_attr ? IR_BINARY_TRUNC_MOD : IR_BINARY_FLOOR_MOD);
 }
 
 /* Max, Min, Sum, Mean of any number of inputs: a chain of Binary nodes (Mean: then / n). */
@@ -462,6 +477,7 @@ static const char *const hsig_attrs[] = {"alpha", "beta", NULL};
 static const char *const selu_attrs[] = {"alpha", "gamma", NULL};
 static const char *const clip_attrs[] = {"min", "max", NULL};
 static const char *const gelu_attrs[] = {"approximate", NULL};
+static const char *const mod_attrs[] = {"fmod", NULL};
 static const char *const gemm_attrs[] = {"alpha", "beta", "transA", "transB", NULL};
 static const char *const axis_attrs[] = {"axis", NULL};
 static const char *const reduce_attrs[] = {"axes", "keepdims", "noop_with_empty_axes", NULL};
@@ -474,6 +490,7 @@ const ox_op_entry ox_ops_math[] = {
     {"Mul", convert_binary, IR_BINARY_MUL, NULL},
     {"Div", convert_binary, IR_BINARY_DIV, NULL},
     {"Pow", convert_binary, IR_BINARY_POW, NULL},
+    {"Mod", convert_mod, 0, mod_attrs},
     {"Equal", convert_binary, IR_BINARY_EQUAL, NULL},
     {"Greater", convert_binary, IR_BINARY_GREATER, NULL},
     {"Less", convert_binary, IR_BINARY_LESS, NULL},
@@ -502,6 +519,21 @@ const ox_op_entry ox_ops_math[] = {
     {"Abs", convert_activation, IR_ACT_ABS, NULL},
     {"Neg", convert_activation, IR_ACT_NEG, NULL},
     {"Erf", convert_activation, IR_ACT_ERF, NULL},
+    {"Sin", convert_activation, IR_ACT_SIN, NULL},
+    {"Cos", convert_activation, IR_ACT_COS, NULL},
+    {"Tan", convert_activation, IR_ACT_TAN, NULL},
+    {"Asin", convert_activation, IR_ACT_ASIN, NULL},
+    {"Acos", convert_activation, IR_ACT_ACOS, NULL},
+    {"Atan", convert_activation, IR_ACT_ATAN, NULL},
+    {"Sinh", convert_activation, IR_ACT_SINH, NULL},
+    {"Cosh", convert_activation, IR_ACT_COSH, NULL},
+    {"Asinh", convert_activation, IR_ACT_ASINH, NULL},
+    {"Acosh", convert_activation, IR_ACT_ACOSH, NULL},
+    {"Atanh", convert_activation, IR_ACT_ATANH, NULL},
+    {"Round", convert_activation, IR_ACT_ROUND, NULL},
+    {"Floor", convert_activation, IR_ACT_FLOOR, NULL},
+    {"Ceil", convert_activation, IR_ACT_CEIL, NULL},
+    {"Sign", convert_activation, IR_ACT_SIGN, NULL},
     {"Clip", convert_activation, ACT_CLIP, clip_attrs},
     {"Reciprocal", convert_activation, ACT_RECIP, NULL},
     {"Gelu", convert_activation, ACT_GELU, gelu_attrs},
