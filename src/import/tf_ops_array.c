@@ -1157,3 +1157,256 @@ krt_status *tf_convert_range(tf_op_call *c) {
   for (int64_t i = 0; i < n; i++) d[i] = a[0] + i * s[0];
   return tf_set_output_ints(c, 0, 1, &n, d);
 }
+
+/* ---- ReverseV2, Cross --------------------------------------------------------------------- */
+
+/* Static data reversed along the axes flagged in rev. */
+static krt_status *reverse_static(tf_op_call *c, const tf_tensor *x, const int *rev) {
+  int rank = x->rank;
+  int64_t n = tf_elements(rank, x->dims);
+  int64_t *oi = x->is_int ? malloc((size_t)(n ? n : 1) * sizeof *oi) : NULL;
+  float *of = x->is_int ? NULL : malloc((size_t)(n ? n : 1) * sizeof *of);
+  if (!oi && !of) return krt_error_oom("reverse");
+  int64_t idx[KRT_MAX_RANK] = {0};
+  for (int64_t o = 0; o < n; o++) {
+    int64_t src = 0; /* row-major offset of the mirrored index */
+    for (int i = 0; i < rank; i++) src = src * x->dims[i] + (rev[i] ? x->dims[i] - 1 - idx[i] : idx[i]);
+    if (oi)
+      oi[o] = x->ints[src];
+    else
+      of[o] = x->floats[src];
+    for (int i = rank - 1; i >= 0; i--) {
+      if (++idx[i] < x->dims[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return oi ? tf_set_output_ints(c, 0, rank, x->dims, oi) : tf_set_output_floats(c, 0, rank, x->dims, of);
+}
+
+/* ReverseV2(x, axis): static data is reversed here; a value along axis a of length L (known,
+ * not the batch, at most 64) as a Concat of its L one-wide Slices in reverse order (exact). */
+krt_status *tf_convert_reverse(tf_op_call *c) {
+  KRT_TRY(need_inputs(c, 2, 2));
+  const int64_t *ax;
+  int64_t n;
+  KRT_TRY(tf_static_ints(c, 1, &ax, &n));
+  tf_tensor *x = c->inputs[0];
+  int rank = tf_rank(c, x);
+  const int64_t *dims = tf_dims(c, x);
+  int rev[KRT_MAX_RANK] = {0};
+  for (int64_t i = 0; i < n; i++) {
+    int64_t a = ax[i] < 0 ? ax[i] + rank : ax[i];
+    if (a < 0 || a >= rank || rev[a])
+      return tf_node_error(c, KRT_ERR_BAD_FILE, "axis %lld is out of range or repeated for rank %d",
+                           (long long)ax[i], rank);
+    rev[a] = 1;
+  }
+  if (x->value < 0) return reverse_static(c, x, rev);
+  int y = x->value;
+  for (int a = 0; a < rank; a++) {
+    if (!rev[a] || dims[a] == 1) continue;
+    if (a == 0 && tf_batched(c, x))
+      return tf_node_error(c, KRT_ERR_UNSUPPORTED, "reverses the batch axis");
+    if (dims[a] < 1 || dims[a] > 64)
+      return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                           "reverses axis %d of length %lld at run time; krt does so for known "
+                           "lengths up to 64 (as one-wide slices)",
+                           a, (long long)dims[a]);
+    int parts[64];
+    const ir_value *v = &c->t->g->values[y];
+    for (int k = 0; k < dims[a]; k++) {
+      ir_attrs s;
+      memset(&s, 0, sizeof s);
+      for (int i = 0; i < rank; i++) {
+        s.begin[i] = 0;
+        s.end[i] = v->dims[i];
+      }
+      s.begin[a] = dims[a] - 1 - k;
+      s.end[a] = dims[a] - k;
+      char suffix[48];
+      snprintf(suffix, sizeof suffix, "/axis%d_%d", a, k);
+      KRT_TRY(tf_emit(c, IR_OP_SLICE, suffix, &y, 1, &s, &parts[k]));
+      v = &c->t->g->values[y]; /* emitting may move the values */
+    }
+    ir_attrs cat;
+    memset(&cat, 0, sizeof cat);
+    cat.axis = a;
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "/axis%d", a);
+    KRT_TRY(tf_emit(c, IR_OP_CONCAT, suffix, parts, (int)dims[a], &cat, &y));
+  }
+  return tf_set_output_value(c, 0, y); /* x itself when every reversed axis has length 1 */
+}
+
+/* x rotated left by r (1 or 2) along its last axis of length 3: [x_r, x_(r+1)%3, x_(r+2)%3]. */
+static krt_status *rotate3(tf_op_call *c, int x, int r, const char *suffix, int *out) {
+  const ir_value *v = &c->t->g->values[x];
+  int rank = v->rank;
+  ir_attrs head, tail;
+  memset(&head, 0, sizeof head);
+  memset(&tail, 0, sizeof tail);
+  for (int i = 0; i < rank; i++) {
+    head.end[i] = tail.end[i] = v->dims[i];
+  }
+  tail.begin[rank - 1] = r; /* x[..., r:3] */
+  head.end[rank - 1] = r;   /* x[..., 0:r] */
+  int parts[2];
+  char name[48];
+  snprintf(name, sizeof name, "%s_tail", suffix);
+  KRT_TRY(tf_emit(c, IR_OP_SLICE, name, &x, 1, &tail, &parts[0]));
+  snprintf(name, sizeof name, "%s_head", suffix);
+  KRT_TRY(tf_emit(c, IR_OP_SLICE, name, &x, 1, &head, &parts[1]));
+  ir_attrs cat;
+  memset(&cat, 0, sizeof cat);
+  cat.axis = rank - 1;
+  return tf_emit(c, IR_OP_CONCAT, suffix, parts, 2, &cat, out);
+}
+
+/* Cross(a, b), both [..., 3]: with a1 = a rotated by one ([a1, a2, a0]) and a2 by two
+ * ([a2, a0, a1]), a x b = a1 * b2 - a2 * b1, component by component:
+ * [a1 b2 - a2 b1, a2 b0 - a0 b2, a0 b1 - a1 b0]. */
+krt_status *tf_convert_cross(tf_op_call *c) {
+  KRT_TRY(need_inputs(c, 2, 2));
+  KRT_TRY(tf_require_float_type(c, "T"));
+  int a, b;
+  KRT_TRY(tf_value(c, c->inputs[0], &a));
+  KRT_TRY(tf_value(c, c->inputs[1], &b));
+  const ir_value *va = &c->t->g->values[a], *vb = &c->t->g->values[b];
+  int same = va->rank == vb->rank && va->rank >= 1;
+  for (int i = 0; same && i < va->rank; i++) same = va->dims[i] == vb->dims[i];
+  if (!same || va->dims[va->rank - 1] != 3 || (va->rank == 1 && va->batched))
+    return tf_node_error(c, KRT_ERR_SHAPE,
+                         "needs two inputs of the same shape [..., 3] (the batch not last)");
+  int a1, a2, b1, b2, p, q, y;
+  KRT_TRY(rotate3(c, a, 1, "/a1", &a1));
+  KRT_TRY(rotate3(c, a, 2, "/a2", &a2));
+  KRT_TRY(rotate3(c, b, 1, "/b1", &b1));
+  KRT_TRY(rotate3(c, b, 2, "/b2", &b2));
+  ir_attrs m;
+  memset(&m, 0, sizeof m);
+  m.binary = IR_BINARY_MUL;
+  KRT_TRY(tf_emit(c, IR_OP_BINARY, "/p", (const int[]){a1, b2}, 2, &m, &p));
+  KRT_TRY(tf_emit(c, IR_OP_BINARY, "/q", (const int[]){a2, b1}, 2, &m, &q));
+  m.binary = IR_BINARY_SUB;
+  KRT_TRY(tf_emit(c, IR_OP_BINARY, "", (const int[]){p, q}, 2, &m, &y));
+  return tf_set_output_value(c, 0, y);
+}
+
+/* MatrixDiag(d[..., n]) -> [..., n, n] with d on the diagonals and 0 elsewhere: static data only
+ * (tf.eye writes it over a Fill); a computed diagonal is refused. */
+krt_status *tf_convert_matrix_diag(tf_op_call *c) {
+  KRT_TRY(need_inputs(c, 1, 1));
+  const tf_tensor *x = c->inputs[0];
+  if (x->value >= 0 || !x->is_static)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                         "the diagonal is computed at run time; krt converts MatrixDiag of "
+                         "static data only");
+  if (x->rank < 1 || x->rank + 1 > KRT_MAX_RANK)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED, "a diagonal of rank %d", x->rank);
+  int64_t n = x->dims[x->rank - 1], rows = tf_elements(x->rank - 1, x->dims);
+  int64_t dims[KRT_MAX_RANK];
+  memcpy(dims, x->dims, (size_t)x->rank * sizeof *dims);
+  dims[x->rank] = n;
+  int64_t total = tf_elements(x->rank + 1, dims);
+  if (total < 0 || total > TF_MAX_ELEMENTS)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED, "a result of more than %lld elements",
+                         (long long)TF_MAX_ELEMENTS);
+  int64_t *oi = x->is_int ? calloc((size_t)(total ? total : 1), sizeof *oi) : NULL;
+  float *of = x->is_int ? NULL : calloc((size_t)(total ? total : 1), sizeof *of);
+  if (!oi && !of) return krt_error_oom("diagonal");
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t i = 0; i < n; i++) {
+      int64_t at = (r * n + i) * n + i;
+      if (oi)
+        oi[at] = x->ints[r * n + i];
+      else
+        of[at] = x->floats[r * n + i];
+    }
+  return oi ? tf_set_output_ints(c, 0, x->rank + 1, dims, oi)
+            : tf_set_output_floats(c, 0, x->rank + 1, dims, of);
+}
+
+/* ReverseSequence(x, seq_lengths): for each b along batch_dim, x's first seq_lengths[b] entries
+ * along seq_dim reversed, the rest kept. With static lengths and known lengths of both axes (up to
+ * 64 each, neither krt's batch axis) it is exact as one-wide Slices and Concats: per b, the
+ * entries L-1 .. 0 then the slice L..S, joined along seq_dim, the b's joined along batch_dim. */
+krt_status *tf_convert_reverse_sequence(tf_op_call *c) {
+  KRT_TRY(need_inputs(c, 2, 2));
+  KRT_TRY(tf_require_float_type(c, "T"));
+  int64_t bd, sd;
+  KRT_TRY(tf_attr_int(c, "batch_dim", 1, 0, &bd));
+  KRT_TRY(tf_attr_int(c, "seq_dim", 0, 0, &sd));
+  const int64_t *len;
+  int64_t n_len;
+  KRT_TRY(tf_static_ints(c, 1, &len, &n_len));
+  int x;
+  KRT_TRY(tf_value(c, c->inputs[0], &x));
+  const ir_value *v = &c->t->g->values[x];
+  int rank = v->rank;
+  if (bd < 0) bd += rank;
+  if (sd < 0) sd += rank;
+  if (bd < 0 || bd >= rank || sd < 0 || sd >= rank || bd == sd)
+    return tf_node_error(c, KRT_ERR_BAD_FILE, "batch_dim and seq_dim must be two axes of rank %d",
+                         rank);
+  if ((v->batched && (bd == 0 || sd == 0)) || v->dims[bd] < 1 || v->dims[bd] > 64 ||
+      v->dims[sd] < 1 || v->dims[sd] > 64)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                         "batch_dim %lld or seq_dim %lld is the batch or not of a known length up "
+                         "to 64; krt converts ReverseSequence as slices of such axes",
+                         (long long)bd, (long long)sd);
+  int64_t nb = v->dims[bd], ns = v->dims[sd];
+  if (n_len != nb)
+    return tf_node_error(c, KRT_ERR_BAD_FILE, "seq_lengths has %lld entries for %lld", (long long)n_len,
+                         (long long)nb);
+  int64_t base_end[KRT_MAX_RANK];
+  memcpy(base_end, v->dims, (size_t)rank * sizeof *base_end);
+  int rows[64];
+  for (int64_t b = 0; b < nb; b++) {
+    if (len[b] < 0 || len[b] > ns)
+      return tf_node_error(c, KRT_ERR_BAD_FILE, "seq_lengths[%lld] is %lld, outside 0..%lld",
+                           (long long)b, (long long)len[b], (long long)ns);
+    int parts[65], np = 0;
+    /* lengths 0 and 1 reverse nothing: the row is kept whole */
+    int64_t l = len[b] <= 1 ? 0 : len[b];
+    for (int64_t k = -1; k < l; k++) {
+      ir_attrs s;
+      memset(&s, 0, sizeof s);
+      for (int i = 0; i < rank; i++) s.end[i] = base_end[i];
+      s.begin[bd] = b;
+      s.end[bd] = b + 1;
+      if (k < 0) { /* the kept tail L..S first in the list, moved last below */
+        if (l == ns) continue;
+        s.begin[sd] = l;
+      } else {
+        s.begin[sd] = l - 1 - k;
+        s.end[sd] = l - k;
+      }
+      char suffix[48];
+      snprintf(suffix, sizeof suffix, "/b%lld_%lld", (long long)b, (long long)(k < 0 ? l : k));
+      KRT_TRY(tf_emit(c, IR_OP_SLICE, suffix, &x, 1, &s, &parts[np++]));
+    }
+    if (l < ns && np > 1) { /* the tail goes after the reversed entries */
+      int tail = parts[0];
+      memmove(parts, parts + 1, (size_t)(np - 1) * sizeof *parts);
+      parts[np - 1] = tail;
+    }
+    if (np == 1) {
+      rows[b] = parts[0];
+      continue;
+    }
+    ir_attrs cat;
+    memset(&cat, 0, sizeof cat);
+    cat.axis = (int)sd;
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "/b%lld", (long long)b);
+    KRT_TRY(tf_emit(c, IR_OP_CONCAT, suffix, parts, np, &cat, &rows[b]));
+  }
+  int y = rows[0];
+  if (nb > 1) {
+    ir_attrs cat;
+    memset(&cat, 0, sizeof cat);
+    cat.axis = (int)bd;
+    KRT_TRY(tf_emit(c, IR_OP_CONCAT, "", rows, (int)nb, &cat, &y));
+  }
+  return tf_set_output_value(c, 0, y);
+}
