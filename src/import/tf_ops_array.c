@@ -1103,6 +1103,21 @@ krt_status *tf_convert_cast(tf_op_call *c) {
     return tf_node_error(c, KRT_ERR_UNSUPPORTED, "casts to %s", tf_dtype_name(dst));
   }
   krt_dtype have = c->t->g->values[x->value].dtype;
+  /* A computed bool is a float value of 0 and 1 (tf_ops_nn.c, booleans): to a float it stays,
+   * from a float it is x != 0. */
+  if (src == KRT__TF__DATA_TYPE__DT_BOOL && is_float_type(dst) && have == KRT_FLOAT32)
+    return tf_set_output_value(c, 0, x->value);
+  if (is_float_type(src) && dst == KRT__TF__DATA_TYPE__DT_BOOL &&
+      (have == KRT_FLOAT32 || have == KRT_FLOAT64 || have == KRT_FLOAT16)) {
+    static const float zero = 0.0f;
+    int z, y;
+    ir_attrs ne;
+    memset(&ne, 0, sizeof ne);
+    ne.binary = IR_BINARY_NOT_EQUAL;
+    KRT_TRY(tf_const(c, "/zero", 0, NULL, &zero, &z));
+    KRT_TRY(tf_emit(c, IR_OP_BINARY, "", (const int[]){x->value, z}, 2, &ne, &y));
+    return tf_set_output_value(c, 0, y);
+  }
   if (!is_float_type(src) || !is_float_type(dst) || have == KRT_INT32 || have == KRT_INT64 ||
       have == KRT_UINT8)
     return tf_node_error(c, KRT_ERR_UNSUPPORTED,

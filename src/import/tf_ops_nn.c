@@ -682,7 +682,8 @@ krt_status *tf_convert_reduce(tf_op_call *c) {
     if (chosen[i]) a.axes[a.n_axes++] = i;
   if (a.n_axes == 0) return tf_set_output_value(c, 0, x);
   a.keepdims = keep;
-  int is_min = strcmp(c->op, "Min") == 0;
+  /* Any and All: Max and Min of the values 0 and 1 that stand for bools (tf_convert_compare) */
+  int is_min = strcmp(c->op, "Min") == 0 || strcmp(c->op, "All") == 0;
   a.reduce = strcmp(c->op, "Mean") == 0 ? IR_REDUCE_MEAN
              : strcmp(c->op, "Sum") == 0 ? IR_REDUCE_SUM
                                          : IR_REDUCE_MAX;
@@ -733,5 +734,109 @@ krt_status *tf_convert_resize(tf_op_call *c) {
   }
   int y;
   KRT_TRY(tf_emit(c, IR_OP_RESIZE, "", &x, 1, &a, &y));
+  return tf_set_output_value(c, 0, y);
+}
+
+/* ---- booleans ------------------------------------------------------------------------------
+ *
+ * A computed bool tensor is a float32 IR value holding exactly 1.0 (true) and 0.0 (false), as
+ * the IR's comparisons give (graph.h). Only the converters below make one (a bool Placeholder is
+ * refused), and every op that computes on floats refuses T = bool, so no other op sees one. */
+
+static krt_status *emit_binary(tf_op_call *c, ir_binary_kind kind, int a, int b, const char *suffix,
+                               int *out) {
+  ir_attrs at;
+  memset(&at, 0, sizeof at);
+  at.binary = kind;
+  return tf_emit(c, IR_OP_BINARY, suffix, (const int[]){a, b}, 2, &at, out);
+}
+
+/* Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual on floats. */
+krt_status *tf_convert_compare(tf_op_call *c) {
+  if (c->n_inputs != 2) return tf_node_error(c, KRT_ERR_BAD_FILE, "has %d inputs", c->n_inputs);
+  KRT_TRY(tf_require_float_type(c, "T"));
+  int strict_shapes;
+  KRT_TRY(tf_attr_bool(c, "incompatible_shape_error", 1, 1, &strict_shapes));
+  if (!strict_shapes)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                         "attribute 'incompatible_shape_error' is false (a constant result for "
+                         "shapes that do not broadcast)");
+  static const struct {
+    const char *op;
+    ir_binary_kind kind;
+  } table[] = {{"Equal", IR_BINARY_EQUAL},         {"NotEqual", IR_BINARY_NOT_EQUAL},
+               {"Less", IR_BINARY_LESS},           {"LessEqual", IR_BINARY_LESS_EQUAL},
+               {"Greater", IR_BINARY_GREATER},     {"GreaterEqual", IR_BINARY_GREATER_EQUAL}};
+  for (size_t i = 0; i < sizeof table / sizeof *table; i++)
+    if (strcmp(c->op, table[i].op) == 0) {
+      int a, b, y;
+      KRT_TRY(tf_value(c, c->inputs[0], &a));
+      KRT_TRY(tf_value(c, c->inputs[1], &b));
+      KRT_TRY(emit_binary(c, table[i].kind, a, b, "", &y));
+      return tf_set_output_value(c, 0, y);
+    }
+  return tf_node_error(c, KRT_ERR_INTERNAL, "no comparison for this op");
+}
+
+/* IsNan(x) = x != x; IsInf(x) = |x| == inf; IsFinite(x) = |x| < inf (false for NaN). */
+krt_status *tf_convert_is_special(tf_op_call *c) {
+  if (c->n_inputs != 1) return tf_node_error(c, KRT_ERR_BAD_FILE, "has %d inputs", c->n_inputs);
+  KRT_TRY(tf_require_float_type(c, "T"));
+  int x, y;
+  KRT_TRY(tf_value(c, c->inputs[0], &x));
+  if (strcmp(c->op, "IsNan") == 0) {
+    KRT_TRY(emit_binary(c, IR_BINARY_NOT_EQUAL, x, x, "", &y));
+    return tf_set_output_value(c, 0, y);
+  }
+  ir_attrs abs_attrs;
+  memset(&abs_attrs, 0, sizeof abs_attrs);
+  abs_attrs.act = ir_act_none();
+  abs_attrs.act.kind = IR_ACT_ABS;
+  static const float inf = INFINITY;
+  int m, k;
+  KRT_TRY(tf_emit(c, IR_OP_ACTIVATION, "/abs", &x, 1, &abs_attrs, &m));
+  KRT_TRY(tf_const(c, "/inf", 0, NULL, &inf, &k));
+  KRT_TRY(emit_binary(c, strcmp(c->op, "IsInf") == 0 ? IR_BINARY_EQUAL : IR_BINARY_LESS, m, k, "",
+                      &y));
+  return tf_set_output_value(c, 0, y);
+}
+
+/* LogicalNot(a) = a == 0, LogicalAnd = a * b, LogicalOr = max(a, b), on values 0 and 1. */
+krt_status *tf_convert_logical(tf_op_call *c) {
+  int not = strcmp(c->op, "LogicalNot") == 0;
+  if (c->n_inputs != (not ? 1 : 2))
+    return tf_node_error(c, KRT_ERR_BAD_FILE, "has %d inputs", c->n_inputs);
+  int a, b, y;
+  KRT_TRY(tf_value(c, c->inputs[0], &a));
+  if (not) {
+    static const float zero = 0.0f;
+    KRT_TRY(tf_const(c, "/zero", 0, NULL, &zero, &b));
+    KRT_TRY(emit_binary(c, IR_BINARY_EQUAL, a, b, "", &y));
+  } else {
+    KRT_TRY(tf_value(c, c->inputs[1], &b));
+    KRT_TRY(emit_binary(c, strcmp(c->op, "LogicalAnd") == 0 ? IR_BINARY_MUL : IR_BINARY_MAX, a, b,
+                        "", &y));
+  }
+  return tf_set_output_value(c, 0, y);
+}
+
+/* Select / SelectV2(cond, t, e) = WHERE_TRUE(t, cond) + WHERE_FALSE(e, cond): exact, the other
+ * term being 0 (graph.h). SelectV2 broadcasts as numpy, which Binary does; Select's rank-1
+ * condition over the first axis of a higher-rank t is not numpy's rule and is refused. */
+krt_status *tf_convert_select(tf_op_call *c) {
+  if (c->n_inputs != 3) return tf_node_error(c, KRT_ERR_BAD_FILE, "has %d inputs", c->n_inputs);
+  KRT_TRY(tf_require_float_type(c, "T"));
+  int cond, t, e, p, q, y;
+  KRT_TRY(tf_value(c, c->inputs[0], &cond));
+  KRT_TRY(tf_value(c, c->inputs[1], &t));
+  KRT_TRY(tf_value(c, c->inputs[2], &e));
+  const ir_value *vc = &c->t->g->values[cond], *vt = &c->t->g->values[t];
+  if (strcmp(c->op, "Select") == 0 && vc->rank != vt->rank)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                         "a condition of rank %d for values of rank %d (Select's row-wise form)",
+                         vc->rank, vt->rank);
+  KRT_TRY(emit_binary(c, IR_BINARY_WHERE_TRUE, t, cond, "/true", &p));
+  KRT_TRY(emit_binary(c, IR_BINARY_WHERE_FALSE, e, cond, "/false", &q));
+  KRT_TRY(emit_binary(c, IR_BINARY_ADD, p, q, "", &y));
   return tf_set_output_value(c, 0, y);
 }
