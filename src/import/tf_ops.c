@@ -46,6 +46,7 @@ static const tf_op_entry ops[] = {
     {"ReverseV2", tf_convert_reverse, "T,Tidx"},
     {"Cross", tf_convert_cross, "T"},
     {"MatrixDiag", tf_convert_matrix_diag, "T"},
+    {"MatrixDiagPart", tf_convert_matrix_diag_part, "T"},
     {"ReverseSequence", tf_convert_reverse_sequence, "T,Tlen,seq_dim,batch_dim"},
     {"GatherV2", tf_convert_gather, "Tparams,Tindices,Taxis,batch_dims"},
     {"Gather", tf_convert_gather, "Tparams,Tindices,validate_indices"},

@@ -10,7 +10,7 @@
   X(gather) X(cast) X(fill) X(range) X(conv2d) X(depthwise_conv2d) X(conv2d_backprop_input)     \
   X(bias_add) X(matmul) X(batch_matmul) X(activation) X(softmax) X(fused_batch_norm)            \
   X(binary) X(add_n) X(reciprocal) X(pool) X(reduce)  X(resize) X(space_to_batch)           \
-  X(batch_to_space) X(reverse) X(cross) X(matrix_diag) X(reverse_sequence) \
+  X(batch_to_space) X(reverse) X(cross) X(matrix_diag) X(matrix_diag_part) X(reverse_sequence) \
   X(compare) X(is_special) X(logical) X(select)
 
 #define TF_DECLARE(name) krt_status *tf_convert_##name(tf_op_call *c);

@@ -1425,3 +1425,65 @@ krt_status *tf_convert_reverse_sequence(tf_op_call *c) {
   }
   return tf_set_output_value(c, 0, y);
 }
+
+/* MatrixDiagPart(x[..., n, n]) -> [..., n], the diagonals: static data here; a computed x of
+ * rank >= 3 (any batch on axis 0) with n known and at most 64 as the one-element Slices
+ * x[..., i, i] joined along the last axis ([..., 1, n]) and reshaped to [..., n] (exact). */
+krt_status *tf_convert_matrix_diag_part(tf_op_call *c) {
+  KRT_TRY(need_inputs(c, 1, 1));
+  tf_tensor *x = c->inputs[0];
+  int rank = tf_rank(c, x);
+  const int64_t *dims = tf_dims(c, x);
+  if (rank < 2 || dims[rank - 1] != dims[rank - 2])
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED, "the input is not [..., n, n] (square matrices)");
+  int64_t n = dims[rank - 1];
+  if (x->value < 0) {
+    int64_t rows = tf_elements(rank - 2, dims), count = rows * n;
+    int64_t *oi = x->is_int ? malloc((size_t)(count > 0 ? count : 1) * sizeof *oi) : NULL;
+    float *of = x->is_int ? NULL : malloc((size_t)(count > 0 ? count : 1) * sizeof *of);
+    if (!oi && !of) return krt_error_oom("diagonal");
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t i = 0; i < n; i++) {
+        int64_t at = (r * n + i) * n + i;
+        if (oi)
+          oi[r * n + i] = x->ints[at];
+        else
+          of[r * n + i] = x->floats[at];
+      }
+    return oi ? tf_set_output_ints(c, 0, rank - 1, dims, oi)
+              : tf_set_output_floats(c, 0, rank - 1, dims, of);
+  }
+  KRT_TRY(tf_require_float_type(c, "T"));
+  if (rank < 3 || n < 1 || n > 64)
+    return tf_node_error(c, KRT_ERR_UNSUPPORTED,
+                         "a computed input of rank %d with n = %lld; krt converts MatrixDiagPart of "
+                         "rank >= 3 (the batch before the matrices) and n up to 64",
+                         rank, (long long)n);
+  int parts[64], xv = x->value;
+  for (int64_t i = 0; i < n; i++) {
+    const ir_value *v = &c->t->g->values[xv];
+    ir_attrs s;
+    memset(&s, 0, sizeof s);
+    for (int k = 0; k < rank; k++) s.end[k] = v->dims[k];
+    s.begin[rank - 2] = s.begin[rank - 1] = i;
+    s.end[rank - 2] = s.end[rank - 1] = i + 1;
+    char suffix[32];
+    snprintf(suffix, sizeof suffix, "/d%lld", (long long)i);
+    KRT_TRY(tf_emit(c, IR_OP_SLICE, suffix, &xv, 1, &s, &parts[i]));
+  }
+  int y = parts[0];
+  if (n > 1) {
+    ir_attrs cat;
+    memset(&cat, 0, sizeof cat);
+    cat.axis = rank - 1;
+    KRT_TRY(tf_emit(c, IR_OP_CONCAT, "/join", parts, (int)n, &cat, &y));
+  }
+  ir_attrs r;
+  memset(&r, 0, sizeof r);
+  const ir_value *v = &c->t->g->values[xv];
+  r.shape_rank = rank - 2; /* [..., n] without axis 0 */
+  for (int k = 1; k < rank - 2; k++) r.shape[k - 1] = v->dims[k];
+  r.shape[rank - 3] = n;
+  KRT_TRY(tf_emit(c, IR_OP_RESHAPE, "", &y, 1, &r, &y));
+  return tf_set_output_value(c, 0, y);
+}
