@@ -65,7 +65,7 @@ static Krt__Uff__ListInt64 *list(int n, const int64_t *v) {
   krt__uff__list_int64__init(l);
   l->n_val = (size_t)n;
   l->val = take((size_t)(n ? n : 1) * sizeof *l->val);
-  memcpy(l->val, v, (size_t)n * sizeof *v);
+  if (n) memcpy(l->val, v, (size_t)n * sizeof *v); /* v may be NULL for an empty list */
   return l;
 }
 static Krt__Uff__Data *data_ints(int n, const int64_t *v) {
