@@ -84,6 +84,21 @@ static int probe_uff(const probe_input *in) {
   return i < in->n && (in->head[i] == 0x1a || in->head[i] == 0x22);
 }
 
+krt_status *import_emit_node(ir_graph *g, const char *node, const char *suffix, ir_op op,
+                             const int *inputs, int n_inputs, const ir_attrs *attrs, int *out,
+                             const char *file, const char *format, const char *op_name) {
+  char name[1024];
+  snprintf(name, sizeof name, "%s%s", node, suffix);
+  ir_attrs none;
+  if (!attrs) {
+    memset(&none, 0, sizeof none);
+    attrs = &none;
+  }
+  krt_status *s = ir_emit(g, op, name, -1, inputs, n_inputs, attrs, out);
+  if (s) return krt_error_wrap(s, "%s: %s op %s: ", file, format, op_name);
+  return NULL;
+}
+
 krt_status *import_read_file(const char *path, long max_bytes, const char *too_big, uint8_t **data,
                              size_t *size) {
   *data = NULL;

@@ -42,6 +42,12 @@ krt_status *import_model(const char *path, const import_options *options, ir_gra
 krt_status *import_read_file(const char *path, long max_bytes, const char *too_big, uint8_t **data,
                              size_t *size);
 
+/* One IR node of a graph-format importer (TensorFlow, UFF), named "<node><suffix>" after the
+ * file's node; an error is prefixed "<file>: <format> op <op_name>: ". attrs may be NULL (none). */
+krt_status *import_emit_node(ir_graph *g, const char *node, const char *suffix, ir_op op,
+                             const int *inputs, int n_inputs, const ir_attrs *attrs, int *out,
+                             const char *file, const char *format, const char *op_name);
+
 krt_status *import_keras_v3(const char *path, const import_options *options, ir_graph **out);
 krt_status *import_keras_h5(const char *path, const import_options *options, ir_graph **out);
 krt_status *import_tf_graphdef(const char *path, const import_options *options, ir_graph **out);

@@ -262,16 +262,8 @@ krt_status *tf_set_output_floats(tf_op_call *c, int k, int rank, const int64_t *
 
 krt_status *tf_emit(tf_op_call *c, ir_op op, const char *suffix, const int *inputs, int n_inputs,
                     const ir_attrs *attrs, int *out) {
-  char name[1024];
-  snprintf(name, sizeof name, "%s%s", c->name, suffix);
-  ir_attrs none;
-  if (!attrs) {
-    memset(&none, 0, sizeof none);
-    attrs = &none;
-  }
-  krt_status *s = ir_emit(c->t->g, op, name, -1, inputs, n_inputs, attrs, out);
-  if (s) return krt_error_wrap(s, "%s: TensorFlow op %s: ", c->t->file, c->op);
-  return NULL;
+  return import_emit_node(c->t->g, c->name, suffix, op, inputs, n_inputs, attrs, out, c->t->file,
+                          "TensorFlow", c->op);
 }
 
 krt_status *tf_transpose(tf_op_call *c, int x, const int *perm, const char *suffix, int *out) {

@@ -220,16 +220,8 @@ static int64_t elements(int rank, const int64_t *dims) {
 
 static krt_status *emit(uff_call *c, ir_op op, const char *suffix, const int *inputs, int n,
                         const ir_attrs *attrs, int *out) {
-  char name[1024];
-  snprintf(name, sizeof name, "%s%s", c->name, suffix);
-  ir_attrs none;
-  if (!attrs) {
-    memset(&none, 0, sizeof none);
-    attrs = &none;
-  }
-  krt_status *s = ir_emit(c->u->g, op, name, -1, inputs, n, attrs, out);
-  if (s) return krt_error_wrap(s, "%s: UFF op %s: ", c->u->file, c->op);
-  return NULL;
+  return import_emit_node(c->u->g, c->name, suffix, op, inputs, n, attrs, out, c->u->file, "UFF",
+                          c->op);
 }
 
 static krt_status *transpose(uff_call *c, int x, const int *perm, const char *suffix, int *out) {
