@@ -147,7 +147,7 @@ krt_status *ir_add_const(ir_graph *g, const char *name, int rank, const int64_t 
   }
   ir_value *val = &g->values[v];
   val->rank = rank;
-  memcpy(val->dims, dims, (size_t)rank * sizeof *dims);
+  if (rank > 0) memcpy(val->dims, dims, (size_t)rank * sizeof *dims); /* a scalar may give no dims */
   val->data = data;
   val->owns_data = 1;
   *id = v;
