@@ -288,21 +288,22 @@ static krt_status *decode_tensor(const ox_ctx *c, const KrtOnnx__TensorProto *t,
     if (t->dims[d] < 0 || t->dims[d] > OX_MAX_ELEMENTS)
       return ox_error(c, KRT_ERR_BAD_FILE, "tensor '%s' has dimension %zu of size %lld", tname, d,
                       (long long)t->dims[d]);
-  ox_known *k = ox_known_new(dtype, (int)t->n_dims, t->dims);
-  if (!k)
-    return ox_error(c, KRT_ERR_BAD_FILE, "tensor '%s' is too large (or out of memory)", tname);
-  int64_t n = k->count;
-  krt_status *s = NULL;
-  if (t->has_data_location && t->data_location == 1) {
-    uint8_t *raw = NULL;
-    s = read_external(c, t, tname, n * size, &raw);
-    for (int64_t j = 0; !s && j < n; j++) store_raw(k, dtype, raw, j);
-    free(raw);
+  /* The element count the dims declare, checked against the data the file holds before any
+   * allocation: a few bytes of file must not make krt allocate gigabytes (fuzz finding). */
+  int64_t n = 1;
+  for (size_t d = 0; d < t->n_dims; d++) {
+    if (t->dims[d] && n > OX_MAX_ELEMENTS / t->dims[d])
+      return ox_error(c, KRT_ERR_BAD_FILE, "tensor '%s' is too large", tname);
+    n *= t->dims[d];
+  }
+  uint8_t *raw = NULL; /* external data, read (and its size checked) before the allocation */
+  int external = t->has_data_location && t->data_location == 1;
+  if (external) {
+    KRT_TRY(read_external(c, t, tname, n * size, &raw));
   } else if (t->has_raw_data) {
     if ((int64_t)t->raw_data.len != n * size)
-      s = ox_error(c, KRT_ERR_BAD_FILE, "tensor '%s': raw_data holds %zu bytes, its dims and type "
-                   "need %lld", tname, t->raw_data.len, (long long)(n * size));
-    for (int64_t j = 0; !s && j < n; j++) store_raw(k, dtype, t->raw_data.data, j);
+      return ox_error(c, KRT_ERR_BAD_FILE, "tensor '%s': raw_data holds %zu bytes, its dims and "
+                      "type need %lld", tname, t->raw_data.len, (long long)(n * size));
   } else {
     size_t have;
     switch (dtype) {
@@ -313,9 +314,21 @@ static krt_status *decode_tensor(const ox_ctx *c, const KrtOnnx__TensorProto *t,
       default: have = t->n_int32_data; break;
     }
     if ((int64_t)have != n)
-      s = ox_error(c, KRT_ERR_BAD_FILE, "tensor '%s' holds %zu values, its dims say %lld", tname,
-                   have, (long long)n);
-    for (int64_t j = 0; !s && j < n; j++) {
+      return ox_error(c, KRT_ERR_BAD_FILE, "tensor '%s' holds %zu values, its dims say %lld",
+                      tname, have, (long long)n);
+  }
+  ox_known *k = ox_known_new(dtype, (int)t->n_dims, t->dims);
+  if (!k) {
+    free(raw);
+    return ox_error(c, KRT_ERR_BAD_FILE, "tensor '%s' is too large (or out of memory)", tname);
+  }
+  if (external) {
+    for (int64_t j = 0; j < n; j++) store_raw(k, dtype, raw, j);
+    free(raw);
+  } else if (t->has_raw_data) {
+    for (int64_t j = 0; j < n; j++) store_raw(k, dtype, t->raw_data.data, j);
+  } else {
+    for (int64_t j = 0; j < n; j++) {
       switch (dtype) {
         case OX_FLOAT: k->f[j] = t->float_data[j]; break;
         case OX_DOUBLE: k->f[j] = (float)t->double_data[j]; break;
@@ -328,10 +341,6 @@ static krt_status *decode_tensor(const ox_ctx *c, const KrtOnnx__TensorProto *t,
         default: k->i[j] = t->int32_data[j]; break;
       }
     }
-  }
-  if (s) {
-    ox_known_free(k);
-    return s;
   }
   *out = k;
   return NULL;
