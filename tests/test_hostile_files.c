@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h> /* SYS_read */
 
 #include "import/hdf5_util.h"
 #include "test.h"
@@ -150,6 +151,23 @@ static void check_stopped(const char *path, const char *cpu, const char *wall) {
   krt_status_release(s);
 }
 
+/* Whether /proc/self/syscall names this program's own system call (read, while it reads the
+ * file). Under qemu-user it gives the emulator's host calls, whose numbers are another
+ * architecture's, and the reader's lock detection (hdf5_isolate.c) cannot see a futex wait. */
+static int syscall_file_works(void) {
+#ifdef SYS_read
+  char text[256] = "";
+  FILE *f = fopen("/proc/self/syscall", "r");
+  if (!f) return 0;
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = 0;
+  return n > 0 && atol(text) == SYS_read;
+#else
+  return 0;
+#endif
+}
+
 /* The reader process's time limits, on a reader that never finishes (KRT_DEBUG_READER_STALL). */
 static void test_time_limits(void) {
 #ifdef KRT_DEBUG_HOOKS
@@ -170,16 +188,21 @@ static void test_time_limits(void) {
   /* A reader that blocks on a lock no thread will release (as a lock inherited held across the
    * fork does) is seen within about a second and forked again: once, it then reads the file;
    * every time, the import fails after four tries, well before the wall clock's 5 s. */
-  setenv("KRT_DEBUG_READER_STALL", "futex-once", 1);
-  CHECK_OK(krt_model_import(path, &m));
-  krt_model_release(m);
-  m = NULL;
-  setenv("KRT_DEBUG_READER_STALL", "futex", 1);
-  krt_status *s = krt_model_import(path, &m);
-  CHECK(s != NULL && m == NULL && krt_status_code(s) == KRT_ERR_IO);
-  CHECK(s && strstr(krt_status_message(s), "hung waiting for a lock 4 times in a row") != NULL);
-  CHECK(s && strstr(krt_status_message(s), path) != NULL);
-  krt_status_release(s);
+  if (syscall_file_works()) {
+    setenv("KRT_DEBUG_READER_STALL", "futex-once", 1);
+    CHECK_OK(krt_model_import(path, &m));
+    krt_model_release(m);
+    m = NULL;
+    setenv("KRT_DEBUG_READER_STALL", "futex", 1);
+    krt_status *s = krt_model_import(path, &m);
+    CHECK(s != NULL && m == NULL && krt_status_code(s) == KRT_ERR_IO);
+    CHECK(s && strstr(krt_status_message(s), "hung waiting for a lock 4 times in a row") != NULL);
+    CHECK(s && strstr(krt_status_message(s), path) != NULL);
+    krt_status_release(s);
+  } else {
+    printf("test_hostile_files: lock detection skipped (/proc/PID/syscall does not give this "
+           "program's system calls: qemu-user or a kernel that hides it)\n");
+  }
   unsetenv("KRT_DEBUG_READER_STALL");
   CHECK_OK(krt_model_import(path, &m));
   krt_model_release(m);
