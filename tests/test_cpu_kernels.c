@@ -985,6 +985,20 @@ static void test_recurrent(void) {
   out = tensor(y, 2, DIMS(1, 1));
   CHECK_OK(cpu_kernel_recurrent(&n, in, 5, &out)); /* from h0 = 4: 5, 7.5, 10.75 */
   check_close("rnn h0 last", y, (const double[]){10.75}, 1, 0, 0);
+  /* return_state with the sequence: h_T is the last step's h, backwards the last computed */
+  float seq[3], last[1];
+  cpu_tensor two[2] = {tensor(seq, 3, DIMS(1, 3, 1)), tensor(last, 2, DIMS(1, 1))};
+  n.attrs.rnn_return_sequences = n.attrs.rnn_go_backwards = 1;
+  n.n_outputs = 2;
+  CHECK_OK(cpu_kernel_recurrent(&n, in, 4, two));
+  check_close("rnn backwards h_T", last, (const double[]){7.25}, 1, 0, 0);
+  /* T = 0: the final state is h0 */
+  cpu_tensor empty[5] = {tensor(x, 3, DIMS(1, 0, 1)), in[1], in[2], in[3], in[4]};
+  two[0] = tensor(seq, 3, DIMS(1, 0, 1));
+  CHECK_OK(cpu_kernel_recurrent(&n, empty, 5, two));
+  check_close("rnn T=0 h_T", last, (const double[]){4}, 1, 0, 0);
+  n.attrs.rnn_return_sequences = n.attrs.rnn_go_backwards = 0;
+  n.n_outputs = 1;
 
   /* one step, one unit, all gate weights 0.5, recurrent 0.25, biases 0.1 * (gate + 1) */
   float xs[1] = {1.5f}, hs[1] = {0.4f}, cs[1] = {-0.3f}, wg[4], rg[4], bg[6];
@@ -1007,6 +1021,16 @@ static void test_recurrent(void) {
          o = 1 / (1 + exp(-sig[3]));
   double c1 = f * -0.3 + i * cc;
   check_close("lstm step", y, (const double[]){o * tanh(c1)}, 1, 1e-6, 1e-7);
+  /* return_state: y, h_T, c_T as three outputs */
+  float yh[1], yc[1];
+  cpu_tensor outs[3] = {tensor(y, 2, DIMS(1, 1)), tensor(yh, 2, DIMS(1, 1)),
+                        tensor(yc, 2, DIMS(1, 1))};
+  n.n_outputs = 3;
+  CHECK_OK(cpu_kernel_recurrent(&n, ins, 6, outs));
+  check_close("lstm y", y, (const double[]){o * tanh(c1)}, 1, 1e-6, 1e-7);
+  check_close("lstm h_T", yh, (const double[]){o * tanh(c1)}, 1, 1e-6, 1e-7);
+  check_close("lstm c_T", yc, (const double[]){c1}, 1, 1e-6, 1e-7);
+  n.n_outputs = 1;
   /* GRU reset_after: b_in = 0.1 0.2 0.3, b_rec = 0.4 0.5 0.6 */
   ins[1] = tensor(wg, 2, DIMS(1, 3)), ins[2] = tensor(rg, 2, DIMS(1, 3));
   ins[3] = tensor(bg, 1, DIMS(6));

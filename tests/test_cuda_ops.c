@@ -1154,9 +1154,10 @@ static void test_matmul(void) {
  * (Bidirectional's backward half), initial states, more units than the block has threads (256),
  * 60+ steps, and the Keras 1/2 and Keras 3 hard_sigmoid. Weights scaled by 1/sqrt(fan in) as
  * Keras initialises them, so the state neither vanishes nor saturates everywhere. */
-static void recurrent_case(ir_rnn_cell cell, int64_t batch, int64_t steps, int64_t features,
-                           int64_t units, int backwards, int sequences, int reverse, int states,
-                           ir_act_kind act, ir_act_kind gate_act) {
+static void recurrent_outputs_case(ir_rnn_cell cell, int64_t batch, int64_t steps,
+                                   int64_t features, int64_t units, int backwards, int sequences,
+                                   int reverse, int states, ir_act_kind act, ir_act_kind gate_act,
+                                   int n_outputs) {
   int64_t g = cell == IR_RNN_SIMPLE ? 1 : cell == IR_RNN_LSTM ? 4 : 3;
   int64_t nb = cell == IR_RNN_GRU_RESET_AFTER ? 2 * g * units : g * units;
   float wx = 1.0f / sqrtf((float)features), wh = 1.0f / sqrtf((float)units);
@@ -1175,7 +1176,14 @@ static void recurrent_case(ir_rnn_cell cell, int64_t batch, int64_t steps, int64
   a.rnn_go_backwards = backwards;
   a.rnn_return_sequences = sequences;
   a.rnn_reverse_output = reverse && sequences;
-  run_case(&c, "Recurrent", IR_OP_RECURRENT, &a);
+  run_case_outputs(&c, "Recurrent", IR_OP_RECURRENT, &a, n_outputs);
+}
+
+static void recurrent_case(ir_rnn_cell cell, int64_t batch, int64_t steps, int64_t features,
+                           int64_t units, int backwards, int sequences, int reverse, int states,
+                           ir_act_kind act, ir_act_kind gate_act) {
+  recurrent_outputs_case(cell, batch, steps, features, units, backwards, sequences, reverse, states,
+                         act, gate_act, 1);
 }
 
 static void test_recurrent(void) {
@@ -1192,6 +1200,17 @@ static void test_recurrent(void) {
   }
   recurrent_case(IR_RNN_SIMPLE, 3, 40, 8, 10, 0, 1, 0, 1, IR_ACT_RELU, IR_ACT_NONE);
   recurrent_case(IR_RNN_LSTM, 70, 30, 16, 64, 0, 0, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID);
+  /* Keras return_state: the final h (and LSTM c) as outputs 1 (and 2), with and without the
+   * sequence, backwards, from initial states, more units than threads; an LSTM with h_T
+   * only */
+  for (int k = 0; k < 4; k++) {
+    ir_rnn_cell cell = cells[k];
+    int states = cell == IR_RNN_LSTM ? 2 : 1, outs = 1 + states;
+    recurrent_outputs_case(cell, 3, 57, 5, 9, 0, 1, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID, outs);
+    recurrent_outputs_case(cell, 2, 20, 4, 11, 1, 0, 0, states, IR_ACT_TANH, IR_ACT_SIGMOID, outs);
+    recurrent_outputs_case(cell, 2, 8, 3, 300, 1, 1, 1, states, IR_ACT_TANH, IR_ACT_SIGMOID, outs);
+    recurrent_outputs_case(cell, 2, 6, 3, 4, 0, 1, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID, 2);
+  }
 }
 
 int main(void) {

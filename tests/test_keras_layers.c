@@ -486,6 +486,21 @@ static void test_recurrent(void) {
   CHECK(n && n->attrs.rnn_cell == IR_RNN_GRU && n->attrs.rnn_gate_act.kind == IR_ACT_HARD_SIGMOID &&
         fabsf(n->attrs.rnn_gate_act.alpha - 0.2f) < 1e-7f);
   teardown(&f);
+  /* return_state: one node whose outputs are y, h_T and c_T, in Keras's order */
+  setup(&f, "CuDNNLSTM", "{\"units\": 2, \"return_sequences\": true, \"return_state\": true}", 3,
+        seq);
+  f.ctx.keras_major = 2;
+  add_weight(&f, 2, (int64_t[]){3, 8});
+  add_weight(&f, 2, (int64_t[]){2, 8});
+  add_weight(&f, 1, (int64_t[]){16});
+  int outs[KERAS_MAX_OP_OUTPUTS], n_outs = 0;
+  CHECK_OK(keras_convert_layer_outputs(&f.ctx, outs, &n_outs));
+  n = find_node(&f, IR_OP_RECURRENT);
+  CHECK(n && n_outs == 3 && n->n_outputs == 3);
+  for (int k = 0; n && k < n_outs && k < 3; k++) CHECK(outs[k] == n->outputs[k]);
+  CHECK(n_outs == 3 && f.g->values[outs[0]].rank == 3 && f.g->values[outs[1]].rank == 2 &&
+        f.g->values[outs[2]].rank == 2 && f.g->values[outs[2]].dims[1] == 2);
+  teardown(&f);
   /* refusals, each naming the option */
   static const struct {
     const char *config;
@@ -494,7 +509,6 @@ static void test_recurrent(void) {
   } refused[] = {
       {"{\"units\": 2, \"time_major\": true}", KRT_ERR_UNSUPPORTED, "option time_major=True"},
       {"{\"units\": 2, \"stateful\": true}", KRT_ERR_UNSUPPORTED, "option stateful=True"},
-      {"{\"units\": 2, \"return_state\": true}", KRT_ERR_UNSUPPORTED, "option return_state=True"},
       {"{\"units\": 2, \"peepholes\": 1}", KRT_ERR_UNSUPPORTED, "option peepholes is not supported"},
       {"{\"units\": 2, \"activation\": \"softmax\", \"recurrent_activation\": \"sigmoid\"}",
        KRT_ERR_UNSUPPORTED, "option activation=softmax"},

@@ -206,9 +206,11 @@ enum { KL_ATTENTION_DOT = 0, KL_ATTENTION_ADDITIVE = 1 };
 /* The keyword argument `name` of this call (Keras 3 kwargs, or a Keras 1/2 inbound entry's), or
  * NULL when absent or null. */
 const cJSON *kl_call_kwarg(const keras_layer_ctx *ctx, const char *name);
-/* keras_layers_recurrent.c: SimpleRNN, LSTM, GRU, CuDNNLSTM, CuDNNGRU (one Recurrent node each)
- * and Bidirectional (two, merged; merge_mode None gives both halves as two outputs) */
-krt_status *kl_convert_recurrent(const keras_layer_ctx *ctx, int variant, int *out);
+/* keras_layers_recurrent.c: SimpleRNN, LSTM, GRU, CuDNNLSTM, CuDNNGRU (one Recurrent node each;
+ * return_state adds the final states as outputs) and Bidirectional (two, merged; merge_mode None
+ * gives both halves as two outputs; then the forward and the backward half's states) */
+krt_status *kl_convert_recurrent(const keras_layer_ctx *ctx, int variant, int *outputs,
+                                 int *n_outputs);
 krt_status *kl_convert_bidirectional(const keras_layer_ctx *ctx, int variant, int *outputs,
                                      int *n_outputs);
 /* keras_layers_spatial.c */

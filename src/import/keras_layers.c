@@ -98,12 +98,6 @@ static const layer_entry layer_table[] = {
     {"Cropping2D", kl_convert_cropping, 2},
     {"UpSampling1D", kl_convert_upsampling, 1},
     {"UpSampling2D", kl_convert_upsampling, 2},
-    /* recurrent (keras_layers_recurrent.c) */
-    {"SimpleRNN", kl_convert_recurrent, 0},
-    {"LSTM", kl_convert_recurrent, 0},
-    {"GRU", kl_convert_recurrent, 0},
-    {"CuDNNLSTM", kl_convert_recurrent, 0},
-    {"CuDNNGRU", kl_convert_recurrent, 0},
     /* keras.applications' own layers (check_origin admits them from their modules only) */
     {"LayerScale", kl_convert_layer_scale, 0},
     {"CustomScaleLayer", kl_convert_custom_scale, 0},
@@ -179,6 +173,12 @@ static const multi_layer_entry multi_layer_table[] = {
     {"CutMix", kl_convert_augmentation, 0, training_kwarg},
     {"MixUp", kl_convert_augmentation, 0, training_kwarg},
     {"RandAugment", kl_convert_augmentation, 0, training_kwarg},
+    /* recurrent (keras_layers_recurrent.c): return_state gives the final states too */
+    {"SimpleRNN", kl_convert_recurrent, 0, no_kwargs},
+    {"LSTM", kl_convert_recurrent, 0, no_kwargs},
+    {"GRU", kl_convert_recurrent, 0, no_kwargs},
+    {"CuDNNLSTM", kl_convert_recurrent, 0, no_kwargs},
+    {"CuDNNGRU", kl_convert_recurrent, 0, no_kwargs},
 };
 
 /* Classes that keras.applications defines in its own modules and saves into its models. */

@@ -1,6 +1,10 @@
 /* Recurrent layers: SimpleRNN, LSTM, GRU (Keras 1, 2 and 3 spellings), CuDNNLSTM and CuDNNGRU
  * (Keras 2 files), and the Bidirectional wrapper around any of them. Each layer becomes one
- * Recurrent node (ops.def) with its weights rearranged into the IR's layout:
+ * Recurrent node (ops.def) with its weights rearranged into the IR's layout. A layer's outputs
+ * are Keras's: y, then with return_state the final h (and c for LSTM), each an output of the
+ * node; Bidirectional gives its merged y (both halves for merge_mode None), then the forward
+ * half's states and the backward half's. Initial states are the call's further tensors
+ * (initial_state=...), Bidirectional's the forward half's first.
  *
  *   W[F, G*H], R[H, G*H], b[B] with gate blocks in Keras 2/3 order: LSTM i f c o, GRU z r h.
  *
@@ -30,6 +34,7 @@ typedef struct rnn_layer {
   int units;
   ir_activation act, gate_act;
   int use_bias, go_backwards, return_sequences;
+  int return_state; /* the final states after the output: h (GRU, SimpleRNN), h and c (LSTM) */
   int cudnn; /* CuDNNLSTM / CuDNNGRU: fixed activations, bias as cuDNN keeps it */
 } rnn_layer;
 
@@ -125,11 +130,7 @@ static krt_status *read_rnn_layer(const keras_layer_ctx *ctx, rnn_layer *l) {
     return kl_unsupported(ctx,
                           "option stateful=True is not supported: krt starts every run "
                           "from the initial state (pass the state as an initial_state input)");
-  KRT_TRY(read_flag(ctx, "return_state", &flag));
-  if (flag)
-    return kl_unsupported(ctx,
-                          "option return_state=True is not supported yet: it needs nodes "
-                          "with several outputs, which are being added to krt");
+  KRT_TRY(read_flag(ctx, "return_state", &l->return_state));
   KRT_TRY(read_flag(ctx, "time_major", &flag));
   if (flag) return kl_unsupported(ctx, "option time_major=True is not supported");
   KRT_TRY(kc_int(ctx, NULL, kc_has(ctx, "units") ? "units" : "output_dim", -1, &l->units));
@@ -294,11 +295,16 @@ static krt_status *gather_fused(const keras_layer_ctx *ctx, const rnn_layer *l, 
   return NULL;
 }
 
+/* The states a cell carries from step to step: h, and c for an LSTM. */
+static int state_count(const rnn_layer *l) { return l->cell == IR_RNN_LSTM ? 2 : 1; }
+
 /* Emits the Recurrent node of layer l (weights in ctx) on x with initial states states[0..n);
- * node and constants are named "<layer>/<part>/..." (part NULL: the layer's own name). */
+ * node and constants are named "<layer>/<part>/..." (part NULL: the layer's own name). Its
+ * outputs go to outs: the sequence or last output, then with return_state the final h (and c),
+ * as Keras returns them; *n_outs gets their count. */
 static krt_status *emit_rnn(const keras_layer_ctx *ctx, const keras_layer_ctx *emit_ctx,
                             const rnn_layer *l, int x, const int *states, int n_states,
-                            int reverse_output, const char *part, int *out) {
+                            int reverse_output, const char *part, int *outs, int *n_outs) {
   const ir_value *xv = kl_value(emit_ctx, x);
   if (xv->rank != 3)
     return kl_unsupported(ctx, "expects an input of rank 3 [batch, steps, features], got rank %d",
@@ -346,20 +352,23 @@ static krt_status *emit_rnn(const keras_layer_ctx *ctx, const keras_layer_ctx *e
   a.rnn_go_backwards = l->go_backwards;
   a.rnn_return_sequences = l->return_sequences;
   a.rnn_reverse_output = reverse_output && l->return_sequences;
-  return kl_emit(emit_ctx, IR_OP_RECURRENT, part, ins, 4 + n_states, &a, out);
+  *n_outs = l->return_state ? 1 + state_count(l) : 1;
+  return kl_emit_outputs(emit_ctx, IR_OP_RECURRENT, part, ins, 4 + n_states, &a, *n_outs, outs);
 }
 
-krt_status *kl_convert_recurrent(const keras_layer_ctx *ctx, int variant, int *out) {
+krt_status *kl_convert_recurrent(const keras_layer_ctx *ctx, int variant, int *outputs,
+                                 int *n_outputs) {
   (void)variant;
   rnn_layer l;
   KRT_TRY(read_rnn_layer(ctx, &l));
-  int n_states = l.cell == IR_RNN_LSTM ? 2 : 1;
+  int n_states = state_count(&l);
   if (ctx->n_inputs != 1 && ctx->n_inputs != 1 + n_states)
     return kl_bad_file(ctx,
                        "the layer is called on %d tensors; it takes the sequence and "
                        "optionally %d initial state%s",
                        ctx->n_inputs, n_states, n_states > 1 ? "s (h, c)" : "");
-  return emit_rnn(ctx, ctx, &l, ctx->inputs[0], ctx->inputs + 1, ctx->n_inputs - 1, 0, NULL, out);
+  return emit_rnn(ctx, ctx, &l, ctx->inputs[0], ctx->inputs + 1, ctx->n_inputs - 1, 0, NULL,
+                  outputs, n_outputs);
 }
 
 /* ---- Bidirectional ------------------------------------------------------------------------- */
@@ -438,8 +447,6 @@ krt_status *kl_convert_bidirectional(const keras_layer_ctx *ctx, int variant, in
   KRT_TRY(kc_refuse_unknown_keys(ctx, bidirectional_keys));
   if (kc_get(ctx, NULL, "weights"))
     return kl_unsupported(ctx, "option weights (initial weights in the config) is not supported");
-  if (ctx->n_inputs != 1)
-    return kl_unsupported(ctx, "a Bidirectional called with initial states is not supported");
   const char *merge = "concat";
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(ctx->config, "merge_mode");
   if (cJSON_IsString(m))
@@ -464,6 +471,22 @@ krt_status *kl_convert_bidirectional(const keras_layer_ctx *ctx, int variant, in
   if (!backward_spec) lb.go_backwards = !lf.go_backwards; /* Keras's copy of the layer */
   if (lb.return_sequences != lf.return_sequences)
     return kl_bad_file(ctx, "the two halves differ in return_sequences");
+  if (lb.return_state != lf.return_state)
+    return kl_bad_file(ctx, "the two halves differ in return_state");
+  /* initial_state: the forward half's states, then the backward half's; Keras gives each half
+   * one half of the list */
+  int nsf = state_count(&lf), nsb = state_count(&lb), n_init = ctx->n_inputs - 1;
+  if (n_init != 0 && nsf != nsb)
+    return kl_unsupported(ctx,
+                          "initial states for halves that carry %d and %d states are not "
+                          "supported (Keras gives each half one half of the list)",
+                          nsf, nsb);
+  if (n_init != 0 && n_init != nsf + nsb)
+    return kl_bad_file(ctx,
+                       "the layer is called on %d tensors; it takes the sequence and "
+                       "optionally %d initial states (the forward half's, then the backward "
+                       "half's)",
+                       ctx->n_inputs, nsf + nsb);
 
   keras_array *split = calloc((size_t)(2 * ctx->n_weights + 2), sizeof *split);
   if (!split) return krt_error_oom("bidirectional weights");
@@ -472,18 +495,28 @@ krt_status *kl_convert_bidirectional(const keras_layer_ctx *ctx, int variant, in
       split_weights(ctx, weight_count(&fwd, &lf), split, split + ctx->n_weights + 1, &nf, &nb);
   fwd.weights = split, fwd.n_weights = nf;
   bwd.weights = split + ctx->n_weights + 1, bwd.n_weights = nb;
-  int y[2] = {-1, -1};
-  if (!s) s = emit_rnn(&fwd, ctx, &lf, ctx->inputs[0], NULL, 0, 0, "forward", &y[0]);
+  /* each half's outputs: y, then with return_state its final states */
+  int fo[3] = {-1, -1, -1}, bo[3] = {-1, -1, -1}, nfo = 0, nbo = 0;
+  const int *init = ctx->inputs + 1;
+  if (!s)
+    s = emit_rnn(&fwd, ctx, &lf, ctx->inputs[0], init, n_init / 2, 0, "forward", fo, &nfo);
   /* Keras flips the backward half's sequence back into time order */
-  if (!s) s = emit_rnn(&bwd, ctx, &lb, ctx->inputs[0], NULL, 0, 1, "backward", &y[1]);
+  if (!s)
+    s = emit_rnn(&bwd, ctx, &lb, ctx->inputs[0], init + n_init / 2, n_init / 2, 1, "backward", bo,
+                 &nbo);
   free(split);
   KRT_TRY(s);
+  /* Keras's outputs: the merged y (merge_mode None: y_forward, y_backward), then with
+   * return_state the forward half's states and the backward half's */
+  int n_merged = merge ? 1 : 2;
+  *n_outputs = n_merged + (nfo - 1) + (nbo - 1);
+  for (int i = 1; i < nfo; i++) outputs[n_merged + i - 1] = fo[i];
+  for (int i = 1; i < nbo; i++) outputs[n_merged + nfo - 1 + i - 1] = bo[i];
+  int y[2] = {fo[0], bo[0]};
   if (!merge) {
     outputs[0] = y[0], outputs[1] = y[1];
-    *n_outputs = 2;
     return NULL;
   }
-  *n_outputs = 1;
   ir_attrs a = kl_attrs();
   if (strcmp(merge, "concat") == 0) {
     a.axis = kl_value(ctx, y[0])->rank - 1;

@@ -911,7 +911,8 @@ static krt_status *check_rnn_activation(const infer *c, const ir_activation *a, 
   return NULL;
 }
 
-/* x[N, T, F], W[F, G*H], R[H, G*H], b[B], h0[N, H]?, c0[N, H]? -> [N, T, H] or [N, H] */
+/* x[N, T, F], W[F, G*H], R[H, G*H], b[B], h0[N, H]?, c0[N, H]? -> [N, T, H] or [N, H], then
+ * h_T [N, H] and (LSTM) c_T [N, H] when the node has those outputs */
 static krt_status *infer_recurrent(infer *c) {
   const ir_attrs *a = &c->n->attrs;
   if ((int)a->rnn_cell < IR_RNN_SIMPLE || (int)a->rnn_cell > IR_RNN_CELL_LAST)
@@ -924,6 +925,8 @@ static krt_status *infer_recurrent(infer *c) {
   KRT_TRY(check_rnn_activation(c, &a->rnn_gate_act, "recurrent activation"));
   int lstm = a->rnn_cell == IR_RNN_LSTM;
   int k = c->n->n_inputs;
+  if (c->n->n_outputs == 3 && !lstm)
+    return node_error(c, KRT_ERR_INTERNAL, "has a final c_T output (output 2), which only LSTM has");
   if (k == 6 && !lstm)
     return node_error(c, KRT_ERR_INTERNAL, "takes an initial c0 (input 5), which only LSTM has");
   if (k == 5 && lstm)
@@ -953,6 +956,13 @@ static krt_status *infer_recurrent(infer *c) {
     c->out->rank = 2;
     c->out->dims[1] = h;
     c->out->dims[2] = 0;
+  }
+  for (int o = 1; o < c->n->n_outputs; o++) { /* the final states h_T, c_T: [N, H] */
+    copy_shape(&c->out[o], x);
+    c->out[o].layout = IR_LAYOUT_PLAIN;
+    c->out[o].rank = 2;
+    c->out[o].dims[1] = h;
+    c->out[o].dims[2] = 0;
   }
   return NULL;
 }

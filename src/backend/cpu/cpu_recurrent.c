@@ -4,7 +4,7 @@
  *
  * Layouts (ops.def): x[N, T, F]; W[F, G*H] and R[H, G*H] row-major with gate block k in columns
  * k*H .. k*H+H-1 (Keras's order: LSTM i f c o, GRU z r h); b[B]; h0, c0 [N, H]; y [N, T, H] or
- * [N, H].
+ * [N, H], then the final states h_T and (LSTM) c_T [N, H] when the node has those outputs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +101,8 @@ static void rnn_step(const ir_attrs *a, const float *x_s, int64_t f, const float
   }
 }
 
-/* x[N, T, F], W[F, G*H], R[H, G*H], b[B], h0[N, H]?, c0[N, H]? -> y[N, T, H] or [N, H] */
+/* x[N, T, F], W[F, G*H], R[H, G*H], b[B], h0[N, H]?, c0[N, H]? -> y[0]: [N, T, H] or [N, H];
+ * y[1] h_T [N, H]?, y[2] c_T [N, H]? (ops.def) */
 krt_status *cpu_kernel_recurrent(const ir_node *n, const cpu_tensor *in, int n_in, cpu_tensor *y) {
   KRT_TRY(cpu_check_inputs(n, n_in, 4, 6));
   const ir_attrs *a = &n->attrs;
@@ -118,6 +119,9 @@ krt_status *cpu_kernel_recurrent(const ir_node *n, const cpu_tensor *in, int n_i
       return cpu_node_error(n, KRT_ERR_INTERNAL, "initial state %d is not [%lld, %lld]", i - 4,
                             (long long)batch, (long long)h);
   KRT_TRY(cpu_check_count(n, y, batch * (a->rnn_return_sequences ? steps : 1) * h));
+  if (n->n_outputs > 3 || (n->n_outputs == 3 && a->rnn_cell != IR_RNN_LSTM))
+    return cpu_node_error(n, KRT_ERR_INTERNAL, "has %d outputs", n->n_outputs);
+  for (int o = 1; o < n->n_outputs; o++) KRT_TRY(cpu_check_count(n, &y[o], batch * h));
   rnn_scratch s;
   krt_status *st = scratch_alloc(n, h, g, &s);
   for (int64_t b = 0; !st && b < batch; b++) {
@@ -139,6 +143,8 @@ krt_status *cpu_kernel_recurrent(const ir_node *n, const cpu_tensor *in, int n_i
     }
     /* T = 0 gives the initial state, as Keras does */
     if (!a->rnn_return_sequences) memcpy(y->data + b * h, s.h, (size_t)h * sizeof *s.h);
+    if (n->n_outputs > 1) memcpy(y[1].data + b * h, s.h, (size_t)h * sizeof *s.h);
+    if (n->n_outputs > 2) memcpy(y[2].data + b * h, s.c, (size_t)h * sizeof *s.c);
   }
   scratch_free(&s);
   return st;

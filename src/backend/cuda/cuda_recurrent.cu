@@ -5,7 +5,8 @@
  *
  * Layouts (ops.def): x[N, T, F], W[F, G*H], R[H, G*H] row-major with gate block k in columns
  * k*H .. k*H+H-1 (LSTM i f c o, GRU z r h), b[B] (GRU_RESET_AFTER: input bias [3H] then recurrent
- * bias [3H]), h0 and c0 [N, H], y [N, T, H] (return_sequences) or [N, H].
+ * bias [3H]), h0 and c0 [N, H], y [N, T, H] (return_sequences) or [N, H], then the final
+ * states h_T and (LSTM) c_T [N, H] when the node has those outputs (Keras return_state).
  *
  * Per step s (t = s, or T-1-s with go_backwards), in shared memory:
  *   xw[q] = b[q] + x_t . W[:, q]            for every gate column q < G*H
@@ -60,7 +61,8 @@ template <typename T>
 __global__ void recurrent_kernel(const T *__restrict__ x, const T *__restrict__ w,
                                  const T *__restrict__ r, const T *__restrict__ b,
                                  const T *__restrict__ h0, const T *__restrict__ c0,
-                                 T *__restrict__ y, int64_t batch, rnn_params p) {
+                                 T *__restrict__ y, T *__restrict__ h_last,
+                                 T *__restrict__ c_last, int64_t batch, rnn_params p) {
   extern __shared__ float shared[];
   const int64_t hn = p.units, gh = (int64_t)rnn_gates(p.cell) * hn, f = p.features;
   float *h = shared, *c = h + hn, *rh = c + hn, *xw = rh + hn, *hr = xw + gh;
@@ -123,8 +125,11 @@ __global__ void recurrent_kernel(const T *__restrict__ x, const T *__restrict__ 
       }
       __syncthreads();
     }
-    if (!p.return_sequences)
-      for (int64_t j = threadIdx.x; j < hn; j += blockDim.x) st(y + n * hn + j, h[j]);
+    for (int64_t j = threadIdx.x; j < hn; j += blockDim.x) {
+      if (!p.return_sequences) st(y + n * hn + j, h[j]);
+      if (h_last) st(h_last + n * hn + j, h[j]);
+      if (c_last) st(c_last + n * hn + j, c[j]);
+    }
     __syncthreads(); /* the next sample reuses the shared state */
   }
 }
@@ -144,9 +149,19 @@ extern "C" krt_status *cuda_launch_recurrent(const ir_node *n, const cuda_tensor
     if (in[i].rank != 2 || in[i].dims[0] != batch || in[i].dims[1] != hn)
       return cuda_node_error(n, KRT_ERR_INTERNAL, "initial state %d is not [%lld, %lld]", i - 4,
                              (long long)batch, (long long)hn);
-  if (y->row_pitch)
-    return cuda_node_error(n, KRT_ERR_INTERNAL,
-                           "Recurrent writes its output dense, not at a pitch");
+  if (n->n_outputs > 3 || (n->n_outputs == 3 && a->rnn_cell != IR_RNN_LSTM))
+    return cuda_node_error(n, KRT_ERR_INTERNAL, "has %d outputs", n->n_outputs);
+  for (int o = 0; o < n->n_outputs; o++) {
+    if (o > 0) {
+      KRT_TRY(cuda_check_dtypes(n, in, n_in, &y[o]));
+      if (y[o].rank != 2 || y[o].dims[0] != batch || y[o].dims[1] != hn)
+        return cuda_node_error(n, KRT_ERR_INTERNAL, "final state output %d is not [%lld, %lld]",
+                               o, (long long)batch, (long long)hn);
+    }
+    if (y[o].row_pitch)
+      return cuda_node_error(n, KRT_ERR_INTERNAL,
+                             "Recurrent writes its outputs dense, not at a pitch");
+  }
   if (batch == 0) return NULL;
   size_t shared = cuda_recurrent_shared_bytes(a->rnn_cell, hn);
   if (shared > CUDA_RECURRENT_MAX_SHARED)
@@ -170,7 +185,8 @@ extern "C" krt_status *cuda_launch_recurrent(const ir_node *n, const cuda_tensor
     recurrent_kernel<T><<<blocks, RNN_THREADS, shared, launch->stream>>>(
         (const T *)x->data, (const T *)in[1].data, (const T *)in[2].data, (const T *)in[3].data,
         n_in > 4 ? (const T *)in[4].data : NULL, n_in > 5 ? (const T *)in[5].data : NULL,
-        (T *)y->data, batch, p);
+        (T *)y->data, n->n_outputs > 1 ? (T *)y[1].data : NULL,
+        n->n_outputs > 2 ? (T *)y[2].data : NULL, batch, p);
   });
   return cuda_check_launch(n);
 }
