@@ -773,6 +773,39 @@ static void test_split(void) {
   ir_graph_free(g);
 }
 
+/* Recurrent: y, then (return_state) h_T [N, H] and, LSTM only, c_T [N, H]. */
+static void test_recurrent_outputs(void) {
+  ir_graph *g = ir_graph_create();
+  int x = batched_input(g, "x", DIMS(N, 9, 3));
+  ir_attrs a = no_attrs();
+  a.rnn_cell = IR_RNN_LSTM;
+  a.rnn_units = 5;
+  a.rnn_act.kind = IR_ACT_TANH;
+  a.rnn_gate_act.kind = IR_ACT_SIGMOID;
+  a.rnn_return_sequences = 1;
+  int ins[4] = {x, add_const(g, "w", DIMS(3, 20)), add_const(g, "r", DIMS(5, 20)),
+                add_const(g, "b", DIMS(20))};
+  int outs[3] = {-1, -1, -1};
+  CHECK_OK(ir_emit_outputs(g, IR_OP_RECURRENT, "lstm", -1, ins, 4, &a, 3, outs));
+  CHECK_SHAPE(g, outs[0], 1, N, 9, 5);
+  CHECK_SHAPE(g, outs[1], 1, N, 5);
+  CHECK_SHAPE(g, outs[2], 1, N, 5);
+  a.rnn_return_sequences = 0;
+  CHECK_OK(ir_emit_outputs(g, IR_OP_RECURRENT, "lstm_h", -1, ins, 4, &a, 2, outs));
+  CHECK_SHAPE(g, outs[0], 1, N, 5);
+  CHECK_SHAPE(g, outs[1], 1, N, 5);
+  /* only an LSTM has a c_T; nothing has a fourth output */
+  a.rnn_cell = IR_RNN_SIMPLE;
+  ins[1] = add_const(g, "w1", DIMS(3, 5)), ins[2] = add_const(g, "r1", DIMS(5, 5));
+  ins[3] = add_const(g, "b1", DIMS(5));
+  int bad[4];
+  CHECK_ERR(ir_emit_outputs(g, IR_OP_RECURRENT, "rnn_c", -1, ins, 4, &a, 3, bad),
+            KRT_ERR_INTERNAL, "which only LSTM has");
+  CHECK_ERR(ir_emit_outputs(g, IR_OP_RECURRENT, "rnn_4", -1, ins, 4, &a, 4, bad),
+            KRT_ERR_INTERNAL, "has 4 outputs, Recurrent has 1 to 3");
+  ir_graph_free(g);
+}
+
 int main(void) {
   test_dense();
   test_conv();
@@ -787,5 +820,6 @@ int main(void) {
   test_infer_all();
   test_dump();
   test_split();
+  test_recurrent_outputs();
   return test_summary("test_ir");
 }
