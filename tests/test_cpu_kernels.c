@@ -985,6 +985,31 @@ static void test_recurrent(void) {
   out = tensor(y, 2, DIMS(1, 1));
   CHECK_OK(cpu_kernel_recurrent(&n, in, 5, &out)); /* from h0 = 4: 5, 7.5, 10.75 */
   check_close("rnn h0 last", y, (const double[]){10.75}, 1, 0, 0);
+  /* masks: a masked step keeps h and repeats the previous output (zeros before the first), or
+   * outputs zeros (rnn_zero_masked_output) */
+  float m101[3] = {1, 0, 1}, m011[3] = {0, 1, 1}, m110[3] = {1, 1, 0}, ys[3], hl[1];
+  cpu_tensor mi[6] = {in[0], in[1], in[2], in[3], tensor(m101, 2, DIMS(1, 3))};
+  cpu_tensor mo[2] = {tensor(ys, 3, DIMS(1, 3, 1)), tensor(hl, 2, DIMS(1, 1))};
+  n.attrs.rnn_masked = n.attrs.rnn_return_sequences = 1;
+  n.n_outputs = 2;
+  CHECK_OK(cpu_kernel_recurrent(&n, mi, 5, mo)); /* h: 3, (3), 2*3 + 0.5*3 + 1 */
+  check_close("rnn masked", ys, (const double[]){3, 3, 8.5}, 3, 0, 0);
+  check_close("rnn masked h_T", hl, (const double[]){8.5}, 1, 0, 0);
+  n.attrs.rnn_zero_masked_output = 1;
+  CHECK_OK(cpu_kernel_recurrent(&n, mi, 5, mo));
+  check_close("rnn masked zero output", ys, (const double[]){3, 0, 8.5}, 3, 0, 0);
+  n.attrs.rnn_zero_masked_output = 0;
+  mi[4] = in[4], mi[5] = tensor(m011, 2, DIMS(1, 3)); /* from h0 = 4, the first step masked */
+  CHECK_OK(cpu_kernel_recurrent(&n, mi, 6, mo));
+  check_close("rnn masked first", ys, (const double[]){0, 7, 10.5}, 3, 0, 0);
+  mi[5] = tensor(m110, 2, DIMS(1, 3)); /* the last step masked, last output only, zeroed */
+  n.attrs.rnn_return_sequences = 0, n.attrs.rnn_zero_masked_output = 1;
+  mo[0] = tensor(ys, 2, DIMS(1, 1));
+  CHECK_OK(cpu_kernel_recurrent(&n, mi, 6, mo)); /* h: 4 -> 2 + 2 + 1 = 5 -> 4 + 2.5 + 1 */
+  check_close("rnn masked last zeroed", ys, (const double[]){0}, 1, 0, 0);
+  check_close("rnn masked last h_T", hl, (const double[]){7.5}, 1, 0, 0);
+  n.attrs.rnn_masked = n.attrs.rnn_zero_masked_output = 0;
+  n.n_outputs = 1;
   /* return_state with the sequence: h_T is the last step's h, backwards the last computed */
   float seq[3], last[1];
   cpu_tensor two[2] = {tensor(seq, 3, DIMS(1, 3, 1)), tensor(last, 2, DIMS(1, 1))};

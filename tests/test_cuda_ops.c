@@ -1157,7 +1157,7 @@ static void test_matmul(void) {
 static void recurrent_outputs_case(ir_rnn_cell cell, int64_t batch, int64_t steps,
                                    int64_t features, int64_t units, int backwards, int sequences,
                                    int reverse, int states, ir_act_kind act, ir_act_kind gate_act,
-                                   int n_outputs) {
+                                   int n_outputs, int masked) {
   int64_t g = cell == IR_RNN_SIMPLE ? 1 : cell == IR_RNN_LSTM ? 4 : 3;
   int64_t nb = cell == IR_RNN_GRU_RESET_AFTER ? 2 * g * units : g * units;
   float wx = 1.0f / sqrtf((float)features), wh = 1.0f / sqrtf((float)units);
@@ -1168,7 +1168,14 @@ static void recurrent_outputs_case(ir_rnn_cell cell, int64_t batch, int64_t step
   add_const(&c, 2, DIMS(units, g * units), -wh, wh);
   add_const(&c, 1, DIMS(nb), -0.3f, 0.3f);
   for (int i = 0; i < states; i++) add_input(&c, 2, DIMS(batch, units), -0.5f, 0.5f);
+  if (masked) { /* m[N, T]: about a third of the steps masked, the first and last among them */
+    float *m = add_input(&c, 2, DIMS(batch, steps), 0.0f, 1.0f);
+    for (int64_t i = 0; m && i < batch * steps; i++) m[i] = m[i] < 0.35f ? 0.0f : 1.0f;
+    if (m) m[0] = m[batch * steps - 1] = 0.0f;
+  }
   ir_attrs a = no_attrs();
+  a.rnn_masked = masked != 0;
+  a.rnn_zero_masked_output = masked == 2;
   a.rnn_cell = cell;
   a.rnn_units = (int)units;
   a.rnn_act = act_of(act);
@@ -1183,7 +1190,7 @@ static void recurrent_case(ir_rnn_cell cell, int64_t batch, int64_t steps, int64
                            int64_t units, int backwards, int sequences, int reverse, int states,
                            ir_act_kind act, ir_act_kind gate_act) {
   recurrent_outputs_case(cell, batch, steps, features, units, backwards, sequences, reverse, states,
-                         act, gate_act, 1);
+                         act, gate_act, 1, 0);
 }
 
 static void test_recurrent(void) {
@@ -1206,10 +1213,23 @@ static void test_recurrent(void) {
   for (int k = 0; k < 4; k++) {
     ir_rnn_cell cell = cells[k];
     int states = cell == IR_RNN_LSTM ? 2 : 1, outs = 1 + states;
-    recurrent_outputs_case(cell, 3, 57, 5, 9, 0, 1, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID, outs);
-    recurrent_outputs_case(cell, 2, 20, 4, 11, 1, 0, 0, states, IR_ACT_TANH, IR_ACT_SIGMOID, outs);
-    recurrent_outputs_case(cell, 2, 8, 3, 300, 1, 1, 1, states, IR_ACT_TANH, IR_ACT_SIGMOID, outs);
-    recurrent_outputs_case(cell, 2, 6, 3, 4, 0, 1, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID, 2);
+    recurrent_outputs_case(cell, 3, 57, 5, 9, 0, 1, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID, outs, 0);
+    recurrent_outputs_case(cell, 2, 20, 4, 11, 1, 0, 0, states, IR_ACT_TANH, IR_ACT_SIGMOID, outs,
+                           0);
+    recurrent_outputs_case(cell, 2, 8, 3, 300, 1, 1, 1, states, IR_ACT_TANH, IR_ACT_SIGMOID, outs,
+                           0);
+    recurrent_outputs_case(cell, 2, 6, 3, 4, 0, 1, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID, 2, 0);
+  }
+  /* masks (Keras Masking, Embedding mask_zero): masked steps keep the state and repeat the
+   * previous output or give zeros; with initial states, backwards, reversed, every output */
+  for (int k = 0; k < 4; k++) {
+    ir_rnn_cell cell = cells[k];
+    int states = cell == IR_RNN_LSTM ? 2 : 1, outs = 1 + states;
+    recurrent_outputs_case(cell, 3, 55, 5, 9, 0, 1, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID, outs, 1);
+    recurrent_outputs_case(cell, 3, 52, 4, 7, 1, 1, 1, states, IR_ACT_TANH, IR_ACT_SIGMOID, outs,
+                           2);
+    recurrent_outputs_case(cell, 2, 30, 3, 260, 0, 0, 0, states, IR_ACT_TANH, IR_ACT_SIGMOID, 1, 2);
+    recurrent_outputs_case(cell, 2, 30, 3, 5, 1, 0, 0, 0, IR_ACT_TANH, IR_ACT_SIGMOID, outs, 1);
   }
 }
 

@@ -213,6 +213,8 @@ krt_status *kl_convert_recurrent(const keras_layer_ctx *ctx, int variant, int *o
                                  int *n_outputs);
 krt_status *kl_convert_bidirectional(const keras_layer_ctx *ctx, int variant, int *outputs,
                                      int *n_outputs);
+/* keras_layers_mask.c: Masking (Keras 3 files, whose masks are recorded) */
+krt_status *kl_convert_masking(const keras_layer_ctx *ctx, int variant, int *out);
 /* keras_layers_spatial.c */
 krt_status *kl_convert_zero_padding(const keras_layer_ctx *ctx, int variant, int *out);
 krt_status *kl_convert_cropping(const keras_layer_ctx *ctx, int variant, int *out);

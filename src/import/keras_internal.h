@@ -42,6 +42,8 @@ typedef struct keras_layer_ctx {
   int call_index;           /* 0 for the first call of a shared layer, 1 for the second, ... */
   int n_inputs;
   const int *inputs;        /* IR value ids of this call's inbound tensors */
+  int has_mask;             /* Keras 3: the call passes a mask tensor (keyword argument mask) */
+  int mask;                 /* its IR value id when has_mask: 1 = use the step, 0 = masked */
   int n_weights;
   const keras_array *weights;
 } keras_layer_ctx;

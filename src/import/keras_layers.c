@@ -101,6 +101,8 @@ static const layer_entry layer_table[] = {
     /* keras.applications' own layers (check_origin admits them from their modules only) */
     {"LayerScale", kl_convert_layer_scale, 0},
     {"CustomScaleLayer", kl_convert_custom_scale, 0},
+    /* masks for the recurrent layers (keras_layers_mask.c) */
+    {"Masking", kl_convert_masking, 0},
 };
 
 /* Layers whose calls read keyword arguments of their own (they are skipped by check_call, the
@@ -118,7 +120,7 @@ static const char *const mha_kwargs[] = {"query",         "value",      "key",
                                          "attention_mask", "return_attention_scores",
                                          "use_causal_mask", NULL};
 
-static const char *const no_kwargs[] = {NULL};
+static const char *const mask_kwarg[] = {"mask", NULL}; /* read by the converter */
 static const char *const training_kwarg[] = {"training", NULL};
 
 /* Random augmentation: Keras transforms only when training; at inference every one of these
@@ -143,7 +145,7 @@ static krt_status *kl_convert_augmentation(const keras_layer_ctx *ctx, int varia
 }
 
 static const multi_layer_entry multi_layer_table[] = {
-    {"Bidirectional", kl_convert_bidirectional, 0, no_kwargs},
+    {"Bidirectional", kl_convert_bidirectional, 0, mask_kwarg},
     {"Attention", kl_convert_attention, KL_ATTENTION_DOT, attention_kwargs},
     {"AdditiveAttention", kl_convert_attention, KL_ATTENTION_ADDITIVE, attention_kwargs},
     {"MultiHeadAttention", kl_convert_multi_head_attention, 0, mha_kwargs},
@@ -174,11 +176,11 @@ static const multi_layer_entry multi_layer_table[] = {
     {"MixUp", kl_convert_augmentation, 0, training_kwarg},
     {"RandAugment", kl_convert_augmentation, 0, training_kwarg},
     /* recurrent (keras_layers_recurrent.c): return_state gives the final states too */
-    {"SimpleRNN", kl_convert_recurrent, 0, no_kwargs},
-    {"LSTM", kl_convert_recurrent, 0, no_kwargs},
-    {"GRU", kl_convert_recurrent, 0, no_kwargs},
-    {"CuDNNLSTM", kl_convert_recurrent, 0, no_kwargs},
-    {"CuDNNGRU", kl_convert_recurrent, 0, no_kwargs},
+    {"SimpleRNN", kl_convert_recurrent, 0, mask_kwarg},
+    {"LSTM", kl_convert_recurrent, 0, mask_kwarg},
+    {"GRU", kl_convert_recurrent, 0, mask_kwarg},
+    {"CuDNNLSTM", kl_convert_recurrent, 0, mask_kwarg},
+    {"CuDNNGRU", kl_convert_recurrent, 0, mask_kwarg},
 };
 
 /* Classes that keras.applications defines in its own modules and saves into its models. */
@@ -290,7 +292,7 @@ static krt_status *check_call_kwarg(const keras_layer_ctx *ctx, const cJSON *kw,
   } else if (strcmp(key, "mask") == 0) {
     return kl_unsupported(ctx,
                           "the call passes a mask (keyword argument mask), which changes the "
-                          "result; krt does not apply masks");
+                          "result; krt applies masks in recurrent layers only");
   } else if (is_tensor_arg(kw, keras3)) {
     return NULL; /* an input, wired and counted like a positional one */
   }

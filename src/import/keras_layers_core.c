@@ -255,8 +255,13 @@ krt_status *kl_convert_embedding(const keras_layer_ctx *ctx, int variant, int *o
   KRT_TRY(kl_expect_inputs(ctx, 1, 1));
   int mask_zero;
   KRT_TRY(kc_bool(ctx, NULL, "mask_zero", 0, &mask_zero));
-  /* A mask changes what mask-aware layers downstream compute; krt does not carry masks. */
-  if (mask_zero) return kl_unsupported(ctx, "option mask_zero=True is not supported");
+  /* The mask changes what mask-aware layers downstream compute, not this layer's output. Keras
+   * 3 records it (a NotEqual node, handed to the layers that read it: keras_layers_mask.c);
+   * Keras 1/2 files do not, so there it is refused. */
+  if (mask_zero && ctx->keras_major < 3)
+    return kl_unsupported(ctx, "option mask_zero=True is not supported in a Keras %d file, which "
+                               "records no mask (Keras 3 files are)",
+                          ctx->keras_major);
   int input_dim, output_dim;
   KRT_TRY(kc_int(ctx, NULL, "input_dim", -1, &input_dim));
   KRT_TRY(kc_int(ctx, NULL, "output_dim", -1, &output_dim));

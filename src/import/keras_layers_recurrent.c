@@ -35,6 +35,7 @@ typedef struct rnn_layer {
   ir_activation act, gate_act;
   int use_bias, go_backwards, return_sequences;
   int return_state; /* the final states after the output: h (GRU, SimpleRNN), h and c (LSTM) */
+  int zero_output_for_mask; /* masked steps output zeros, not the previous step's output */
   int cudnn; /* CuDNNLSTM / CuDNNGRU: fixed activations, bias as cuDNN keeps it */
 } rnn_layer;
 
@@ -50,8 +51,6 @@ static const char *const inert_keys[] = {
     "recurrent_constraint", "bias_constraint", "dropout", "recurrent_dropout", "seed",
     "unit_forget_bias",                      /* an initializer of the forget gate's bias */
     "unroll", "implementation", "use_cudnn", /* the same sums, scheduled differently */
-    /* masks are refused where they are made (Embedding mask_zero, Masking, a call's mask) */
-    "zero_output_for_mask",
     /* Keras 1 */
     "init", "inner_init", "forget_bias_init", "dropout_W", "dropout_U", "W_regularizer",
     "U_regularizer", "b_regularizer", "consume_less", "input_dim", "input_length", "input_dtype",
@@ -70,6 +69,7 @@ static const char *const read_keys[] = {"units",
                                         "return_state",
                                         "time_major",
                                         "reset_after",
+                                        "zero_output_for_mask",
                                         NULL};
 
 static int in_list(const char *const *list, const char *key) {
@@ -131,6 +131,7 @@ static krt_status *read_rnn_layer(const keras_layer_ctx *ctx, rnn_layer *l) {
                           "option stateful=True is not supported: krt starts every run "
                           "from the initial state (pass the state as an initial_state input)");
   KRT_TRY(read_flag(ctx, "return_state", &l->return_state));
+  KRT_TRY(read_flag(ctx, "zero_output_for_mask", &l->zero_output_for_mask));
   KRT_TRY(read_flag(ctx, "time_major", &flag));
   if (flag) return kl_unsupported(ctx, "option time_major=True is not supported");
   KRT_TRY(kc_int(ctx, NULL, kc_has(ctx, "units") ? "units" : "output_dim", -1, &l->units));
@@ -303,7 +304,7 @@ static int state_count(const rnn_layer *l) { return l->cell == IR_RNN_LSTM ? 2 :
  * outputs go to outs: the sequence or last output, then with return_state the final h (and c),
  * as Keras returns them; *n_outs gets their count. */
 static krt_status *emit_rnn(const keras_layer_ctx *ctx, const keras_layer_ctx *emit_ctx,
-                            const rnn_layer *l, int x, const int *states, int n_states,
+                            const rnn_layer *l, int x, const int *states, int n_states, int mask,
                             int reverse_output, const char *part, int *outs, int *n_outs) {
   const ir_value *xv = kl_value(emit_ctx, x);
   if (xv->rank != 3)
@@ -330,7 +331,7 @@ static krt_status *emit_rnn(const keras_layer_ctx *ctx, const keras_layer_ctx *e
   const char *const roles[3] = {"kernel", "recurrent_kernel", "bias"};
   for (int i = 0; i < 3; i++)
     snprintf(names[i], sizeof names[i], "%s%s%s", part ? part : "", part ? "/" : "", roles[i]);
-  int ins[6] = {x, -1, -1, -1, -1, -1};
+  int ins[7] = {x, -1, -1, -1, -1, -1, -1};
   int64_t wd[2] = {f, g * h}, rd[2] = {h, g * h};
   s = kl_const(emit_ctx, names[0], 2, wd, w, &ins[1]);
   if (s) {
@@ -344,7 +345,10 @@ static krt_status *emit_rnn(const keras_layer_ctx *ctx, const keras_layer_ctx *e
   }
   KRT_TRY(kl_const(emit_ctx, names[2], 1, &nb, b, &ins[3]));
   for (int i = 0; i < n_states; i++) ins[4 + i] = states[i];
+  if (mask >= 0) ins[4 + n_states] = mask;
   ir_attrs a = kl_attrs();
+  a.rnn_masked = mask >= 0;
+  a.rnn_zero_masked_output = mask >= 0 && l->zero_output_for_mask;
   a.rnn_cell = l->cell;
   a.rnn_units = l->units;
   a.rnn_act = l->act;
@@ -353,7 +357,25 @@ static krt_status *emit_rnn(const keras_layer_ctx *ctx, const keras_layer_ctx *e
   a.rnn_return_sequences = l->return_sequences;
   a.rnn_reverse_output = reverse_output && l->return_sequences;
   *n_outs = l->return_state ? 1 + state_count(l) : 1;
-  return kl_emit_outputs(emit_ctx, IR_OP_RECURRENT, part, ins, 4 + n_states, &a, *n_outs, outs);
+  return kl_emit_outputs(emit_ctx, IR_OP_RECURRENT, part, ins, 4 + n_states + (mask >= 0), &a,
+                         *n_outs, outs);
+}
+
+/* The mask of this call (Keras 3 records it as the call's keyword argument mask: a [N, T] tensor,
+ * nonzero where the step is used), or -1 without one. */
+static krt_status *call_mask(const keras_layer_ctx *ctx, int *mask) {
+  *mask = -1;
+  if (!ctx->has_mask) {
+    if (kl_call_kwarg(ctx, "mask"))
+      return kl_unsupported(ctx, "the call's keyword argument mask is not one tensor");
+    return NULL;
+  }
+  const ir_value *m = kl_value(ctx, ctx->mask), *x = kl_value(ctx, ctx->inputs[0]);
+  if (m->rank != 2 || x->rank != 3 || m->dims[1] != x->dims[1] || m->batched != x->batched)
+    return kl_unsupported(ctx, "the call's mask is %dD; expected [batch, %lld steps]", m->rank,
+                          (long long)(x->rank == 3 ? x->dims[1] : -1));
+  *mask = ctx->mask;
+  return NULL;
 }
 
 krt_status *kl_convert_recurrent(const keras_layer_ctx *ctx, int variant, int *outputs,
@@ -367,7 +389,9 @@ krt_status *kl_convert_recurrent(const keras_layer_ctx *ctx, int variant, int *o
                        "the layer is called on %d tensors; it takes the sequence and "
                        "optionally %d initial state%s",
                        ctx->n_inputs, n_states, n_states > 1 ? "s (h, c)" : "");
-  return emit_rnn(ctx, ctx, &l, ctx->inputs[0], ctx->inputs + 1, ctx->n_inputs - 1, 0, NULL,
+  int mask;
+  KRT_TRY(call_mask(ctx, &mask));
+  return emit_rnn(ctx, ctx, &l, ctx->inputs[0], ctx->inputs + 1, ctx->n_inputs - 1, mask, 0, NULL,
                   outputs, n_outputs);
 }
 
@@ -488,6 +512,13 @@ krt_status *kl_convert_bidirectional(const keras_layer_ctx *ctx, int variant, in
                        "half's)",
                        ctx->n_inputs, nsf + nsb);
 
+  int mask;
+  KRT_TRY(call_mask(ctx, &mask));
+  /* Keras's Bidirectional sets each half's zero_output_for_mask to its return_sequences when it
+   * is built, whatever the config says */
+  lf.zero_output_for_mask = lf.return_sequences;
+  lb.zero_output_for_mask = lb.return_sequences;
+
   keras_array *split = calloc((size_t)(2 * ctx->n_weights + 2), sizeof *split);
   if (!split) return krt_error_oom("bidirectional weights");
   int nf = 0, nb = 0;
@@ -499,11 +530,11 @@ krt_status *kl_convert_bidirectional(const keras_layer_ctx *ctx, int variant, in
   int fo[3] = {-1, -1, -1}, bo[3] = {-1, -1, -1}, nfo = 0, nbo = 0;
   const int *init = ctx->inputs + 1;
   if (!s)
-    s = emit_rnn(&fwd, ctx, &lf, ctx->inputs[0], init, n_init / 2, 0, "forward", fo, &nfo);
+    s = emit_rnn(&fwd, ctx, &lf, ctx->inputs[0], init, n_init / 2, mask, 0, "forward", fo, &nfo);
   /* Keras flips the backward half's sequence back into time order */
   if (!s)
-    s = emit_rnn(&bwd, ctx, &lb, ctx->inputs[0], init + n_init / 2, n_init / 2, 1, "backward", bo,
-                 &nbo);
+    s = emit_rnn(&bwd, ctx, &lb, ctx->inputs[0], init + n_init / 2, n_init / 2, mask, 1, "backward",
+                 bo, &nbo);
   free(split);
   KRT_TRY(s);
   /* Keras's outputs: the merged y (merge_mode None: y_forward, y_backward), then with

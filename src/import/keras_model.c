@@ -39,6 +39,13 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const kw_
                                 const int *inputs, int n_inputs, int **outputs, int *n_outputs) {
   kw_layer *l = &m->layers[index];
   ir_layer *record = NULL;
+  int has_mask = call && call->has_mask;
+  if (has_mask) n_inputs--; /* the mask is the last reference, not an input (keras_wiring.h) */
+  if (has_mask && l->nested)
+    return krt_error(KRT_ERR_UNSUPPORTED,
+                     "%s: model '%s' (%s): the call passes a mask (keyword argument mask) "
+                     "into a nested model; krt applies masks in recurrent layers only",
+                     b->src->file, l->full_name, l->class_name);
   if (l->nested) {
     KRT_TRY(run_model(b, l->nested, inputs, n_inputs, outputs, n_outputs));
     /* Its param_count stays 0: the weights belong to its own layers, which have records of their
@@ -75,6 +82,8 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const kw_
   ctx.call_index = l->times_called;
   ctx.n_inputs = n_inputs;
   ctx.inputs = inputs;
+  ctx.has_mask = has_mask;
+  ctx.mask = has_mask ? inputs[n_inputs] : -1;
   ctx.n_weights = n_weights;
   ctx.weights = weights;
   int outs[KERAS_MAX_OP_OUTPUTS], n_outs = 1;

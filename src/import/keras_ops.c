@@ -300,6 +300,25 @@ static krt_status *read_axes(const keras_layer_ctx *ctx, int x, int *axes, int *
   return NULL;
 }
 
+/* Any over constant axes (Masking's mask in Keras 3 files): 1 where an element is nonzero, else
+ * 0, as the max of x != 0 (booleans are the values 0 and 1 in krt). */
+static krt_status *convert_any(const keras_layer_ctx *ctx, int *out) {
+  static const char *const keys[] = {"axis", "keepdims", NULL};
+  KRT_TRY(refuse_unknown_keys(ctx, keys));
+  int x;
+  KRT_TRY(one_tensor(ctx, &x));
+  ir_attrs a = kl_attrs();
+  KRT_TRY(read_axes(ctx, x, a.axes, &a.n_axes));
+  KRT_TRY(kc_bool(ctx, NULL, "keepdims", 0, &a.keepdims));
+  a.reduce = IR_REDUCE_MAX;
+  int ins[2] = {x, -1}, nonzero;
+  KRT_TRY(kl_const_fill(ctx, "zero", 1, 0.0f, &ins[1]));
+  ir_attrs ne = kl_attrs();
+  ne.binary = IR_BINARY_NOT_EQUAL;
+  KRT_TRY(kl_emit(ctx, IR_OP_BINARY, "not_equal", ins, 2, &ne, &nonzero));
+  return kl_emit(ctx, IR_OP_REDUCE, NULL, &nonzero, 1, &a, out);
+}
+
 /* Mean, Sum, Max and Min over constant axes. Max and Min take numpy's `initial` as Keras's
  * backends compute it: maximum(max(x), initial) and minimum(min(x), initial), both exact. */
 static krt_status *convert_reduce(const keras_layer_ctx *ctx, int *out) {
@@ -1721,6 +1740,7 @@ static krt_status *convert_one(const keras_layer_ctx *ctx, int *output) {
   if (strcmp(cls, "Mean") == 0 || strcmp(cls, "Sum") == 0 || strcmp(cls, "Max") == 0 ||
       strcmp(cls, "Min") == 0)
     return convert_reduce(ctx, output);
+  if (strcmp(cls, "Any") == 0) return convert_any(ctx, output);
   if (strcmp(cls, "Softmax") == 0) return convert_softmax(ctx, 0, output);
   if (strcmp(cls, "LogSoftmax") == 0) return convert_softmax(ctx, 1, output);
   if (strcmp(cls, "Reshape") == 0) return convert_reshape(ctx, output);

@@ -203,10 +203,24 @@ static krt_status *parse_call(kw_builder *b, const kw_model *m, const cJSON *nod
     tfop_refs t = {b, m, user, &list};
     s = keras_tfop_visit_tensors(node, add_tfop_ref, &t);
   } else if (cJSON_IsObject(node)) {
+    const cJSON *kwargs = cJSON_GetObjectItemCaseSensitive(node, "kwargs");
     s = collect_keras3_tensors(b, m, cJSON_GetObjectItemCaseSensitive(node, "args"), user, &list);
-    if (!s)
-      s = collect_keras3_tensors(b, m, cJSON_GetObjectItemCaseSensitive(node, "kwargs"), user,
-                                 &list);
+    if (!s) s = collect_keras3_tensors(b, m, kwargs, user, &list);
+    /* Keras 3 records the mask a layer's call receives (from Masking, Embedding mask_zero, a
+     * masked recurrent layer's sequence) as its keyword argument mask: one tensor, kept apart
+     * from the inputs, last */
+    const cJSON *mask = cJSON_IsObject(kwargs) ? cJSON_GetObjectItemCaseSensitive(kwargs, "mask")
+                                               : NULL;
+    const char *mask_class = cJSON_IsObject(mask) ? keras_entry_class(mask) : NULL;
+    if (!s && mask_class && strcmp(mask_class, "__keras_tensor__") == 0) {
+      const cJSON *history = cJSON_GetObjectItemCaseSensitive(
+          cJSON_GetObjectItemCaseSensitive(mask, "config"), "keras_history");
+      if (!is_triple(history))
+        s = krt_error(KRT_ERR_BAD_FILE, "%s: %s: the mask tensor has no keras_history",
+                      b->src->file, user);
+      else if (!(s = add_triple(b, m, history, user, &list)))
+        call->has_mask = 1;
+    }
   } else if (cJSON_IsArray(node)) {
     const cJSON *item;
     cJSON_ArrayForEach(item, node) {

@@ -16,6 +16,8 @@ typedef struct kw_call {
   const cJSON *node; /* the inbound node as written (Keras 3: {"args", "kwargs"}) */
   int n_refs;
   kw_ref *refs;
+  int has_mask; /* Keras 3: the call's keyword argument mask is a tensor, refs[n_refs - 1] (not
+                 * one of the layer's inputs; keras_layer_ctx.mask) */
 } kw_call;
 
 typedef struct kw_model kw_model;

@@ -75,6 +75,8 @@ static const ir_attr_field fields[] = {
     INT("rnn_go_backwards", rnn_go_backwards, 0, 1, IR_A_RNN),
     INT("rnn_return_sequences", rnn_return_sequences, 0, 1, IR_A_RNN),
     INT("rnn_reverse_output", rnn_reverse_output, 0, 1, IR_A_RNN),
+    INT("rnn_masked", rnn_masked, 0, 1, IR_A_RNN),
+    INT("rnn_zero_masked_output", rnn_zero_masked_output, 0, 1, IR_A_RNN),
 };
 
 const ir_attr_field *ir_attr_fields(int *count) {

@@ -265,7 +265,8 @@ static void format_recurrent(fixed_buf *b, const ir_graph *g, const ir_node *n) 
   if (a->rnn_go_backwards) fixed_put(b, " backwards");
   fixed_put(b, "%s", a->rnn_return_sequences ? " sequences" : " last");
   if (a->rnn_reverse_output) fixed_put(b, "(reversed)");
-  if (n->n_inputs > 4) fixed_put(b, " initial_state");
+  if (n->n_inputs > 4 + (a->rnn_masked != 0)) fixed_put(b, " initial_state");
+  if (a->rnn_masked) fixed_put(b, " masked%s", a->rnn_zero_masked_output ? "(zero output)" : "");
 }
 
 #undef KIND_NAME

@@ -154,6 +154,11 @@ typedef struct ir_attrs {
   int rnn_reverse_output;        /* RECURRENT with return_sequences: 1 stores step s's h at
                                   * y[:, T-1-s] instead of y[:, s] (Keras Bidirectional reverses
                                   * its backward half's sequence this way) */
+  int rnn_masked;                /* RECURRENT: 1 when the last input is a mask m[N, T] (Keras's
+                                  * Masking, Embedding mask_zero): a step with m = 0 keeps the
+                                  * state and outputs the previous step's output (ops.def) */
+  int rnn_zero_masked_output;    /* RECURRENT with rnn_masked: a masked step outputs zeros
+                                  * instead (Keras zero_output_for_mask) */
 } ir_attrs;
 
 /* Attribute groups: which ir_attrs fields an op reads (the attributes column of ops.def). A field
@@ -179,7 +184,8 @@ typedef struct ir_attrs {
 #define IR_A_RESIZE (1u << 17)      /* spatial, scale, resize */
 #define IR_A_SIZES (1u << 18)       /* sizes */
 #define IR_A_RNN (1u << 19)         /* rnn_cell, rnn_units, rnn_act, rnn_gate_act, rnn_go_backwards,
-                                     * rnn_return_sequences, rnn_reverse_output */
+                                     * rnn_return_sequences, rnn_reverse_output, rnn_masked,
+                                     * rnn_zero_masked_output */
 
 /* One field of ir_attrs as the engine file and the checks see it. */
 typedef enum ir_attr_type {

@@ -919,12 +919,16 @@ static krt_status *infer_recurrent(infer *c) {
     return node_error(c, KRT_ERR_INTERNAL, "unknown cell kind %d", (int)a->rnn_cell);
   if (a->rnn_units < 1)
     return node_error(c, KRT_ERR_INTERNAL, "has %d units", a->rnn_units);
-  if ((a->rnn_go_backwards | a->rnn_return_sequences | a->rnn_reverse_output) & ~1)
+  if ((a->rnn_go_backwards | a->rnn_return_sequences | a->rnn_reverse_output | a->rnn_masked |
+       a->rnn_zero_masked_output) & ~1)
     return node_error(c, KRT_ERR_INTERNAL, "has a direction or output flag other than 0 or 1");
   KRT_TRY(check_rnn_activation(c, &a->rnn_act, "activation"));
   KRT_TRY(check_rnn_activation(c, &a->rnn_gate_act, "recurrent activation"));
   int lstm = a->rnn_cell == IR_RNN_LSTM;
-  int k = c->n->n_inputs;
+  int masked = a->rnn_masked, k = c->n->n_inputs - masked; /* k: inputs before the mask */
+  if (a->rnn_zero_masked_output && !masked)
+    return node_error(c, KRT_ERR_INTERNAL, "zeroes masked outputs but takes no mask");
+  if (k < 4) return node_error(c, KRT_ERR_INTERNAL, "has no input left for its mask");
   if (c->n->n_outputs == 3 && !lstm)
     return node_error(c, KRT_ERR_INTERNAL, "has a final c_T output (output 2), which only LSTM has");
   if (k == 6 && !lstm)
@@ -947,6 +951,14 @@ static krt_status *infer_recurrent(infer *c) {
       return node_error(c, KRT_ERR_SHAPE, "initial state '%s' is %s; expected [N, %lld] with the "
                         "batch of x %s", input_name(c, i), value_dims(s).s, (long long)h,
                         value_dims(x).s);
+  }
+  if (masked) { /* m[N, T], the batch and steps of x */
+    const ir_value *m = input(c, k);
+    int ok = m->rank == 2 && m->batched == x->batched && (m->batched || m->dims[0] == x->dims[0]) &&
+             m->dims[1] == x->dims[1];
+    if (!ok)
+      return node_error(c, KRT_ERR_SHAPE, "mask '%s' is %s; expected [N, T] of x %s",
+                        input_name(c, k), value_dims(m).s, value_dims(x).s);
   }
   copy_shape(c->out, x);
   c->out->layout = IR_LAYOUT_PLAIN;

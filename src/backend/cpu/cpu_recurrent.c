@@ -104,8 +104,9 @@ static void rnn_step(const ir_attrs *a, const float *x_s, int64_t f, const float
 /* x[N, T, F], W[F, G*H], R[H, G*H], b[B], h0[N, H]?, c0[N, H]? -> y[0]: [N, T, H] or [N, H];
  * y[1] h_T [N, H]?, y[2] c_T [N, H]? (ops.def) */
 krt_status *cpu_kernel_recurrent(const ir_node *n, const cpu_tensor *in, int n_in, cpu_tensor *y) {
-  KRT_TRY(cpu_check_inputs(n, n_in, 4, 6));
+  KRT_TRY(cpu_check_inputs(n, n_in, 4, 7));
   const ir_attrs *a = &n->attrs;
+  const cpu_tensor *mask = a->rnn_masked ? &in[--n_in] : NULL; /* n_in: inputs before it */
   const cpu_tensor *x = &in[0];
   int64_t h = a->rnn_units, g = a->rnn_cell == IR_RNN_SIMPLE ? 1
                                 : a->rnn_cell == IR_RNN_LSTM ? 4
@@ -118,12 +119,21 @@ krt_status *cpu_kernel_recurrent(const ir_node *n, const cpu_tensor *in, int n_i
     if (in[i].rank != 2 || in[i].dims[0] != batch || in[i].dims[1] != h)
       return cpu_node_error(n, KRT_ERR_INTERNAL, "initial state %d is not [%lld, %lld]", i - 4,
                             (long long)batch, (long long)h);
+  if (n_in < 4 || (mask && (mask->rank != 2 || mask->dims[0] != batch || mask->dims[1] != steps)))
+    return cpu_node_error(n, KRT_ERR_INTERNAL, "the mask is not [%lld, %lld]", (long long)batch,
+                          (long long)steps);
   KRT_TRY(cpu_check_count(n, y, batch * (a->rnn_return_sequences ? steps : 1) * h));
   if (n->n_outputs > 3 || (n->n_outputs == 3 && a->rnn_cell != IR_RNN_LSTM))
     return cpu_node_error(n, KRT_ERR_INTERNAL, "has %d outputs", n->n_outputs);
   for (int o = 1; o < n->n_outputs; o++) KRT_TRY(cpu_check_count(n, &y[o], batch * h));
   rnn_scratch s;
   krt_status *st = scratch_alloc(n, h, g, &s);
+  /* masked steps output the previous step's output: zeros before the first, else that step's h
+   * (the state a masked step keeps), so the last output needs no buffer of its own */
+  float *out = NULL;
+  if (!st && !(out = calloc((size_t)h, sizeof *out)))
+    st = cpu_node_error(n, KRT_ERR_OUT_OF_MEMORY, "cannot allocate the output of %lld units",
+                        (long long)h);
   for (int64_t b = 0; !st && b < batch; b++) {
     if (n_in > 4)
       memcpy(s.h, in[4].data + b * h, (size_t)h * sizeof *s.h);
@@ -133,19 +143,27 @@ krt_status *cpu_kernel_recurrent(const ir_node *n, const cpu_tensor *in, int n_i
       memcpy(s.c, in[5].data + b * h, (size_t)h * sizeof *s.c);
     else
       memset(s.c, 0, (size_t)h * sizeof *s.c);
+    memset(out, 0, (size_t)h * sizeof *out);
     for (int64_t step = 0; step < steps; step++) {
       int64_t t = a->rnn_go_backwards ? steps - 1 - step : step;
-      rnn_step(a, x->data + (b * steps + t) * f, f, in[1].data, in[2].data, in[3].data, h, &s);
+      if (!mask || mask->data[b * steps + t] != 0.0f) {
+        rnn_step(a, x->data + (b * steps + t) * f, f, in[1].data, in[2].data, in[3].data, h, &s);
+        memcpy(out, s.h, (size_t)h * sizeof *out);
+      } else if (a->rnn_zero_masked_output) {
+        memset(out, 0, (size_t)h * sizeof *out);
+      } /* else: the previous step's output, already in out */
       if (a->rnn_return_sequences) {
         int64_t at = a->rnn_reverse_output ? steps - 1 - step : step;
-        memcpy(y->data + (b * steps + at) * h, s.h, (size_t)h * sizeof *s.h);
+        memcpy(y->data + (b * steps + at) * h, mask ? out : s.h, (size_t)h * sizeof *s.h);
       }
     }
-    /* T = 0 gives the initial state, as Keras does */
-    if (!a->rnn_return_sequences) memcpy(y->data + b * h, s.h, (size_t)h * sizeof *s.h);
+    /* T = 0 gives the initial state, as Keras does; masked, the last step's output */
+    if (!a->rnn_return_sequences)
+      memcpy(y->data + b * h, mask && steps > 0 ? out : s.h, (size_t)h * sizeof *s.h);
     if (n->n_outputs > 1) memcpy(y[1].data + b * h, s.h, (size_t)h * sizeof *s.h);
     if (n->n_outputs > 2) memcpy(y[2].data + b * h, s.c, (size_t)h * sizeof *s.c);
   }
   scratch_free(&s);
+  free(out);
   return st;
 }

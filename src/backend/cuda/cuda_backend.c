@@ -27,7 +27,7 @@ static krt_status *cuda_check_node(const ir_graph *g, const ir_node *n) {
         (int)a->rnn_gate_act.kind > IR_ACT_LAST)
       return krt_error(KRT_ERR_UNSUPPORTED, "node '%s' (%s): unknown cell or activation kind",
                        n->name, ir_op_name(n->op));
-    size_t shared = cuda_recurrent_shared_bytes(a->rnn_cell, a->rnn_units);
+    size_t shared = cuda_recurrent_shared_bytes(a->rnn_cell, a->rnn_units, a->rnn_masked);
     if (shared > CUDA_RECURRENT_MAX_SHARED)
       return krt_error(KRT_ERR_UNSUPPORTED,
                        "node '%s' (%s): %d units need %zu bytes of shared memory per block, the "

@@ -73,11 +73,11 @@ krt_status *cuda_launch_identity(const ir_node *, const cuda_tensor *, int, cuda
 /* cuda_matmul.cu: MatMul of two tensors (its own tiled kernel, float32 accumulation) */
 krt_status *cuda_launch_matmul(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
 /* cuda_recurrent.cu: Recurrent (SimpleRNN, LSTM, GRU), one persistent block per sample with the
- * state in shared memory: cuda_recurrent_shared_bytes(cell, units) of it, which must not exceed
- * CUDA_RECURRENT_MAX_SHARED (the shared memory every CUDA device gives a block without opting in;
- * about 1100 LSTM, 1350 GRU or 2450 SimpleRNN units) */
+ * state in shared memory: cuda_recurrent_shared_bytes(cell, units, masked) of it, which must not
+ * exceed CUDA_RECURRENT_MAX_SHARED (the shared memory every CUDA device gives a block without
+ * opting in; about 1100 LSTM, 1350 GRU or 2450 SimpleRNN units, a masked layer a little fewer) */
 krt_status *cuda_launch_recurrent(const ir_node *, const cuda_tensor *, int, cuda_tensor *, const cuda_launch *);
-size_t cuda_recurrent_shared_bytes(ir_rnn_cell cell, int64_t units);
+size_t cuda_recurrent_shared_bytes(ir_rnn_cell cell, int64_t units, int masked);
 #define CUDA_RECURRENT_MAX_SHARED (48 * 1024)
 
 /* Elementwise epilogue for library calls that cannot fuse it themselves:

@@ -6,7 +6,9 @@
  * Layouts (ops.def): x[N, T, F], W[F, G*H], R[H, G*H] row-major with gate block k in columns
  * k*H .. k*H+H-1 (LSTM i f c o, GRU z r h), b[B] (GRU_RESET_AFTER: input bias [3H] then recurrent
  * bias [3H]), h0 and c0 [N, H], y [N, T, H] (return_sequences) or [N, H], then the final
- * states h_T and (LSTM) c_T [N, H] when the node has those outputs (Keras return_state).
+ * states h_T and (LSTM) c_T [N, H] when the node has those outputs (Keras return_state). A mask
+ * m[N, T] (rnn_masked, the last input) skips the steps where it is 0: the state stays, the step
+ * outputs the previous step's output (zeros before the first; zeros with rnn_zero_masked_output).
  *
  * Per step s (t = s, or T-1-s with go_backwards), in shared memory:
  *   xw[q] = b[q] + x_t . W[:, q]            for every gate column q < G*H
@@ -24,20 +26,20 @@ static __host__ __device__ int rnn_gates(ir_rnn_cell cell) {
   return cell == IR_RNN_SIMPLE ? 1 : cell == IR_RNN_LSTM ? 4 : 3;
 }
 
-/* Shared floats of one block: h, c, rh [H] and xw, hr [G*H]. */
-static __host__ __device__ int64_t rnn_shared_floats(ir_rnn_cell cell, int64_t units) {
-  return 3 * units + 2 * (int64_t)rnn_gates(cell) * units;
+/* Shared floats of one block: h, c, rh [H], xw, hr [G*H] and, masked, out [H]. */
+static __host__ __device__ int64_t rnn_shared_floats(ir_rnn_cell cell, int64_t units, int masked) {
+  return (3 + (masked != 0)) * units + 2 * (int64_t)rnn_gates(cell) * units;
 }
 
-extern "C" size_t cuda_recurrent_shared_bytes(ir_rnn_cell cell, int64_t units) {
-  return (size_t)rnn_shared_floats(cell, units) * sizeof(float);
+extern "C" size_t cuda_recurrent_shared_bytes(ir_rnn_cell cell, int64_t units, int masked) {
+  return (size_t)rnn_shared_floats(cell, units, masked) * sizeof(float);
 }
 
 typedef struct rnn_params {
   ir_rnn_cell cell;
   ir_activation act, gate_act;
   int64_t steps, features, units;
-  int go_backwards, return_sequences, reverse_output, has_h0, has_c0;
+  int go_backwards, return_sequences, reverse_output, has_h0, has_c0, zero_masked_output;
 } rnn_params;
 
 /* acc + sum_k v[k] * m[k, col] for a row-major m [rows, stride]; v in shared memory. */
@@ -61,22 +63,37 @@ template <typename T>
 __global__ void recurrent_kernel(const T *__restrict__ x, const T *__restrict__ w,
                                  const T *__restrict__ r, const T *__restrict__ b,
                                  const T *__restrict__ h0, const T *__restrict__ c0,
-                                 T *__restrict__ y, T *__restrict__ h_last,
+                                 const T *__restrict__ mask, T *__restrict__ y, T *__restrict__ h_last,
                                  T *__restrict__ c_last, int64_t batch, rnn_params p) {
   extern __shared__ float shared[];
   const int64_t hn = p.units, gh = (int64_t)rnn_gates(p.cell) * hn, f = p.features;
   float *h = shared, *c = h + hn, *rh = c + hn, *xw = rh + hn, *hr = xw + gh;
+  float *out = mask ? hr + gh : NULL; /* the last output, for masked steps */
   const int reset_after = p.cell == IR_RNN_GRU_RESET_AFTER;
   const int reset_before = p.cell == IR_RNN_GRU;
   for (int64_t n = blockIdx.x; n < batch; n += gridDim.x) {
     for (int64_t j = threadIdx.x; j < hn; j += blockDim.x) {
       h[j] = p.has_h0 ? ld(h0 + n * hn + j) : 0.0f;
       c[j] = p.has_c0 ? ld(c0 + n * hn + j) : 0.0f;
+      if (out) out[j] = 0.0f;
     }
     __syncthreads();
     for (int64_t s = 0; s < p.steps; s++) {
       int64_t t = p.go_backwards ? p.steps - 1 - s : s;
       const T *xt = x + (n * p.steps + t) * f;
+      /* a masked step: the state stays; the output is the previous one, or zeros (the same for
+       * every thread of the block, so the branch does not split __syncthreads) */
+      if (mask && ld(mask + n * p.steps + t) == 0.0f) {
+        for (int64_t j = threadIdx.x; j < hn; j += blockDim.x) {
+          if (p.zero_masked_output) out[j] = 0.0f;
+          if (p.return_sequences) {
+            int64_t at = p.reverse_output ? p.steps - 1 - s : s;
+            st(y + (n * p.steps + at) * hn + j, out[j]);
+          }
+        }
+        __syncthreads();
+        continue;
+      }
       /* 1. the input and recurrent products of every gate column */
       for (int64_t q = threadIdx.x; q < gh; q += blockDim.x) {
         xw[q] = dot_row(xt, w, f, gh, q, ld(b + q));
@@ -118,6 +135,7 @@ __global__ void recurrent_kernel(const T *__restrict__ x, const T *__restrict__ 
           hj = z * h[j] + (1.0f - z) * candidate;
         }
         h[j] = hj;
+        if (out) out[j] = hj;
         if (p.return_sequences) {
           int64_t at = p.reverse_output ? p.steps - 1 - s : s;
           st(y + (n * p.steps + at) * hn + j, hj);
@@ -126,7 +144,8 @@ __global__ void recurrent_kernel(const T *__restrict__ x, const T *__restrict__ 
       __syncthreads();
     }
     for (int64_t j = threadIdx.x; j < hn; j += blockDim.x) {
-      if (!p.return_sequences) st(y + n * hn + j, h[j]);
+      /* T = 0 gives the initial state; masked, the last step's output */
+      if (!p.return_sequences) st(y + n * hn + j, out && p.steps > 0 ? out[j] : h[j]);
       if (h_last) st(h_last + n * hn + j, h[j]);
       if (c_last) st(c_last + n * hn + j, c[j]);
     }
@@ -136,15 +155,20 @@ __global__ void recurrent_kernel(const T *__restrict__ x, const T *__restrict__ 
 
 extern "C" krt_status *cuda_launch_recurrent(const ir_node *n, const cuda_tensor *in, int n_in,
                                              cuda_tensor *y, const cuda_launch *launch) {
-  KRT_TRY(cuda_check_inputs(n, n_in, 4, 6));
+  KRT_TRY(cuda_check_inputs(n, n_in, 4, 7));
   KRT_TRY(cuda_check_dtypes(n, in, n_in, y));
   const ir_attrs *a = &n->attrs;
+  const cuda_tensor *mask = a->rnn_masked ? &in[--n_in] : NULL; /* n_in: inputs before it */
+  if (n_in < 4) return cuda_node_error(n, KRT_ERR_INTERNAL, "has no input left for its mask");
   const cuda_tensor *x = &in[0];
   int64_t hn = a->rnn_units, g = rnn_gates(a->rnn_cell);
   if (x->rank != 3 || in[1].rank != 2 || in[2].rank != 2 || hn < 1 || in[1].dims[0] != x->dims[2] ||
       in[1].dims[1] != g * hn || in[2].dims[0] != hn || in[2].dims[1] != g * hn)
     return cuda_node_error(n, KRT_ERR_INTERNAL, "inputs do not match %lld units", (long long)hn);
   int64_t batch = x->dims[0], steps = x->dims[1];
+  if (mask && (mask->rank != 2 || mask->dims[0] != batch || mask->dims[1] != steps))
+    return cuda_node_error(n, KRT_ERR_INTERNAL, "the mask is not [%lld, %lld]", (long long)batch,
+                           (long long)steps);
   for (int i = 4; i < n_in; i++)
     if (in[i].rank != 2 || in[i].dims[0] != batch || in[i].dims[1] != hn)
       return cuda_node_error(n, KRT_ERR_INTERNAL, "initial state %d is not [%lld, %lld]", i - 4,
@@ -163,7 +187,7 @@ extern "C" krt_status *cuda_launch_recurrent(const ir_node *n, const cuda_tensor
                              "Recurrent writes its outputs dense, not at a pitch");
   }
   if (batch == 0) return NULL;
-  size_t shared = cuda_recurrent_shared_bytes(a->rnn_cell, hn);
+  size_t shared = cuda_recurrent_shared_bytes(a->rnn_cell, hn, a->rnn_masked);
   if (shared > CUDA_RECURRENT_MAX_SHARED)
     return cuda_node_error(n, KRT_ERR_UNSUPPORTED, "%lld units need %zu bytes of shared memory",
                            (long long)hn, shared);
@@ -180,11 +204,13 @@ extern "C" krt_status *cuda_launch_recurrent(const ir_node *n, const cuda_tensor
   p.reverse_output = a->rnn_reverse_output;
   p.has_h0 = n_in > 4;
   p.has_c0 = n_in > 5;
+  p.zero_masked_output = a->rnn_zero_masked_output;
   unsigned blocks = (unsigned)(batch < CUDA_MAX_BLOCKS ? batch : CUDA_MAX_BLOCKS);
   CUDA_DISPATCH(y->dtype, {
     recurrent_kernel<T><<<blocks, RNN_THREADS, shared, launch->stream>>>(
         (const T *)x->data, (const T *)in[1].data, (const T *)in[2].data, (const T *)in[3].data,
         n_in > 4 ? (const T *)in[4].data : NULL, n_in > 5 ? (const T *)in[5].data : NULL,
+        mask ? (const T *)mask->data : NULL,
         (T *)y->data, n->n_outputs > 1 ? (T *)y[1].data : NULL,
         n->n_outputs > 2 ? (T *)y[2].data : NULL, batch, p);
   });
