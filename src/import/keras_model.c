@@ -35,6 +35,63 @@ static int64_t array_elements(const keras_array *a) {
 /* Converts one call of one layer (`call`: its inbound node in this run of the model, NULL in a
  * Sequential model); the call's outputs are returned in a new array. A nested model run twice
  * runs its layers' calls twice: the node is the run's, not the times_called-th. */
+/* ---- Keras masks ---------------------------------------------------------------------------
+ * Keras sets a mask on the tensors that Masking and Embedding(mask_zero=True) return, and layers
+ * pass it on or use it; Keras 3 records it only where a layer's call takes it as keyword
+ * argument mask. krt applies masks in the recurrent layers, from that recorded tensor, and so
+ * follows which values carry one: a masked value may reach a recurrent layer whose call records
+ * the mask, or a keras.ops operation (which ignores masks); any other layer would use or pass on
+ * a mask krt does not apply, and is refused. */
+
+static int value_masked(const kw_builder *b, int v) {
+  return v >= 0 && v < b->n_masked && b->masked[v];
+}
+
+static krt_status *mark_masked(kw_builder *b, int v) {
+  if (v < 0) return NULL;
+  if (v >= b->n_masked) {
+    int n = b->g->n_values > v + 1 ? b->g->n_values : v + 1;
+    unsigned char *grown = realloc(b->masked, (size_t)n);
+    if (!grown) return krt_error_oom("mask flags");
+    memset(grown + b->n_masked, 0, (size_t)(n - b->n_masked));
+    b->masked = grown, b->n_masked = n;
+  }
+  b->masked[v] = 1;
+  return NULL;
+}
+
+static int is_mask_reader(const char *cls) {
+  static const char *const classes[] = {"SimpleRNN", "LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU",
+                                        "Bidirectional", NULL};
+  for (int i = 0; classes[i]; i++)
+    if (strcmp(classes[i], cls) == 0) return 1;
+  return 0;
+}
+
+/* The outputs of a layer that carry a mask after it ran (Keras's compute_mask): Masking's and
+ * Embedding(mask_zero=True)'s output; a masked recurrent layer's sequence (return_sequences; for
+ * Bidirectional merge_mode None both halves), never its states. */
+static krt_status *mark_layer_outputs(kw_builder *b, const kw_layer *l, int masked_call,
+                                      const int *outs, int n_outs) {
+  const char *cls = l->class_name;
+  const cJSON *cfg = l->config;
+  if (strcmp(cls, "Masking") == 0) return mark_masked(b, outs[0]);
+  if (strcmp(cls, "Embedding") == 0)
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "mask_zero")) ? mark_masked(b, outs[0])
+                                                                             : NULL;
+  if (!masked_call || !is_mask_reader(cls)) return NULL;
+  int sequences_out = 1;
+  if (strcmp(cls, "Bidirectional") == 0) {
+    const cJSON *merge = cJSON_GetObjectItemCaseSensitive(cfg, "merge_mode");
+    if (merge && cJSON_IsNull(merge)) sequences_out = 2;
+    cfg = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "layer"),
+                                           "config");
+  }
+  if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "return_sequences"))) return NULL;
+  for (int i = 0; i < sequences_out && i < n_outs; i++) KRT_TRY(mark_masked(b, outs[i]));
+  return NULL;
+}
+
 static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const kw_call *call,
                                 const int *inputs, int n_inputs, int **outputs, int *n_outputs) {
   kw_layer *l = &m->layers[index];
@@ -46,6 +103,26 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const kw_
                      "%s: model '%s' (%s): the call passes a mask (keyword argument mask) "
                      "into a nested model; krt applies masks in recurrent layers only",
                      b->src->file, l->full_name, l->class_name);
+  const cJSON *module_entry = cJSON_GetObjectItemCaseSensitive(l->entry, "module");
+  int operation =
+      keras_is_operation(cJSON_IsString(module_entry) ? module_entry->valuestring : NULL);
+  for (int i = 0; i < n_inputs && !operation; i++) {
+    if (!value_masked(b, inputs[i])) continue;
+    const char *name = b->g->values[inputs[i]].name ? b->g->values[inputs[i]].name : "?";
+    if (!is_mask_reader(l->class_name) || l->nested)
+      return krt_error(KRT_ERR_UNSUPPORTED,
+                       "%s: layer '%s' (%s): its input '%s' carries a Keras mask (from Masking or "
+                       "Embedding mask_zero), which this layer would use or pass on; krt "
+                       "applies masks in recurrent layers only",
+                       b->src->file, l->full_name, l->class_name, name);
+    if (!has_mask)
+      return krt_error(KRT_ERR_UNSUPPORTED,
+                       "%s: layer '%s' (%s): its input '%s' carries a Keras mask that the file "
+                       "does not record for this call (a Sequential model records no calls); "
+                       "krt applies masks it can read: save the model as a functional one",
+                       b->src->file, l->full_name, l->class_name, name);
+  }
+  int masked_call = has_mask;
   if (l->nested) {
     KRT_TRY(run_model(b, l->nested, inputs, n_inputs, outputs, n_outputs));
     /* Its param_count stays 0: the weights belong to its own layers, which have records of their
@@ -113,7 +190,7 @@ static krt_status *convert_call(kw_builder *b, kw_model *m, int index, const kw_
   if (l->times_called++ == 0) record->output = outs[0];
   *outputs = result;
   *n_outputs = n_outs;
-  return NULL;
+  return mark_layer_outputs(b, l, masked_call, outs, n_outs);
 }
 
 /* ---- Sequential --------------------------------------------------------------------------- */
@@ -365,7 +442,7 @@ static krt_status *add_outputs(kw_builder *b, const kw_model *m, const int *valu
 }
 
 krt_status *keras_build_graph(const keras_model_source *src, ir_graph *g) {
-  kw_builder b = {src, g};
+  kw_builder b = {src, g, NULL, 0};
   kw_model *top = NULL;
   int *inputs = NULL, *outputs = NULL, n_inputs = 0, n_outputs = 0;
   krt_status *s = kw_parse_model(&b, src->model, NULL, -1, "", &top);
@@ -383,6 +460,7 @@ krt_status *keras_build_graph(const keras_model_source *src, ir_graph *g) {
   if (!s) s = add_outputs(&b, top, outputs, n_outputs);
   free(inputs);
   free(outputs);
+  free(b.masked);
   kw_free_model(top);
   return s;
 }

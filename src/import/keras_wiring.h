@@ -53,6 +53,11 @@ struct kw_model {
 typedef struct kw_builder {
   const keras_model_source *src;
   ir_graph *g;
+  /* Keras masks (keras_layers_mask.c): masked[v] != 0 when IR value v carries one, as Keras
+   * sets it on a tensor (Masking, Embedding mask_zero, a masked recurrent layer's sequence);
+   * n_masked entries, grown on demand */
+  unsigned char *masked;
+  int n_masked;
 } kw_builder;
 
 /* Parses a model config object ({"class_name", "config"}) and adds the layer records of it and
