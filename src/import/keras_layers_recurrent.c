@@ -36,7 +36,7 @@ typedef struct rnn_layer {
   int use_bias, go_backwards, return_sequences;
   int return_state; /* the final states after the output: h (GRU, SimpleRNN), h and c (LSTM) */
   int zero_output_for_mask; /* masked steps output zeros, not the previous step's output */
-  int cudnn; /* CuDNNLSTM / CuDNNGRU: fixed activations, bias as cuDNN keeps it */
+  int cudnn;                /* CuDNNLSTM / CuDNNGRU: fixed activations, bias as cuDNN keeps it */
 } rnn_layer;
 
 static int gate_count(ir_rnn_cell cell) {
@@ -297,7 +297,9 @@ static krt_status *gather_fused(const keras_layer_ctx *ctx, const rnn_layer *l, 
 }
 
 /* The states a cell carries from step to step: h, and c for an LSTM. */
-static int state_count(const rnn_layer *l) { return l->cell == IR_RNN_LSTM ? 2 : 1; }
+static int state_count(const rnn_layer *l) {
+  return l->cell == IR_RNN_LSTM ? 2 : 1;
+}
 
 /* Emits the Recurrent node of layer l (weights in ctx) on x with initial states states[0..n);
  * node and constants are named "<layer>/<part>/..." (part NULL: the layer's own name). Its

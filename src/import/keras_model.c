@@ -61,8 +61,8 @@ static krt_status *mark_masked(kw_builder *b, int v) {
 }
 
 static int is_mask_reader(const char *cls) {
-  static const char *const classes[] = {"SimpleRNN", "LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU",
-                                        "Bidirectional", NULL};
+  static const char *const classes[] = {"SimpleRNN", "LSTM",          "GRU", "CuDNNLSTM",
+                                        "CuDNNGRU",  "Bidirectional", NULL};
   for (int i = 0; classes[i]; i++)
     if (strcmp(classes[i], cls) == 0) return 1;
   return 0;
@@ -77,15 +77,16 @@ static krt_status *mark_layer_outputs(kw_builder *b, const kw_layer *l, int mask
   const cJSON *cfg = l->config;
   if (strcmp(cls, "Masking") == 0) return mark_masked(b, outs[0]);
   if (strcmp(cls, "Embedding") == 0)
-    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "mask_zero")) ? mark_masked(b, outs[0])
-                                                                             : NULL;
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "mask_zero"))
+               ? mark_masked(b, outs[0])
+               : NULL;
   if (!masked_call || !is_mask_reader(cls)) return NULL;
   int sequences_out = 1;
   if (strcmp(cls, "Bidirectional") == 0) {
     const cJSON *merge = cJSON_GetObjectItemCaseSensitive(cfg, "merge_mode");
     if (merge && cJSON_IsNull(merge)) sequences_out = 2;
-    cfg = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "layer"),
-                                           "config");
+    cfg =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "layer"), "config");
   }
   if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "return_sequences"))) return NULL;
   for (int i = 0; i < sequences_out && i < n_outs; i++) KRT_TRY(mark_masked(b, outs[i]));

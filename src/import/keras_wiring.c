@@ -209,8 +209,8 @@ static krt_status *parse_call(kw_builder *b, const kw_model *m, const cJSON *nod
     /* Keras 3 records the mask a layer's call receives (from Masking, Embedding mask_zero, a
      * masked recurrent layer's sequence) as its keyword argument mask: one tensor, kept apart
      * from the inputs, last */
-    const cJSON *mask = cJSON_IsObject(kwargs) ? cJSON_GetObjectItemCaseSensitive(kwargs, "mask")
-                                               : NULL;
+    const cJSON *mask =
+        cJSON_IsObject(kwargs) ? cJSON_GetObjectItemCaseSensitive(kwargs, "mask") : NULL;
     const char *mask_class = cJSON_IsObject(mask) ? keras_entry_class(mask) : NULL;
     if (!s && mask_class && strcmp(mask_class, "__keras_tensor__") == 0) {
       const cJSON *history = cJSON_GetObjectItemCaseSensitive(

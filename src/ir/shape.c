@@ -930,7 +930,8 @@ static krt_status *infer_recurrent(infer *c) {
     return node_error(c, KRT_ERR_INTERNAL, "zeroes masked outputs but takes no mask");
   if (k < 4) return node_error(c, KRT_ERR_INTERNAL, "has no input left for its mask");
   if (c->n->n_outputs == 3 && !lstm)
-    return node_error(c, KRT_ERR_INTERNAL, "has a final c_T output (output 2), which only LSTM has");
+    return node_error(c, KRT_ERR_INTERNAL,
+                      "has a final c_T output (output 2), which only LSTM has");
   if (k == 6 && !lstm)
     return node_error(c, KRT_ERR_INTERNAL, "takes an initial c0 (input 5), which only LSTM has");
   if (k == 5 && lstm)

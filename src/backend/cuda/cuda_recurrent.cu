@@ -63,8 +63,9 @@ template <typename T>
 __global__ void recurrent_kernel(const T *__restrict__ x, const T *__restrict__ w,
                                  const T *__restrict__ r, const T *__restrict__ b,
                                  const T *__restrict__ h0, const T *__restrict__ c0,
-                                 const T *__restrict__ mask, T *__restrict__ y, T *__restrict__ h_last,
-                                 T *__restrict__ c_last, int64_t batch, rnn_params p) {
+                                 const T *__restrict__ mask, T *__restrict__ y,
+                                 T *__restrict__ h_last, T *__restrict__ c_last, int64_t batch,
+                                 rnn_params p) {
   extern __shared__ float shared[];
   const int64_t hn = p.units, gh = (int64_t)rnn_gates(p.cell) * hn, f = p.features;
   float *h = shared, *c = h + hn, *rh = c + hn, *xw = rh + hn, *hr = xw + gh;
@@ -179,8 +180,8 @@ extern "C" krt_status *cuda_launch_recurrent(const ir_node *n, const cuda_tensor
     if (o > 0) {
       KRT_TRY(cuda_check_dtypes(n, in, n_in, &y[o]));
       if (y[o].rank != 2 || y[o].dims[0] != batch || y[o].dims[1] != hn)
-        return cuda_node_error(n, KRT_ERR_INTERNAL, "final state output %d is not [%lld, %lld]",
-                               o, (long long)batch, (long long)hn);
+        return cuda_node_error(n, KRT_ERR_INTERNAL, "final state output %d is not [%lld, %lld]", o,
+                               (long long)batch, (long long)hn);
     }
     if (y[o].row_pitch)
       return cuda_node_error(n, KRT_ERR_INTERNAL,
@@ -210,8 +211,7 @@ extern "C" krt_status *cuda_launch_recurrent(const ir_node *n, const cuda_tensor
     recurrent_kernel<T><<<blocks, RNN_THREADS, shared, launch->stream>>>(
         (const T *)x->data, (const T *)in[1].data, (const T *)in[2].data, (const T *)in[3].data,
         n_in > 4 ? (const T *)in[4].data : NULL, n_in > 5 ? (const T *)in[5].data : NULL,
-        mask ? (const T *)mask->data : NULL,
-        (T *)y->data, n->n_outputs > 1 ? (T *)y[1].data : NULL,
+        mask ? (const T *)mask->data : NULL, (T *)y->data, n->n_outputs > 1 ? (T *)y[1].data : NULL,
         n->n_outputs > 2 ? (T *)y[2].data : NULL, batch, p);
   });
   return cuda_check_launch(n);
