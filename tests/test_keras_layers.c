@@ -522,6 +522,61 @@ static void test_recurrent(void) {
   }
 }
 
+/* Masks: a recurrent layer takes the call's mask as its Recurrent node's last input; Masking
+ * and mask_zero only where the file records masks (Keras 3); a wrong mask is refused. */
+static void test_masks(void) {
+  fixture f;
+  int64_t seq[2] = {4, 3}; /* x [N, 4 steps, 3 features] */
+  int out;
+  setup(&f, "GRU", "{\"units\": 2, \"zero_output_for_mask\": true}", 3, seq);
+  krt_status_release(ir_add_input(f.g, "m", KRT_FLOAT32, 2, (int64_t[]){-1, 4}, 1,
+                                  IR_LAYOUT_PLAIN, &f.inputs[1]));
+  f.ctx.has_mask = 1, f.ctx.mask = f.inputs[1];
+  add_weight(&f, 2, (int64_t[]){3, 6});
+  add_weight(&f, 2, (int64_t[]){2, 6});
+  add_weight(&f, 2, (int64_t[]){2, 6});
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  const ir_node *n = find_node(&f, IR_OP_RECURRENT);
+  CHECK(n && n->attrs.rnn_masked && n->attrs.rnn_zero_masked_output && n->n_inputs == 5 &&
+        n->inputs[4] == f.inputs[1]);
+  teardown(&f);
+  /* a mask of other steps than the sequence's */
+  setup(&f, "SimpleRNN", "{\"units\": 2}", 3, seq);
+  krt_status_release(ir_add_input(f.g, "m", KRT_FLOAT32, 2, (int64_t[]){-1, 5}, 1,
+                                  IR_LAYOUT_PLAIN, &f.inputs[1]));
+  f.ctx.has_mask = 1, f.ctx.mask = f.inputs[1];
+  add_weight(&f, 2, (int64_t[]){3, 2});
+  add_weight(&f, 2, (int64_t[]){2, 2});
+  add_weight(&f, 1, (int64_t[]){2});
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "expected [batch, 4 steps]");
+  teardown(&f);
+  /* Masking: x * max(x != v) over the features; refused in Keras 2 files and for an infinite
+   * mask_value (x * 0 would not give Keras's 0 there) */
+  setup(&f, "Masking", "{\"mask_value\": 0.5}", 3, seq);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->n_nodes == 3 && last_node(&f)->op == IR_OP_BINARY &&
+        last_node(&f)->attrs.binary == IR_BINARY_MUL && f.g->values[out].rank == 3);
+  teardown(&f);
+  setup(&f, "Masking", "{\"mask_value\": 0.5}", 3, seq);
+  f.ctx.keras_major = 2;
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "records no mask");
+  teardown(&f);
+  setup(&f, "Masking", "{\"mask_value\": 1e39}", 3, seq);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "option mask_value");
+  teardown(&f);
+  /* a mask kwarg for a layer that does not apply masks stays refused */
+  setup(&f, "Dense", "{\"units\": 2}", 3, seq);
+  cJSON *call = cJSON_Parse("{\"args\": [], \"kwargs\": {\"mask\": {\"class_name\": "
+                            "\"__keras_tensor__\", \"config\": {\"keras_history\": "
+                            "[\"m\", 0, 0]}}}}");
+  f.ctx.call = call;
+  add_weight(&f, 2, (int64_t[]){3, 2});
+  add_weight(&f, 1, (int64_t[]){2});
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "the call passes a mask");
+  cJSON_Delete(call);
+  teardown(&f);
+}
+
 int main(void) {
   test_unknown_class();
   test_dense_activations();
@@ -532,5 +587,6 @@ int main(void) {
   test_user_code();
   test_recurrent();
   test_augmentation();
+  test_masks();
   return test_summary("test_keras_layers");
 }

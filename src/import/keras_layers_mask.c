@@ -27,7 +27,8 @@ krt_status *kl_convert_masking(const keras_layer_ctx *ctx, int variant, int *out
   KRT_TRY(kl_expect_weights(ctx, 0, 0));
   double value;
   KRT_TRY(kc_float(ctx, NULL, "mask_value", 0.0, &value));
-  if (!isfinite(value) || (double)(float)value != value)
+  /* Keras compares float32 inputs with mask_value as a float32, as krt does */
+  if (!isfinite((float)value))
     return kl_unsupported(ctx, "option mask_value=%g is not supported (not a finite float32)",
                           value);
   int x = ctx->inputs[0];
