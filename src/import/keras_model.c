@@ -40,8 +40,9 @@ static int64_t array_elements(const keras_array *a) {
  * pass it on or use it; Keras 3 records it only where a layer's call takes it as keyword
  * argument mask. krt applies masks in the recurrent layers, from that recorded tensor, and so
  * follows which values carry one: a masked value may reach a recurrent layer whose call records
- * the mask, or a keras.ops operation (which ignores masks); any other layer would use or pass on
- * a mask krt does not apply, and is refused. */
+ * the mask, or a keras.ops operation (which ignores masks and drops them: Keras 3 records no mask
+ * for a layer after one, fixture rnn_mask_through_operation); any other layer would use or pass
+ * on a mask krt does not apply, and is refused. */
 
 static int value_masked(const kw_builder *b, int v) {
   return v >= 0 && v < b->n_masked && b->masked[v];
