@@ -16,6 +16,7 @@ static cpu_tensor tensor(float *data, int rank, const int64_t *dims) {
   cpu_tensor t;
   memset(&t, 0, sizeof t);
   t.data = data;
+  t.dtype = KRT_FLOAT32;
   t.rank = rank;
   for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
   return t;
