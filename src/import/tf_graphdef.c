@@ -251,7 +251,6 @@ static void free_import(tf_import *t) {
   }
   free(t->nodes);
   free(t->by_name);
-  if (t->graph) krt__tf__graph_def__free_unpacked(t->graph, NULL);
 }
 
 /* Makes output k of node i a graph output named "node" or "node:k" (and a layer of that name). */
@@ -288,14 +287,23 @@ krt_status *import_tf_graphdef(const char *path, const import_options *options, 
   size_t size = 0;
   KRT_TRY(import_read_file(path, TF_MAX_FILE_BYTES, "more than a protocol buffer can hold", &bytes,
                            &size));
+  Krt__Tf__GraphDef *graph = krt__tf__graph_def__unpack(NULL, size, bytes);
+  free(bytes);
+  if (!graph)
+    return krt_error(KRT_ERR_BAD_FILE, "%s: not a TensorFlow GraphDef (the protocol buffer does not "
+                                       "decode)", path);
+  krt_status *s = tf_import_graph(path, graph, options, out);
+  krt__tf__graph_def__free_unpacked(graph, NULL);
+  return s;
+}
+
+krt_status *tf_import_graph(const char *path, Krt__Tf__GraphDef *graph,
+                            const import_options *options, ir_graph **out) {
+  *out = NULL;
   tf_import t = {0};
   t.file = path;
   t.options = options;
-  t.graph = krt__tf__graph_def__unpack(NULL, size, bytes);
-  free(bytes);
-  if (!t.graph)
-    return krt_error(KRT_ERR_BAD_FILE, "%s: not a TensorFlow GraphDef (the protocol buffer does not "
-                                       "decode)", path);
+  t.graph = graph;
   krt_status *s = NULL;
   t.n_nodes = t.graph->n_node;
   t.nodes = calloc(t.n_nodes + 1, sizeof *t.nodes);

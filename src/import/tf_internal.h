@@ -71,6 +71,12 @@ typedef struct tf_op_call {
 
 typedef krt_status *(*tf_convert_fn)(tf_op_call *c);
 
+/* Converts a decoded GraphDef into *out: what import_tf_graphdef does after decoding the file, and
+ * what the SavedModel importer (tf_savedmodel.c) hands its inlined serving function to. graph stays
+ * the caller's (read, never freed or changed); path names the model in messages. */
+krt_status *tf_import_graph(const char *path, Krt__Tf__GraphDef *graph,
+                            const import_options *options, ir_graph **out);
+
 /* The converter for an op name and the attributes it understands ("a,b,c"; attributes starting
  * with '_' are TensorFlow's bookkeeping and never change the result). NULL when krt does not
  * convert the op; *why is then a reason when one is known (control flow, ...). */
