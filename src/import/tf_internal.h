@@ -57,6 +57,12 @@ typedef struct tf_import {
   tf_node *nodes;
   size_t n_nodes;
   size_t *by_name; /* node indices sorted by name */
+  /* The second try (tf_import_graph): a placeholder whose leading dimension is -1 and whose input
+   * shape is given with a concrete first size takes that size, unbatched, so ops that move or
+   * reduce axis 0 can be built (an engine for exactly that shape, as TensorRT's static shapes). */
+  int fixed_first_dims;
+  int first_dim_given; /* set by a placeholder that such a second try would fix */
+  int batched_inputs;  /* placeholders taken as batched (leading -1) */
 } tf_import;
 
 /* The node being converted and its data inputs (control inputs "^x" are left out). */
