@@ -324,7 +324,8 @@ static void test_3d_layers(void) {
   CHECK(f.g->values[out].dims[1] == 4 && f.g->values[out].dims[2] == 7 &&
         f.g->values[out].dims[3] == 4 && f.g->values[out].dims[4] == 5);
   teardown(&f);
-  setup(&f, "ZeroPadding3D", "{\"padding\": [[1, 0], [0, 2], [2, 1]], \"data_format\": \"channels_first\"}", 5, in);
+  setup(&f, "ZeroPadding3D",
+        "{\"padding\": [[1, 0], [0, 2], [2, 1]], \"data_format\": \"channels_first\"}", 5, in);
   CHECK_OK(keras_convert_layer(&f.ctx, &out));
   CHECK(f.g->values[out].dims[1] == 2 && f.g->values[out].dims[2] == 4 &&
         f.g->values[out].dims[3] == 6 && f.g->values[out].dims[4] == 8);
@@ -343,7 +344,8 @@ static void test_3d_layers(void) {
   teardown(&f);
   setup(&f, "Cropping3D", "{\"cropping\": [1, 0, 2]}", 5, vol);
   CHECK_OK(keras_convert_layer(&f.ctx, &out));
-  CHECK(f.g->values[out].dims[1] == 3 && f.g->values[out].dims[2] == 6 && f.g->values[out].dims[3] == 3);
+  CHECK(f.g->values[out].dims[1] == 3 && f.g->values[out].dims[2] == 6 &&
+        f.g->values[out].dims[3] == 3);
   teardown(&f);
   setup(&f, "Cropping3D", "{\"cropping\": [[0, 0], [3, 3], [0, 0]]}", 5, vol);
   CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_SHAPE, "leaves nothing of 6");
@@ -352,7 +354,8 @@ static void test_3d_layers(void) {
   CHECK_OK(keras_convert_layer(&f.ctx, &out));
   CHECK(last_node(&f)->op == IR_OP_RESIZE && last_node(&f)->attrs.spatial == 3 &&
         last_node(&f)->attrs.scale[2] == 3);
-  CHECK(f.g->values[out].dims[1] == 4 && f.g->values[out].dims[2] == 3 && f.g->values[out].dims[3] == 12);
+  CHECK(f.g->values[out].dims[1] == 4 && f.g->values[out].dims[2] == 3 &&
+        f.g->values[out].dims[3] == 12);
   teardown(&f);
   setup(&f, "UpSampling3D", "{\"size\": 2, \"interpolation\": \"bilinear\"}", 5, in);
   CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "interpolation='bilinear'");

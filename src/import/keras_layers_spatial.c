@@ -118,9 +118,10 @@ krt_status *kl_convert_upsampling(const keras_layer_ctx *ctx, int spatial, int *
   const char *interp = "nearest";
   KRT_TRY(kc_string(ctx, NULL, "interpolation", "nearest", &interp));
   ir_attrs a = kl_attrs();
+  /* Bilinear is 2-D only: Keras's UpSampling1D and UpSampling3D have no interpolation option. */
+  int bilinear = strcmp(interp, "bilinear") == 0 && spatial == 2;
   if (strcmp(interp, "nearest") == 0) a.resize = IR_RESIZE_NEAREST;
-  /* Keras's UpSampling3D has no interpolation option (nearest only); UpSampling1D neither. */
-  else if (strcmp(interp, "bilinear") == 0 && spatial == 2) a.resize = IR_RESIZE_BILINEAR;
+  else if (bilinear) a.resize = IR_RESIZE_BILINEAR;
   else return kl_unsupported(ctx, "option interpolation='%s' is not supported", interp);
   a.spatial = spatial;
   for (int i = 0; i < spatial; i++) a.scale[i] = size[i];
