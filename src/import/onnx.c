@@ -503,6 +503,27 @@ krt_status *ox_set_known(ox_ctx *c, int k, ox_known *known) {
   return NULL;
 }
 
+int ox_output_used(const ox_ctx *c, int k) {
+  if (k < 0 || k >= (int)c->node->n_output || !c->node->output[k] || !c->node->output[k][0])
+    return 0;
+  const char *name = c->node->output[k];
+  const KrtOnnx__GraphProto *g = c->graph;
+  if (!g) return 1;
+  for (size_t n = c->node_index + 1; n < g->n_node; n++)
+    for (size_t i = 0; i < g->node[n]->n_input; i++)
+      if (g->node[n]->input[i] && strcmp(g->node[n]->input[i], name) == 0) return 1;
+  for (size_t i = 0; i < g->n_output; i++)
+    if (g->output[i]->name && strcmp(g->output[i]->name, name) == 0) return 1;
+  return 0;
+}
+
+krt_status *ox_set_unused_output(ox_ctx *c, int k) {
+  if (ox_output_used(c, k))
+    return ox_error(c, KRT_ERR_INTERNAL, "output %d ('%s') is read", k, c->node->output[k]);
+  ox_tensor *t;
+  return output_tensor(c, k, &t); /* value, value_cl -1, nothing known */
+}
+
 krt_status *ox_require_inputs(const ox_ctx *c, int min, int max) {
   int n = ox_n_inputs(c);
   if (n < min || n > max)
@@ -728,7 +749,7 @@ krt_status *ox_axis(const ox_ctx *c, int64_t axis, int rank, int *out) {
 /* ---- the graph ---------------------------------------------------------------------------- */
 
 static const ox_op_entry *find_op(const char *op_type) {
-  const ox_op_entry *tables[] = {ox_ops_nn, ox_ops_math, ox_ops_shape};
+  const ox_op_entry *tables[] = {ox_ops_nn, ox_ops_math, ox_ops_shape, ox_ops_rnn};
   for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
     for (const ox_op_entry *e = tables[t]; e->op_type; e++)
       if (strcmp(e->op_type, op_type) == 0) return e;
@@ -993,7 +1014,11 @@ static krt_status *import_graph(ox_ctx *c, const KrtOnnx__ModelProto *m) {
     tensor->known = k;
   }
   KRT_TRY(add_inputs(c, graph));
-  for (size_t n = 0; n < graph->n_node; n++) KRT_TRY(convert_node(c, graph->node[n]));
+  c->graph = graph;
+  for (size_t n = 0; n < graph->n_node; n++) {
+    c->node_index = n;
+    KRT_TRY(convert_node(c, graph->node[n]));
+  }
   KRT_TRY(add_outputs(c, graph));
   return publish_layers(c, graph);
 }

@@ -58,6 +58,8 @@ typedef struct ox_ctx {
   int n_tensors, cap_tensors;
   int *slots; /* hash of names -> tensor index, -1 empty */
   int n_slots;
+  const KrtOnnx__GraphProto *graph; /* the graph being imported */
+  size_t node_index;                 /* graph->node[node_index] is the node being converted */
   /* the node being converted */
   const KrtOnnx__NodeProto *node;
   const char *label; /* its name, or its first output when it has none */
@@ -78,6 +80,7 @@ typedef struct ox_op_entry {
 extern const ox_op_entry ox_ops_nn[];
 extern const ox_op_entry ox_ops_math[];
 extern const ox_op_entry ox_ops_shape[];
+extern const ox_op_entry ox_ops_rnn[];
 
 /* ---- errors ------------------------------------------------------------------------------- */
 /* "file: node 'name' (OpType): ..." */
@@ -103,6 +106,11 @@ krt_status *ox_set_output(ox_ctx *c, int k, int id, int channels_last);
 krt_status *ox_set_known(ox_ctx *c, int k, ox_known *known);
 krt_status *ox_require_inputs(const ox_ctx *c, int min, int max);
 krt_status *ox_require_one_output(const ox_ctx *c);
+/* Whether output k of the node being converted is read by a later node or is a graph output. */
+int ox_output_used(const ox_ctx *c, int k);
+/* Names output k without a value: for an output krt does not compute and nothing reads
+ * (!ox_output_used), so that the node is not refused for leaving it out. */
+krt_status *ox_set_unused_output(ox_ctx *c, int k);
 
 /* ---- attributes ------------------------------------------------------------------------------ */
 const KrtOnnx__AttributeProto *ox_attr(const ox_ctx *c, const char *name);
