@@ -49,7 +49,8 @@ typedef struct rnn_node {
   int gates;                 /* G */
   int64_t h, t, n, f;        /* hidden size, steps, batch (-1: batched), features */
   int dirs, reverse, layout; /* reverse: direction "reverse" (dirs 1) */
-  int batched;               /* X is batched (layout 1 only) */
+  int batched;               /* X is batched */
+  int x_view;                /* X as a view: its IR value [N, T, F] (layout 0), or -1 */
   ir_activation act[2], gate_act[2]; /* per direction */
 } rnn_node;
 
@@ -182,15 +183,25 @@ static krt_status *read_node(ox_ctx *c, int op, rnn_node *r) {
   r->layout = (int)v;
 
   int64_t xd[KRT_MAX_RANK], wd[KRT_MAX_RANK], rd[KRT_MAX_RANK], any[3] = {-1, -1, -1};
-  int rank, batched;
-  KRT_TRY(expect_input(c, IN_X, "X", any, xd));
-  KRT_TRY(ox_in_shape(c, IN_X, &rank, xd, &batched));
-  if (batched && r->layout == 0)
+  int rank, batched, perm[KRT_MAX_RANK];
+  if (ox_in_view(c, IN_X, perm) >= 0) {
+    /* time-major X whose batch-major IR value is [N, T, F] (a Transpose of the batched input) */
+    ox_view_shape(c, IN_X, &rank, xd);
+    if (r->layout != 0 || rank != 3 || perm[0] != 1 || perm[1] != 0 || perm[2] != 2)
+      return ox_unsupported(c, "input X ('%s') has the batch on an axis other than the %s's",
+                            c->node->input[IN_X], r->layout ? "first" : "second");
+    batched = 1;
+  } else {
+    KRT_TRY(expect_input(c, IN_X, "X", any, xd));
+    KRT_TRY(ox_in_shape(c, IN_X, &rank, xd, &batched));
+  }
+  if (batched && r->layout == 0 && ox_in_view(c, IN_X, NULL) < 0)
     return ox_unsupported(c,
                           "layout 0 keeps the sequence on axis 0 of X [T, N, F], where krt keeps "
                           "its one dynamic axis, the batch: give X fixed sizes, or export with "
                           "layout 1 ([N, T, F])");
   r->batched = batched;
+  r->x_view = ox_in_view(c, IN_X, NULL);
   r->t = r->layout ? xd[1] : xd[0];
   r->n = r->layout ? xd[0] : xd[1];
   r->f = xd[2];
@@ -349,13 +360,23 @@ static krt_status *bias_for(ox_ctx *c, const rnn_node *r, int d, const char *dna
   return drop_axis0(c, joined, part, out);
 }
 
+/* Whether input i is a constant of zeros: an initial state that is krt's own start (exporters
+ * write one for the batch they traced with, which would tie the engine to that batch). */
+static int known_zeros(const ox_ctx *c, int i) {
+  const ox_known *k = ox_in_known(c, i);
+  if (!k || !k->f) return 0;
+  for (int64_t j = 0; j < k->count; j++)
+    if (k->f[j] != 0.0f) return 0;
+  return 1;
+}
+
 /* initial_h or initial_c (input i) of direction d as [N, H]. */
 static krt_status *state_for(ox_ctx *c, const rnn_node *r, int i, int d, const char *dname,
                              int *out) {
   const char *role = i == IN_INITIAL_H ? "initial_h" : "initial_c";
   char part[96];
   snprintf(part, sizeof part, "%s/%s", dname, role);
-  if (!ox_has_input(c, i)) { /* LSTM given only the other state: this one starts at zero */
+  if (!ox_has_input(c, i) || known_zeros(c, i)) { /* LSTM given only the other state */
     if (r->batched)
       return ox_unsupported(c, "an LSTM given only one of initial_h, initial_c, with a dynamic "
                                "batch, is not supported");
@@ -396,9 +417,9 @@ static krt_status *convert_rnn(ox_ctx *c, int variant) {
                                "state; Y and Y_h are)", c->label);
     KRT_TRY(ox_set_unused_output(c, 2));
   }
-  int x;
-  KRT_TRY(ox_value(c, IN_X, &x));
-  if (r.layout == 0) { /* [T, N, F] -> [N, T, F] */
+  int x = r.x_view;
+  if (x < 0) KRT_TRY(ox_value(c, IN_X, &x));
+  if (r.layout == 0 && r.x_view < 0) { /* [T, N, F] -> [N, T, F] */
     static const int perm[3] = {1, 0, 2};
     KRT_TRY(transpose(c, x, perm, "batch_major", &x));
   }
@@ -411,9 +432,10 @@ static krt_status *convert_rnn(ox_ctx *c, int variant) {
     KRT_TRY(kernel_for(c, &r, IN_W, d, dname, &ins[1]));
     KRT_TRY(kernel_for(c, &r, IN_R, d, dname, &ins[2]));
     KRT_TRY(bias_for(c, &r, d, dname, &ins[3]));
-    int lstm_state = r.op == OP_LSTM &&
-                     (ox_has_input(c, IN_INITIAL_H) || ox_has_input(c, IN_INITIAL_C));
-    if (ox_has_input(c, IN_INITIAL_H) || lstm_state)
+    int given_h = ox_has_input(c, IN_INITIAL_H) && !known_zeros(c, IN_INITIAL_H);
+    int given_c = r.op == OP_LSTM && ox_has_input(c, IN_INITIAL_C) && !known_zeros(c, IN_INITIAL_C);
+    int lstm_state = r.op == OP_LSTM && (given_h || given_c);
+    if (given_h || lstm_state)
       KRT_TRY(state_for(c, &r, IN_INITIAL_H, d, dname, &ins[n_ins++]));
     if (lstm_state) KRT_TRY(state_for(c, &r, IN_INITIAL_C, d, dname, &ins[n_ins++]));
     ir_attrs a = ox_attrs();
@@ -441,21 +463,16 @@ static krt_status *convert_rnn(ox_ctx *c, int variant) {
       KRT_TRY(insert_axis(c, seq[d], 2, part, &parts[d]));
     }
     KRT_TRY(concat(c, parts, r.dirs, 2, "Y/directions", &y));
-    if (r.layout == 0) {
-      static const int perm[4] = {1, 2, 0, 3};
-      KRT_TRY(transpose(c, y, perm, "Y", &y));
-    }
-    KRT_TRY(ox_set_output(c, 0, y, 0));
+    static const int time_major[4] = {1, 2, 0, 3}, batch_major[4] = {0, 1, 2, 3};
+    /* layout 0 with a dynamic batch: a view of y (onnx.c), a Transpose otherwise */
+    KRT_TRY(ox_set_output_view(c, 0, y, r.layout == 0 ? time_major : batch_major));
   }
   if (ox_n_outputs(c) > 1 && c->node->output[1][0]) {
     /* [N, 1, H] per direction -> [N, dirs, H] (layout 1) -> [dirs, N, H] (layout 0) */
     int yh;
     KRT_TRY(concat(c, last, r.dirs, 1, "Y_h/directions", &yh));
-    if (r.layout == 0) {
-      static const int perm[3] = {1, 0, 2};
-      KRT_TRY(transpose(c, yh, perm, "Y_h", &yh));
-    }
-    KRT_TRY(ox_set_output(c, 1, yh, 0));
+    static const int time_major[3] = {1, 0, 2}, batch_major[3] = {0, 1, 2};
+    KRT_TRY(ox_set_output_view(c, 1, yh, r.layout == 0 ? time_major : batch_major));
   }
   return NULL;
 }
