@@ -28,8 +28,10 @@
  *
  * Outputs: Y [T, dirs, N, H] (layout 0) or [N, T, dirs, H] (layout 1), Y_h [dirs, N, H] or
  * [N, dirs, H]; Y_c (LSTM's final cell state) is not computed yet: refused when read.
- * Layout 0 puts the sequence on axis 0, where krt keeps the batch (its only dynamic axis): X is
- * transposed to [N, T, F] and the outputs back, which needs every size fixed.
+ * Layout 0 puts the sequence on axis 0, where krt keeps the batch (its only dynamic axis). With
+ * a dynamic batch, X comes as a batch-major view ([N, T, F] IR value, onnx_internal.h: tf2onnx's
+ * Transpose of the batched input) and Y, Y_h leave as views ([N, T, dirs, H], [N, dirs, H]);
+ * with fixed sizes X is transposed to [N, T, F] and the outputs back.
  */
 #include <stdio.h>
 #include <stdlib.h>
