@@ -48,15 +48,17 @@ enum { OP_RNN, OP_GRU, OP_LSTM };
 typedef struct rnn_node {
   int op;
   ir_rnn_cell cell;
-  int gates;                 /* G */
-  int64_t h, t, n, f;        /* hidden size, steps, batch (-1: batched), features */
-  int dirs, reverse, layout; /* reverse: direction "reverse" (dirs 1) */
-  int batched;               /* X is batched */
-  int x_view;                /* X as a view: its IR value [N, T, F] (layout 0), or -1 */
+  int gates;                         /* G */
+  int64_t h, t, n, f;                /* hidden size, steps, batch (-1: batched), features */
+  int dirs, reverse, layout;         /* reverse: direction "reverse" (dirs 1) */
+  int batched;                       /* X is batched */
+  int x_view;                        /* X as a view: its IR value [N, T, F] (layout 0), or -1 */
   ir_activation act[2], gate_act[2]; /* per direction */
 } rnn_node;
 
-static const char *op_name(int op) { return op == OP_LSTM ? "LSTM" : op == OP_GRU ? "GRU" : "RNN"; }
+static const char *op_name(int op) {
+  return op == OP_LSTM ? "LSTM" : op == OP_GRU ? "GRU" : "RNN";
+}
 
 /* ONNX row block of krt gate k: LSTM ONNX i o f c -> krt i f c o; GRU and RNN keep the order. */
 static int onnx_gate(int op, int k) {
@@ -70,8 +72,10 @@ static int parse_activation(const char *name, ir_activation *out) {
   static const struct {
     const char *name;
     ir_act_kind kind;
-  } known[] = {{"Sigmoid", IR_ACT_SIGMOID},   {"Tanh", IR_ACT_TANH},
-               {"Relu", IR_ACT_RELU},         {"Softsign", IR_ACT_SOFTSIGN},
+  } known[] = {{"Sigmoid", IR_ACT_SIGMOID},
+               {"Tanh", IR_ACT_TANH},
+               {"Relu", IR_ACT_RELU},
+               {"Softsign", IR_ACT_SOFTSIGN},
                {"Softplus", IR_ACT_SOFTPLUS}};
   for (size_t i = 0; i < sizeof known / sizeof *known; i++)
     if (strcasecmp(name, known[i].name) == 0) {
@@ -181,7 +185,8 @@ static krt_status *read_node(ox_ctx *c, int op, rnn_node *r) {
   else
     return ox_error(c, KRT_ERR_BAD_FILE, "attribute 'direction' is '%s'", dir);
   KRT_TRY(ox_attr_int(c, "layout", 0, &v));
-  if (v != 0 && v != 1) return ox_error(c, KRT_ERR_BAD_FILE, "attribute 'layout' is %lld", (long long)v);
+  if (v != 0 && v != 1)
+    return ox_error(c, KRT_ERR_BAD_FILE, "attribute 'layout' is %lld", (long long)v);
   r->layout = (int)v;
 
   int64_t xd[KRT_MAX_RANK], wd[KRT_MAX_RANK], rd[KRT_MAX_RANK], any[3] = {-1, -1, -1};
@@ -208,8 +213,10 @@ static krt_status *read_node(ox_ctx *c, int op, rnn_node *r) {
   r->n = r->layout ? xd[0] : xd[1];
   r->f = xd[2];
   if (r->t < 1)
-    return ox_unsupported(c, "X has %s steps; krt needs a fixed sequence length of at least 1 "
-                             "(--input)", r->t < 0 ? "an unknown number of" : "no");
+    return ox_unsupported(c,
+                          "X has %s steps; krt needs a fixed sequence length of at least 1 "
+                          "(--input)",
+                          r->t < 0 ? "an unknown number of" : "no");
   if (r->f < 0) return ox_unsupported(c, "X has an unknown feature size");
   int64_t want_w[3] = {r->dirs, -1, r->f};
   KRT_TRY(expect_input(c, IN_W, "W", want_w, wd));
@@ -241,12 +248,15 @@ static krt_status *read_node(ox_ctx *c, int op, rnn_node *r) {
     /* Only the lengths that change nothing: every sequence runs all T steps. */
     const ox_known *k = ox_in_known(c, IN_SEQUENCE_LENS);
     if (!k || !k->i)
-      return ox_unsupported(c, "input sequence_lens ('%s') is not a constant; krt runs every "
-                               "sequence for all T steps", c->node->input[IN_SEQUENCE_LENS]);
+      return ox_unsupported(c,
+                            "input sequence_lens ('%s') is not a constant; krt runs every "
+                            "sequence for all T steps",
+                            c->node->input[IN_SEQUENCE_LENS]);
     for (int64_t j = 0; j < k->count; j++)
       if (k->i[j] != r->t)
-        return ox_unsupported(c, "input sequence_lens ('%s') holds %lld, not T = %lld: "
-                                 "sequences of different lengths are not supported",
+        return ox_unsupported(c,
+                              "input sequence_lens ('%s') holds %lld, not T = %lld: "
+                              "sequences of different lengths are not supported",
                               c->node->input[IN_SEQUENCE_LENS], (long long)k->i[j],
                               (long long)r->t);
   }
@@ -380,8 +390,9 @@ static krt_status *state_for(ox_ctx *c, const rnn_node *r, int i, int d, const c
   snprintf(part, sizeof part, "%s/%s", dname, role);
   if (!ox_has_input(c, i) || known_zeros(c, i)) { /* LSTM given only the other state */
     if (r->batched)
-      return ox_unsupported(c, "an LSTM given only one of initial_h, initial_c, with a dynamic "
-                               "batch, is not supported");
+      return ox_unsupported(c,
+                            "an LSTM given only one of initial_h, initial_c, with a dynamic "
+                            "batch, is not supported");
     int64_t dims[2] = {r->n, r->h};
     float *zeros = calloc((size_t)(r->n * r->h), sizeof *zeros);
     if (!zeros) return krt_error_oom("recurrent state");
@@ -415,8 +426,10 @@ static krt_status *convert_rnn(ox_ctx *c, int variant) {
   KRT_TRY(read_node(c, variant, &r));
   if (r.op == OP_LSTM && ox_n_outputs(c) > 2 && c->node->output[2][0]) {
     if (ox_output_used(c, 2))
-      return ox_unsupported(c, "output Y_c of LSTM node %s is not supported yet (the final cell "
-                               "state; Y and Y_h are)", c->label);
+      return ox_unsupported(c,
+                            "output Y_c of LSTM node %s is not supported yet (the final cell "
+                            "state; Y and Y_h are)",
+                            c->label);
     KRT_TRY(ox_set_unused_output(c, 2));
   }
   int x = r.x_view;
@@ -428,8 +441,8 @@ static krt_status *convert_rnn(ox_ctx *c, int variant) {
   int seq[2], last[2]; /* per direction: [N, T, H], and the final state [N, 1, H] */
   for (int d = 0; d < r.dirs; d++) {
     int backward = r.reverse || d == 1;
-    const char *dname = r.dirs == 1 ? (backward ? "reverse" : "forward")
-                                    : (d ? "backward" : "forward");
+    const char *dname =
+        r.dirs == 1 ? (backward ? "reverse" : "forward") : (d ? "backward" : "forward");
     int ins[6] = {x, -1, -1, -1, -1, -1}, n_ins = 4;
     KRT_TRY(kernel_for(c, &r, IN_W, d, dname, &ins[1]));
     KRT_TRY(kernel_for(c, &r, IN_R, d, dname, &ins[2]));
@@ -437,8 +450,7 @@ static krt_status *convert_rnn(ox_ctx *c, int variant) {
     int given_h = ox_has_input(c, IN_INITIAL_H) && !known_zeros(c, IN_INITIAL_H);
     int given_c = r.op == OP_LSTM && ox_has_input(c, IN_INITIAL_C) && !known_zeros(c, IN_INITIAL_C);
     int lstm_state = r.op == OP_LSTM && (given_h || given_c);
-    if (given_h || lstm_state)
-      KRT_TRY(state_for(c, &r, IN_INITIAL_H, d, dname, &ins[n_ins++]));
+    if (given_h || lstm_state) KRT_TRY(state_for(c, &r, IN_INITIAL_H, d, dname, &ins[n_ins++]));
     if (lstm_state) KRT_TRY(state_for(c, &r, IN_INITIAL_C, d, dname, &ins[n_ins++]));
     ir_attrs a = ox_attrs();
     a.rnn_cell = r.cell;
@@ -479,14 +491,15 @@ static krt_status *convert_rnn(ox_ctx *c, int variant) {
   return NULL;
 }
 
-static const char *const rnn_attrs[] = {"activation_alpha", "activation_beta", "activations",
-                                        "clip", "direction", "hidden_size", "layout", NULL};
-static const char *const gru_attrs[] = {"activation_alpha", "activation_beta", "activations",
-                                        "clip", "direction", "hidden_size", "layout",
-                                        "linear_before_reset", NULL};
-static const char *const lstm_attrs[] = {"activation_alpha", "activation_beta", "activations",
-                                         "clip", "direction", "hidden_size", "layout",
-                                         "input_forget", NULL};
+static const char *const rnn_attrs[] = {
+    "activation_alpha", "activation_beta", "activations", "clip",
+    "direction",        "hidden_size",     "layout",      NULL};
+static const char *const gru_attrs[] = {
+    "activation_alpha", "activation_beta", "activations",         "clip", "direction",
+    "hidden_size",      "layout",          "linear_before_reset", NULL};
+static const char *const lstm_attrs[] = {
+    "activation_alpha", "activation_beta", "activations",  "clip", "direction",
+    "hidden_size",      "layout",          "input_forget", NULL};
 
 const ox_op_entry ox_ops_rnn[] = {
     {"RNN", convert_rnn, OP_RNN, rnn_attrs},
