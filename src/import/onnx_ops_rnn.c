@@ -205,8 +205,8 @@ static krt_status *read_node(ox_ctx *c, int op, rnn_node *r) {
   if (batched && r->layout == 0 && ox_in_view(c, IN_X, NULL) < 0)
     return ox_unsupported(c,
                           "layout 0 keeps the sequence on axis 0 of X [T, N, F], where krt keeps "
-                          "its one dynamic axis, the batch: give X fixed sizes, or export with "
-                          "layout 1 ([N, T, F])");
+                          "its one dynamic axis, the batch: declare X with fixed sizes, or export "
+                          "with layout 1 ([N, T, F])");
   r->batched = batched;
   r->x_view = ox_in_view(c, IN_X, NULL);
   r->t = r->layout ? xd[1] : xd[0];
@@ -218,6 +218,12 @@ static krt_status *read_node(ox_ctx *c, int op, rnn_node *r) {
                           "(--input)",
                           r->t < 0 ? "an unknown number of" : "no");
   if (r->f < 0) return ox_unsupported(c, "X has an unknown feature size");
+  for (int i = IN_W; i <= IN_R; i++) {
+    KRT_TRY(ox_in_shape(c, i, &rank, wd, &batched));
+    if (batched)
+      return ox_unsupported(c, "input %s ('%s') has a dynamic first axis; weights need fixed sizes",
+                            i == IN_W ? "W" : "R", c->node->input[i]);
+  }
   int64_t want_w[3] = {r->dirs, -1, r->f};
   KRT_TRY(expect_input(c, IN_W, "W", want_w, wd));
   if (wd[1] % r->gates || wd[1] < r->gates)
@@ -231,12 +237,6 @@ static krt_status *read_node(ox_ctx *c, int op, rnn_node *r) {
     return ox_error(c, KRT_ERR_BAD_FILE, "attribute 'hidden_size' is %lld; W and R hold %lld",
                     (long long)v, (long long)r->h);
   if (r->h > (1 << 20)) return ox_unsupported(c, "hidden size %lld is too large", (long long)r->h);
-  for (int i = IN_W; i <= IN_R; i++) {
-    KRT_TRY(ox_in_shape(c, i, &rank, wd, &batched));
-    if (batched)
-      return ox_unsupported(c, "input %s ('%s') has a dynamic first axis; weights need fixed sizes",
-                            i == IN_W ? "W" : "R", c->node->input[i]);
-  }
   if (ox_has_input(c, IN_B)) {
     int64_t bd[KRT_MAX_RANK];
     KRT_TRY(ox_in_shape(c, IN_B, &rank, bd, &batched));
