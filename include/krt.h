@@ -332,9 +332,11 @@ KRT_API void krt_context_release(krt_context *context);
  * a float input takes FLOAT32, FLOAT16 or FLOAT64 data (converted to float32, as Keras converts
  * it), an integer input (INT32, INT64, UINT8: token ids, Embedding indices) INT32, INT64 or UINT8
  * data; integer data for a float input or float data for an integer input is KRT_ERR_INVALID_ARGUMENT.
- * Integer inputs are exact up to 2^24 in magnitude: krt_context_run refuses a larger value
- * (KRT_ERR_UNSUPPORTED, naming the element) rather than round it, and a value outside the input's
- * declared dtype (300 for UINT8) with KRT_ERR_INVALID_ARGUMENT. The buffer is borrowed until the
+ * An integer input that only indexes (Embedding, Gather) is exact over the whole int32 range on
+ * the CPU; elsewhere (another consumer, or a CUDA engine) integers are computed in float32 and
+ * are exact up to 2^24 in magnitude: krt_context_run refuses a larger value (KRT_ERR_UNSUPPORTED,
+ * naming the element) rather than round it. A value outside the input's declared dtype (300 for
+ * UINT8), or beyond int32 for an int32-kept index, is KRT_ERR_INVALID_ARGUMENT. The buffer is borrowed until the
  * next krt_context_run returns. All inputs must agree on the batch. */
 KRT_API krt_status *krt_context_set_input(krt_context *context, size_t index, krt_dtype dtype,
                                           const int64_t *dims, int rank, const void *data,

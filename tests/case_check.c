@@ -360,6 +360,41 @@ static int make_options(const case_data *c, case_run *run, case_result *r) {
   return 0;
 }
 
+/* What a user does when a graph moves or reduces its batch axis (a TensorFlow graph's Transpose
+ * of axis 0): build again with every input's shape given as the case's inputs have it, so the
+ * importer may fix the first sizes (an engine for exactly those shapes). 1 when that built. */
+static int retry_with_input_shapes(const case_data *c, case_run *run) {
+  if (c->n_inputs == 0) return 0;
+  char spec[512] = "";
+  for (int i = 0; i < c->n_inputs; i++) {
+    if (c->inputs[i].rank == 0 || !c->input_names[i]) return 0;
+    size_t used = strlen(spec);
+    snprintf(spec + used, sizeof spec - used, "%s%s:", i ? " " : "", c->input_names[i]);
+    for (int d = 0; d < c->inputs[i].rank; d++) {
+      used = strlen(spec);
+      snprintf(spec + used, sizeof spec - used, "%s%lld", d ? "x" : "",
+               (long long)c->inputs[i].dims[d]);
+    }
+  }
+  if (strlen(spec) >= sizeof spec - 1) return 0;
+  case_result ignored;
+  memset(&ignored, 0, sizeof ignored);
+  krt_build_options *options = NULL;
+  if (options_from_shapes(spec, &options, &ignored)) return 0;
+  krt_engine *engine = NULL;
+  krt_status *s = krt_engine_build(c->model_path, options, &engine);
+  if (s) {
+    krt_status_release(s);
+    krt_build_options_release(options);
+    return 0;
+  }
+  krt_build_options_release(run->options);
+  run->options = options;
+  run->engine = engine;
+  append(run->notes, sizeof run->notes, "; built with the inputs' shapes given");
+  return 1;
+}
+
 /* Builds, serialises and reloads the engine. Returns 1 when the build was refused (the status
  * is returned in *refusal for the caller to judge), 0 on success, -1 on a failure. */
 static int build_engine(const case_data *c, case_run *run, krt_status **refusal, case_result *r) {
@@ -374,6 +409,11 @@ static int build_engine(const case_data *c, case_run *run, krt_status **refusal,
     s = krt_model_import(c->model_path, &run->model);
     if (!s && make_options(c, run, r)) return -1;
     if (!s) s = krt_engine_build_from_model(run->model, run->options, &run->engine);
+    if (s && (krt_status_code(s) == KRT_ERR_UNSUPPORTED || krt_status_code(s) == KRT_ERR_SHAPE) &&
+        retry_with_input_shapes(c, run)) {
+      krt_status_release(s);
+      s = NULL;
+    }
   }
   if (s) {
     *refusal = s;

@@ -16,6 +16,7 @@ static cpu_tensor tensor(float *data, int rank, const int64_t *dims) {
   cpu_tensor t;
   memset(&t, 0, sizeof t);
   t.data = data;
+  t.dtype = KRT_FLOAT32;
   t.rank = rank;
   for (int i = 0; i < rank; i++) t.dims[i] = dims[i];
   return t;
@@ -321,6 +322,81 @@ static void test_conv_transpose(void) {
     }
     free(xs), free(ws), free(bs), free(ys), free(want);
   }
+}
+
+/* 3-D ConvTranspose against the scatter form of ops.def (Conv3DTranspose): x[N, 2, 3, 2, Ci],
+ * strides 2x1x3, dilation 1x2x1, pad_begin 1/0/0 and pad_end 0/1/-2 (the last axis two longer
+ * than its full length, so its tail is bias only). */
+static void test_conv_transpose_3d(void) {
+  const int64_t batch = 2, in[3] = {2, 3, 2}, ci = 3, co = 2;
+  const int k[3] = {3, 2, 2}, s[3] = {2, 1, 3}, d[3] = {1, 2, 1};
+  const int64_t pb[3] = {1, 0, 0}, pe[3] = {0, 1, -2};
+  int64_t out[3];
+  ir_node t = make_node(IR_OP_CONV_TRANSPOSE, "up3d");
+  t.attrs.spatial = 3;
+  for (int i = 0; i < 3; i++) {
+    t.attrs.kernel[i] = k[i], t.attrs.stride[i] = s[i], t.attrs.dilation[i] = d[i];
+    t.attrs.pad_begin[i] = pb[i], t.attrs.pad_end[i] = pe[i];
+    out[i] = (in[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 - pb[i] - pe[i];
+  }
+  int64_t x_count = batch * in[0] * in[1] * in[2] * ci, w_count = k[0] * k[1] * k[2] * co * ci;
+  int64_t y_count = batch * out[0] * out[1] * out[2] * co;
+  float *x = random_array(x_count), *w = random_array(w_count), *b = random_array(co);
+  float *y = malloc((size_t)y_count * sizeof *y), *want = malloc((size_t)y_count * sizeof *want);
+  if (!x || !w || !b || !y || !want) {
+    CHECK(!"out of memory");
+  } else {
+    for (int64_t e = 0; e < y_count; e++) want[e] = b[e % co];
+    for (int64_t n = 0; n < batch; n++)
+      for (int64_t i0 = 0; i0 < in[0]; i0++)
+        for (int64_t i1 = 0; i1 < in[1]; i1++)
+          for (int64_t i2 = 0; i2 < in[2]; i2++)
+            for (int64_t t0 = 0; t0 < k[0]; t0++)
+              for (int64_t t1 = 0; t1 < k[1]; t1++)
+                for (int64_t t2 = 0; t2 < k[2]; t2++) {
+                  int64_t o0 = i0 * s[0] + t0 * d[0] - pb[0], o1 = i1 * s[1] + t1 * d[1] - pb[1],
+                          o2 = i2 * s[2] + t2 * d[2] - pb[2];
+                  if (o0 < 0 || o0 >= out[0] || o1 < 0 || o1 >= out[1] || o2 < 0 || o2 >= out[2])
+                    continue;
+                  for (int64_t c = 0; c < co; c++)
+                    for (int64_t cin = 0; cin < ci; cin++)
+                      want[(((n * out[0] + o0) * out[1] + o1) * out[2] + o2) * co + c] +=
+                          x[(((n * in[0] + i0) * in[1] + i1) * in[2] + i2) * ci + cin] *
+                          w[(((t0 * k[1] + t1) * k[2] + t2) * co + c) * ci + cin];
+                }
+    cpu_tensor tin[3] = {tensor(x, 5, DIMS(batch, in[0], in[1], in[2], ci)),
+                         tensor(w, 5, DIMS(k[0], k[1], k[2], co, ci)), tensor(b, 1, DIMS(co))};
+    cpu_tensor ty = tensor(y, 5, DIMS(batch, out[0], out[1], out[2], co));
+    CHECK_OK(cpu_kernel_conv_transpose(&t, tin, 3, &ty));
+    check_close_f("conv transpose 3d", y, want, y_count);
+  }
+  free(x), free(w), free(b), free(y), free(want);
+}
+
+/* 3-D pools by hand: x[1, 3, 3, 3, 1] = 1..27, kernel 2, stride 2, 'same' (pb 0, pe 1 per axis):
+ * windows along each axis {0, 1} and {2}, so the 8 outputs average 8, 4, 4, 2, 4, 2, 2 and 1
+ * in-bounds taps. */
+static void test_pool_3d(void) {
+  float x[27], y[8], neg[27];
+  for (int i = 0; i < 27; i++) x[i] = (float)(i + 1), neg[i] = -x[i];
+  ir_node n = make_node(IR_OP_POOL, "pool3d");
+  n.attrs.spatial = 3;
+  for (int i = 0; i < 3; i++) n.attrs.kernel[i] = n.attrs.stride[i] = 2, n.attrs.pad_end[i] = 1;
+  cpu_tensor in = tensor(x, 5, DIMS(1, 3, 3, 3, 1)), yt = tensor(y, 5, DIMS(1, 2, 2, 2, 1));
+  n.attrs.pool = IR_POOL_AVG;
+  CHECK_OK(cpu_kernel_pool(&n, &in, 1, &yt));
+  /* index (a, b, c) = 9a + 3b + c + 1; window means along each axis: {0, 1} -> 0.5, {2} -> 2 */
+  float want[8];
+  for (int a = 0; a < 2; a++)
+    for (int b = 0; b < 2; b++)
+      for (int c = 0; c < 2; c++)
+        want[(a * 2 + b) * 2 + c] =
+            9 * (a ? 2.0f : 0.5f) + 3 * (b ? 2.0f : 0.5f) + (c ? 2.0f : 0.5f) + 1;
+  check_close_f("avg pool 3d same", y, want, 8);
+  n.attrs.pool = IR_POOL_MAX;
+  in.data = neg; /* the padding must not win as a 0: the max is each window's first tap */
+  CHECK_OK(cpu_kernel_pool(&n, &in, 1, &yt));
+  check_close_f("max pool 3d same", y, (const float[]){-1, -3, -7, -9, -19, -21, -25, -27}, 8);
 }
 
 /* ---- Pool and Reduce ------------------------------------------------------------------------ */
@@ -1162,7 +1238,9 @@ int main(void) {
   test_dense();
   test_conv();
   test_conv_transpose();
+  test_conv_transpose_3d();
   test_pool();
+  test_pool_3d();
   test_reduce();
   test_batchnorm();
   test_layernorm();

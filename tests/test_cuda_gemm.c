@@ -1027,6 +1027,15 @@ int main(void) {
       {"depthwise m2", IR_OP_CONV, 2, {9, 9}, 8, 16, {3, 3}, {1, 1}, {1, 1}, 8, {1, 1}, {1, 1}, 1, 0, NOACT, 2},
       {"conv1d k3", IR_OP_CONV, 1, {20}, 12, 20, {3}, {1}, {1}, 1, {1}, {1}, 1, 0, RELU, 3},
       {"conv3d", IR_OP_CONV, 3, {5, 6, 7}, 4, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1, {1, 1, 1}, {1, 1, 1}, 1, 0, RELU, 2},
+      /* 3-D (Conv3D, Conv3DTranspose): strided with TF's asymmetric 'same' pads, dilation with a
+       * residual, grouped and depthwise (cuDNN: krt's depthwise kernel is 1-2 axes only) */
+      {"conv3d s2 asym", IR_OP_CONV, 3, {7, 6, 5}, 8, 16, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, 1, {1, 0, 1}, {1, 1, 1}, 1, 0, NOACT, 2},
+      {"conv3d d2 res relu", IR_OP_CONV, 3, {6, 6, 6}, 8, 8, {3, 3, 3}, {1, 1, 1}, {2, 2, 2}, 1, {2, 2, 2}, {2, 2, 2}, 1, 1, RELU, 2},
+      {"conv3d g2 nobias", IR_OP_CONV, 3, {5, 5, 5}, 8, 8, {3, 1, 3}, {1, 1, 1}, {1, 1, 1}, 2, {1, 0, 1}, {1, 0, 1}, 0, 0, NOACT, 2},
+      {"conv3d depthwise", IR_OP_CONV, 3, {5, 6, 5}, 8, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 8, {1, 1, 1}, {1, 1, 1}, 1, 0, RELU, 2},
+      {"convT3d s2", IR_OP_CONV_TRANSPOSE, 3, {3, 4, 5}, 8, 4, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, 1, {1, 1, 1}, {0, 0, 0}, 1, 0, RELU, 2},
+      {"convT3d pe<0", IR_OP_CONV_TRANSPOSE, 3, {3, 3, 4}, 4, 4, {2, 3, 2}, {3, 2, 2}, {1, 1, 1}, 1, {0, 1, 0}, {-1, 0, -1}, 1, 0, NOACT, 2},
+      {"convT3d d2", IR_OP_CONV_TRANSPOSE, 3, {3, 4, 4}, 4, 4, {3, 3, 3}, {1, 1, 1}, {2, 2, 2}, 1, {0, 0, 0}, {0, 0, 0}, 1, 0, NOACT, 2},
       {"convT 3x3 s2", IR_OP_CONV_TRANSPOSE, 2, {6, 6}, 16, 8, {3, 3}, {2, 2}, {1, 1}, 1, {1, 1}, {0, 0}, 1, 0, RELU, 2},
       {"convT 2x2 s2 res", IR_OP_CONV_TRANSPOSE, 2, {5, 5}, 8, 8, {2, 2}, {2, 2}, {1, 1}, 1, {0, 0}, {0, 0}, 1, 1, RELU, 2},
       {"convT pe<0", IR_OP_CONV_TRANSPOSE, 2, {5, 5}, 8, 8, {3, 3}, {2, 2}, {1, 1}, 1, {1, 0}, {-1, -2}, 1, 0, NOACT, 2},

@@ -569,6 +569,10 @@ static void test_pool(void) {
   pool_case(2, DIMS(1, 7, 7, 2048), IR_POOL_AVG, (int[]){7, 7}, (int[]){1, 1}, 0);
   pool_case(2, DIMS(1, 112, 112, 64), IR_POOL_MAX, (int[]){3, 3}, (int[]){2, 2}, 1);
   pool_case(2, DIMS(2, 35, 35, 192), IR_POOL_AVG, (int[]){3, 3}, (int[]){1, 1}, 1);
+  /* MaxPooling3D / AveragePooling3D: anisotropic windows, 'same' padding on odd volumes */
+  pool_case(3, DIMS(2, 5, 6, 7, 8), IR_POOL_MAX, (int[]){3, 2, 3}, (int[]){2, 1, 2}, 1);
+  pool_case(3, DIMS(2, 5, 6, 7, 3), IR_POOL_AVG, (int[]){3, 3, 3}, (int[]){2, 2, 2}, 1);
+  pool_case(3, DIMS(1, 8, 8, 8, 16), IR_POOL_AVG, (int[]){2, 2, 2}, (int[]){2, 2, 2}, 0);
 }
 
 static void reduce_case(int rank, const int64_t *dims, int n_axes, const int *axes, int kind) {
@@ -854,6 +858,18 @@ static void test_pad_slice(void) {
   ir_attrs a = no_attrs();
   a.pad_begin[1] = a.pad_begin[2] = 0, a.pad_end[1] = a.pad_end[2] = 1;
   run_case(&c, "Pad", IR_OP_PAD, &a);
+  case_begin(&c); /* ZeroPadding3D: [N, D, H, W, C], every spatial axis padded differently */
+  add_input(&c, 5, DIMS(2, 3, 4, 5, 6), -1.0f, 1.0f);
+  a = no_attrs();
+  a.pad_begin[1] = 1, a.pad_end[1] = 0, a.pad_begin[2] = 0, a.pad_end[2] = 2;
+  a.pad_begin[3] = 2, a.pad_end[3] = 1;
+  run_case(&c, "Pad", IR_OP_PAD, &a);
+  case_begin(&c); /* Cropping3D of the same layout */
+  add_input(&c, 5, DIMS(2, 5, 6, 7, 3), -1.0f, 1.0f);
+  a = no_attrs();
+  a.end[0] = 2, a.end[4] = 3;
+  a.begin[1] = 1, a.end[1] = 5, a.begin[2] = 2, a.end[2] = 5, a.begin[3] = 0, a.end[3] = 4;
+  run_case(&c, "Slice", IR_OP_SLICE, &a);
 }
 
 static void resize_case(int sp, const int64_t *dims, const int *scale, int kind) {
@@ -878,6 +894,9 @@ static void test_resize(void) {
   }
   resize_case(2, DIMS(1, 14, 14, 256), (int[]){2, 2}, IR_RESIZE_BILINEAR);
   resize_case(2, DIMS(1, 14, 14, 256), (int[]){2, 2}, IR_RESIZE_NEAREST);
+  /* UpSampling3D (nearest only in Keras) */
+  resize_case(3, DIMS(2, 2, 3, 4, 5), (int[]){2, 1, 3}, IR_RESIZE_NEAREST);
+  resize_case(3, DIMS(1, 4, 4, 4, 16), (int[]){2, 2, 2}, IR_RESIZE_NEAREST);
 }
 
 static void test_gather(void) {

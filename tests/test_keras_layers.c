@@ -312,6 +312,78 @@ static void test_misc_layers(void) {
   teardown(&f);
 }
 
+/* 3-D layers: the amount spellings of ZeroPadding3D/Cropping3D (int, triple, pairs; Keras 1 dicts
+ * are 1-D/2-D only), Cropping3D's default, UpSampling3D's nearest-only resize, Conv3D's kernel
+ * checks and the Theano flip over three axes. */
+static void test_3d_layers(void) {
+  fixture f;
+  int out;
+  int64_t in[4] = {2, 3, 4, 5}; /* [N, D, H, W, C] */
+  setup(&f, "ZeroPadding3D", "{\"padding\": [1, 2, 0]}", 5, in);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->values[out].dims[1] == 4 && f.g->values[out].dims[2] == 7 &&
+        f.g->values[out].dims[3] == 4 && f.g->values[out].dims[4] == 5);
+  teardown(&f);
+  setup(&f, "ZeroPadding3D",
+        "{\"padding\": [[1, 0], [0, 2], [2, 1]], \"data_format\": \"channels_first\"}", 5, in);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->values[out].dims[1] == 2 && f.g->values[out].dims[2] == 4 &&
+        f.g->values[out].dims[3] == 6 && f.g->values[out].dims[4] == 8);
+  teardown(&f);
+  setup(&f, "ZeroPadding3D", "{\"padding\": {\"top_pad\": 1}}", 5, in);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "(ZeroPadding3D): option padding");
+  teardown(&f);
+  setup(&f, "ZeroPadding3D", "{\"padding\": [1, 2]}", 5, in);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "option padding has 2 entries");
+  teardown(&f);
+  int64_t vol[4] = {5, 6, 7, 3};
+  setup(&f, "Cropping3D", "{}", 5, vol); /* Keras's default: 1 on every side */
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->values[out].dims[1] == 3 && f.g->values[out].dims[2] == 4 &&
+        f.g->values[out].dims[3] == 5 && f.g->values[out].dims[4] == 3);
+  teardown(&f);
+  setup(&f, "Cropping3D", "{\"cropping\": [1, 0, 2]}", 5, vol);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->values[out].dims[1] == 3 && f.g->values[out].dims[2] == 6 &&
+        f.g->values[out].dims[3] == 3);
+  teardown(&f);
+  setup(&f, "Cropping3D", "{\"cropping\": [[0, 0], [3, 3], [0, 0]]}", 5, vol);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_SHAPE, "leaves nothing of 6");
+  teardown(&f);
+  setup(&f, "UpSampling3D", "{\"size\": [2, 1, 3]}", 5, in);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(last_node(&f)->op == IR_OP_RESIZE && last_node(&f)->attrs.spatial == 3 &&
+        last_node(&f)->attrs.scale[2] == 3);
+  CHECK(f.g->values[out].dims[1] == 4 && f.g->values[out].dims[2] == 3 &&
+        f.g->values[out].dims[3] == 12);
+  teardown(&f);
+  setup(&f, "UpSampling3D", "{\"size\": 2, \"interpolation\": \"bilinear\"}", 5, in);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "interpolation='bilinear'");
+  teardown(&f);
+  /* Conv3D: a kernel whose window does not match kernel_size is a bad file */
+  int64_t bad[5] = {2, 2, 3, 5, 1};
+  setup(&f, "Conv3D", "{\"filters\": 1, \"kernel_size\": 2, \"use_bias\": false}", 5, in);
+  add_weight(&f, 5, bad);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "weight kernel");
+  teardown(&f);
+  /* Theano: every spatial axis flipped, which reverses the order of the 8 taps of a 2x2x2 kernel
+   * with one input and one output channel (file values 0..7). */
+  int64_t one[4] = {3, 3, 3, 1}, k[5] = {2, 2, 2, 1, 1};
+  setup(&f, "Conv3D", "{\"filters\": 1, \"kernel_size\": [2, 2, 2], \"use_bias\": false}", 5, one);
+  f.ctx.keras_major = 2;
+  f.ctx.backend = "theano";
+  add_weight(&f, 5, k);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  const ir_node *n = find_node(&f, IR_OP_CONV);
+  CHECK(n != NULL && n->attrs.spatial == 3);
+  if (n) {
+    const ir_value *w = &f.g->values[n->inputs[1]];
+    CHECK(w->rank == 5);
+    for (int t = 0; t < 8; t++) CHECK(w->data[t] == (float)(7 - t));
+  }
+  teardown(&f);
+}
+
 /* User code is refused whatever its class name; keras.applications' own layers only from their
  * modules; call keywords that change the result are refused. */
 static void test_user_code(void) {
@@ -584,6 +656,7 @@ int main(void) {
   test_keras1_theano_kernel();
   test_conv_transpose();
   test_misc_layers();
+  test_3d_layers();
   test_user_code();
   test_recurrent();
   test_augmentation();

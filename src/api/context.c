@@ -240,6 +240,37 @@ static krt_status *check_integer_values(const ir_value *v, krt_dtype dtype, cons
   return NULL;
 }
 
+/* Converts n integers of `dtype` at src to int32, for an input the backend keeps as int32
+ * (Gather indices); a value outside int32 is refused naming the element (no table has 2^31 rows,
+ * so such an index could only be out of range). */
+static krt_status *convert_to_int32(const ir_value *v, krt_dtype dtype, const void *src,
+                                    int32_t *dst, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    int64_t x;
+    if (dtype == KRT_INT32) {
+      int32_t t;
+      memcpy(&t, (const char *)src + i * 4, 4);
+      x = t;
+    } else if (dtype == KRT_INT64) {
+      memcpy(&x, (const char *)src + i * 8, 8);
+    } else if (dtype == KRT_UINT8) {
+      x = ((const uint8_t *)src)[i];
+    } else {
+      return krt_error(KRT_ERR_INTERNAL, "krt_context_run: input '%s': %s data for an integer "
+                       "input", v->name, krt_dtype_name(dtype));
+    }
+    int64_t lo = v->dtype == KRT_UINT8 ? 0 : INT32_MIN, hi = v->dtype == KRT_UINT8 ? 255 : INT32_MAX;
+    if (x < lo || x > hi)
+      return krt_error(KRT_ERR_INVALID_ARGUMENT,
+                       "krt_context_run: input '%s' (%s): element %lld is %lld, %s", v->name,
+                       krt_dtype_name(v->dtype), (long long)i, (long long)x,
+                       v->dtype == KRT_UINT8 ? "outside uint8's range"
+                                             : "outside int32 (krt keeps integer indices as int32)");
+    dst[i] = (int32_t)x;
+  }
+  return NULL;
+}
+
 /* Converts n elements of `dtype` at src to float32. Integers above 2^24 round to the nearest
  * float, as any float32 model would see them. */
 static void convert_to_float(krt_dtype dtype, const void *src, float *dst, int64_t n) {
@@ -330,6 +361,12 @@ static krt_status *run_host(krt_context *context) {
     const context_input *in = &context->inputs[i];
     int64_t n = (int64_t)(in->bytes / krt_dtype_size(in->dtype));
     const float *host = in->data;
+    if (b->input_dtype && b->input_dtype(e->backend_state, value) == KRT_INT32) {
+      /* Kept as int32 by the backend: exact, whatever the magnitude. */
+      KRT_TRY(convert_to_int32(&g->values[value], in->dtype, in->data, (int32_t *)(void *)context->scratch, n));
+      KRT_TRY(b->write_value(context->backend_state, value, context->scratch, n));
+      continue;
+    }
     KRT_TRY(check_integer_values(&g->values[value], in->dtype, in->data, n));
     if (in->dtype != KRT_FLOAT32 || ((uintptr_t)in->data % sizeof(float)) != 0) {
       convert_to_float(in->dtype, in->data, context->scratch, n);

@@ -13,7 +13,7 @@
 
 /* Bumped whenever krt_backend or anything it passes (the structs below, ir_graph, krt_plan,
  * krt_status) changes layout: a plugin built against another layout must not be used. */
-#define KRT_BACKEND_ABI 3u
+#define KRT_BACKEND_ABI 4u
 
 /* What an engine's preparation gets beyond the graph and plan (engine_prepare_ex). */
 typedef struct backend_engine_args {
@@ -64,7 +64,9 @@ typedef struct krt_backend {
   krt_status *(*context_create)(void *engine_state, void **context_state);
   void (*context_release)(void *context_state);
 
-  /* Copies `count` float32 values between the host and value `value`'s slot in the arena. */
+  /* Copies `count` values between the host and value `value`'s slot in the arena: float32, or
+   * for a graph input that input_dtype says the backend keeps as KRT_INT32, int32 (4 bytes each
+   * either way; `host` then points at int32_t data). */
   krt_status *(*write_value)(void *context_state, int value, const float *host, int64_t count);
   krt_status *(*read_value)(void *context_state, int value, float *host, int64_t count);
 
@@ -98,6 +100,11 @@ typedef struct krt_backend {
   /* What this backend runs on, found at run time, as one line into buf (krt_device_info):
    * library versions and devices. */
   void (*runtime_info)(char *buf, size_t size);
+  /* The dtype this backend keeps graph input `value` in: KRT_INT32 for an integer input it
+   * computes with exactly (Gather indices: every int32 value, where float32 rounds above 2^24),
+   * else KRT_FLOAT32 (the API converts the caller's data to float32 first). NULL: always
+   * KRT_FLOAT32. */
+  krt_dtype (*input_dtype)(const void *engine_state, int value);
 } krt_backend;
 
 /* The plugin entry point libkrt_cuda.so exports (KRT_CUDA_ENTRY_SYMBOL). abi_version is

@@ -47,6 +47,7 @@ static const layer_entry layer_table[] = {
     /* convolutions (Keras 1 spellings included) */
     {"Conv1D", kl_convert_conv, 1},
     {"Conv2D", kl_convert_conv, 2},
+    {"Conv3D", kl_convert_conv, 3},
     {"Convolution1D", kl_convert_conv, 1},
     {"Convolution2D", kl_convert_conv, 2},
     {"AtrousConvolution1D", kl_convert_conv, 1},
@@ -61,6 +62,7 @@ static const layer_entry layer_table[] = {
     {"Conv2DTranspose", kl_convert_conv_transpose, 2},
     {"Convolution1DTranspose", kl_convert_conv_transpose, 1},
     {"Convolution2DTranspose", kl_convert_conv_transpose, 2},
+    {"Conv3DTranspose", kl_convert_conv_transpose, 3},
     /* pooling */
     {"MaxPooling1D", kl_convert_pool, KL_POOL_MAX | 1},
     {"MaxPooling2D", kl_convert_pool, KL_POOL_MAX | 2},
@@ -70,6 +72,10 @@ static const layer_entry layer_table[] = {
     {"AveragePooling2D", kl_convert_pool, KL_POOL_AVG | 2},
     {"AvgPool1D", kl_convert_pool, KL_POOL_AVG | 1},
     {"AvgPool2D", kl_convert_pool, KL_POOL_AVG | 2},
+    {"MaxPooling3D", kl_convert_pool, KL_POOL_MAX | 3},
+    {"MaxPool3D", kl_convert_pool, KL_POOL_MAX | 3},
+    {"AveragePooling3D", kl_convert_pool, KL_POOL_AVG | 3},
+    {"AvgPool3D", kl_convert_pool, KL_POOL_AVG | 3},
     {"GlobalMaxPooling1D", kl_convert_global_pool, KL_POOL_MAX | 1},
     {"GlobalMaxPooling2D", kl_convert_global_pool, KL_POOL_MAX | 2},
     {"GlobalMaxPool1D", kl_convert_global_pool, KL_POOL_MAX | 1},
@@ -78,6 +84,10 @@ static const layer_entry layer_table[] = {
     {"GlobalAveragePooling2D", kl_convert_global_pool, KL_POOL_AVG | 2},
     {"GlobalAvgPool1D", kl_convert_global_pool, KL_POOL_AVG | 1},
     {"GlobalAvgPool2D", kl_convert_global_pool, KL_POOL_AVG | 2},
+    {"GlobalMaxPooling3D", kl_convert_global_pool, KL_POOL_MAX | 3},
+    {"GlobalMaxPool3D", kl_convert_global_pool, KL_POOL_MAX | 3},
+    {"GlobalAveragePooling3D", kl_convert_global_pool, KL_POOL_AVG | 3},
+    {"GlobalAvgPool3D", kl_convert_global_pool, KL_POOL_AVG | 3},
     /* normalization */
     {"BatchNormalization", kl_convert_batchnorm, 0},
     {"LayerNormalization", kl_convert_layernorm, 0},
@@ -94,10 +104,13 @@ static const layer_entry layer_table[] = {
     /* padding, cropping, upsampling */
     {"ZeroPadding1D", kl_convert_zero_padding, 1},
     {"ZeroPadding2D", kl_convert_zero_padding, 2},
+    {"ZeroPadding3D", kl_convert_zero_padding, 3},
     {"Cropping1D", kl_convert_cropping, 1},
     {"Cropping2D", kl_convert_cropping, 2},
+    {"Cropping3D", kl_convert_cropping, 3},
     {"UpSampling1D", kl_convert_upsampling, 1},
     {"UpSampling2D", kl_convert_upsampling, 2},
+    {"UpSampling3D", kl_convert_upsampling, 3},
     /* keras.applications' own layers (check_origin admits them from their modules only) */
     {"LayerScale", kl_convert_layer_scale, 0},
     {"CustomScaleLayer", kl_convert_custom_scale, 0},

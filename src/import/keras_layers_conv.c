@@ -1,5 +1,5 @@
-/* Convolutions: Conv1D/2D (Keras 1 Convolution1D/2D, AtrousConvolution1D/2D), DepthwiseConv1D/2D,
- * SeparableConv1D/2D, Conv1D/2DTranspose.
+/* Convolutions: Conv1D/2D/3D (Keras 1 Convolution1D/2D, AtrousConvolution1D/2D),
+ * DepthwiseConv1D/2D, SeparableConv1D/2D, Conv1D/2D/3DTranspose.
  *
  * IR convs are channels-last with kernels [k..., Cin/groups, Cout] (transposed convs
  * [k..., Cout, Cin]), as Keras 2/3 save them. channels_first layers get a Transpose to
@@ -21,9 +21,9 @@
 typedef struct conv_opts {
   int spatial;
   int filters;
-  int kernel[2], stride[2], dilation[2];
+  int kernel[3], stride[3], dilation[3];
   int groups, depth_multiplier, use_bias, channels_first;
-  int output_padding[2], has_output_padding;
+  int output_padding[3], has_output_padding;
   kc_padding padding;
   kc_activation act;
 } conv_opts;
@@ -44,7 +44,8 @@ static krt_status *read_conv_opts(const keras_layer_ctx *ctx, int spatial, int a
   } else {
     return kl_bad_file(ctx, "option kernel_size is missing");
   }
-  if (kc_has(ctx, "strides")) KRT_TRY(kc_int_tuple(ctx, NULL, "strides", spatial, 1, o->stride));
+  if (kc_has(ctx, "strides") || spatial == 3)
+    KRT_TRY(kc_int_tuple(ctx, NULL, "strides", spatial, 1, o->stride));
   else if (spatial == 2) KRT_TRY(kc_int_tuple(ctx, NULL, "subsample", 2, 1, o->stride));
   else KRT_TRY(kc_int_tuple(ctx, NULL, "subsample_length", 1, 1, o->stride));
   KRT_TRY(kc_int_tuple(ctx, NULL, kc_has(ctx, "dilation_rate") ? "dilation_rate" : "atrous_rate",
@@ -77,7 +78,7 @@ static krt_status *load_kernel(const keras_layer_ctx *ctx, const conv_opts *o, i
   if (i >= ctx->n_weights) return kl_bad_file(ctx, "weight %s is missing", what);
   const keras_array *w = &ctx->weights[i];
   int s = o->spatial, rank = s + 2;
-  int64_t want[4];
+  int64_t want[5];
   for (int d = 0; d < s; d++) want[d] = o->kernel[d];
   want[s] = a;
   want[s + 1] = b;
@@ -123,20 +124,18 @@ static krt_status *load_kernel(const keras_layer_ctx *ctx, const conv_opts *o, i
                        "and input", what, w->name ? w->name : "?");
   }
   if (kc_theano_kernels(ctx)) {
-    /* Flip every spatial axis: k[r, c, ...] <- k[kh-1-r, kw-1-c, ...]. */
-    int64_t inner = dims[s] * dims[s + 1];
-    int64_t kh = dims[0], kw = s == 2 ? dims[1] : 1;
-    for (int64_t r = 0; r < kh; r++)
-      for (int64_t c = 0; c < kw; c++) {
-        int64_t fr = kh - 1 - r, fc = kw - 1 - c;
-        int64_t src = fr * kw + fc, dst = r * kw + c;
-        if (src <= dst) continue; /* swap each pair once */
-        for (int64_t e = 0; e < inner; e++) {
-          float t = k[dst * inner + e];
-          k[dst * inner + e] = k[src * inner + e];
-          k[src * inner + e] = t;
-        }
+    /* Flip every spatial axis: k[r, c, ...] <- k[kh-1-r, kw-1-c, ...]. With the taps in row-major
+     * order, flipping every axis reverses the tap order: tap t swaps with tap taps-1-t. */
+    int64_t inner = dims[s] * dims[s + 1], taps = 1;
+    for (int d = 0; d < s; d++) taps *= dims[d];
+    for (int64_t dst = 0; dst < taps / 2; dst++) {
+      int64_t src = taps - 1 - dst;
+      for (int64_t e = 0; e < inner; e++) {
+        float t = k[dst * inner + e];
+        k[dst * inner + e] = k[src * inner + e];
+        k[src * inner + e] = t;
       }
+    }
   }
   *out = k;
   return NULL;
@@ -193,7 +192,7 @@ krt_status *kl_convert_conv(const keras_layer_ctx *ctx, int spatial, int *out) {
   if (cin >= 0 && cin % o.groups != 0)
     return kl_bad_file(ctx, "%lld input channels do not split into %d groups", (long long)cin, o.groups);
   KRT_TRY(kl_expect_weights(ctx, o.use_bias ? 2 : 1, o.use_bias ? 2 : 1));
-  int64_t kdims[4];
+  int64_t kdims[5];
   float *k = NULL;
   KRT_TRY(load_kernel(ctx, &o, 0, "kernel", cin >= 0 ? cin / o.groups : -1, o.filters, kdims, &k));
   int64_t cout = kdims[spatial + 1];
@@ -214,7 +213,7 @@ krt_status *kl_convert_conv(const keras_layer_ctx *ctx, int spatial, int *out) {
 static krt_status *depthwise_node(const keras_layer_ctx *ctx, const conv_opts *o, int x, int wi,
                                   int bias_i, const char *part, ir_activation act, int *y) {
   int64_t cin = input_channels(ctx, x);
-  int64_t kdims[4];
+  int64_t kdims[5];
   float *k = NULL;
   KRT_TRY(load_kernel(ctx, o, wi, "depthwise_kernel", cin, o->depth_multiplier, kdims, &k));
   int s = o->spatial;
@@ -265,7 +264,7 @@ krt_status *kl_convert_separable_conv(const keras_layer_ctx *ctx, int spatial, i
   conv_opts pw = o;
   for (int i = 0; i < spatial; i++) pw.kernel[i] = pw.stride[i] = pw.dilation[i] = 1;
   pw.padding = KC_PAD_VALID;
-  int64_t kdims[4];
+  int64_t kdims[5];
   float *k = NULL;
   KRT_TRY(load_kernel(ctx, &pw, 1, "pointwise_kernel", mid, o.filters, kdims, &k));
   int ins[3] = {y, -1, -1};
@@ -294,7 +293,7 @@ krt_status *kl_convert_conv_transpose(const keras_layer_ctx *ctx, int spatial, i
   int x, y;
   KRT_TRY(start(ctx, &o, &x));
   KRT_TRY(kl_expect_weights(ctx, o.use_bias ? 2 : 1, o.use_bias ? 2 : 1));
-  int64_t kdims[4];
+  int64_t kdims[5];
   float *k = NULL;
   KRT_TRY(load_kernel(ctx, &o, 0, "kernel", o.filters, input_channels(ctx, x), kdims, &k));
   int ins[3] = {x, -1, -1};

@@ -1,5 +1,5 @@
-/* Pooling: Max/AveragePooling1D/2D (Keras 1: pool_length/stride/border_mode/dim_ordering) and
- * GlobalMax/GlobalAveragePooling1D/2D.
+/* Pooling: Max/AveragePooling1D/2D/3D (Keras 1: pool_length/stride/border_mode/dim_ordering) and
+ * GlobalMax/GlobalAveragePooling1D/2D/3D.
  *
  * IR pools are channels-last and use TensorFlow's padding: "same" pads (total split with the
  * smaller half first), padded taps never count (max ignores them, average divides by the taps
@@ -11,7 +11,7 @@
 krt_status *kl_convert_pool(const keras_layer_ctx *ctx, int variant, int *out) {
   int spatial = variant & 0xf;
   KRT_TRY(kl_expect_inputs(ctx, 1, 1));
-  int size[2], stride[2], channels_first;
+  int size[3], stride[3], channels_first;
   if (spatial == 1 && kc_has(ctx, "pool_length")) { /* Keras 1 */
     KRT_TRY(kc_int(ctx, NULL, "pool_length", 2, &size[0]));
     KRT_TRY(kc_int(ctx, NULL, "stride", size[0], &stride[0]));

@@ -1,4 +1,4 @@
-/* ZeroPadding1D/2D, Cropping1D/2D, UpSampling1D/2D.
+/* ZeroPadding1D/2D/3D, Cropping1D/2D/3D, UpSampling1D/2D/3D.
  *
  * Padding and cropping act on the spatial axes in place (axes 1..s channels_last, 2..s+1
  * channels_first), so they need no transposes. Upsampling is an IR Resize (channels-last):
@@ -10,16 +10,18 @@
 /* Reads a per-axis (begin, end) amount in every form Keras allows, for s spatial axes:
  *   p                       -> (p, p) on every axis
  *   [a, b]                  -> s == 1: (a, b); s == 2: (a, a), (b, b)
- *   [[t, b], [l, r]]        -> per axis
+ *   [a, b, c]               -> s == 3: (a, a), (b, b), (c, c)
+ *   [[t, b], [l, r]]        -> per axis (s pairs)
  *   [t, b, l, r]            -> Keras 1 ZeroPadding2D (top, bottom, left, right)
  *   {"top_pad": ...} / {"left_pad": ..., "right_pad": ...}  (Keras 1 dicts)
  */
 static krt_status *read_amounts(const keras_layer_ctx *ctx, const char *key, int s, int def,
-                                int64_t begin[2], int64_t end[2]) {
+                                int64_t begin[3], int64_t end[3]) {
   const cJSON *item = kc_get(ctx, NULL, key);
   for (int i = 0; i < s; i++) begin[i] = end[i] = def;
   if (!item) return NULL;
   if (cJSON_IsObject(item)) {
+    if (s > 2) return kl_bad_file(ctx, "option %s is an object, not a list", key);
     static const char *names[2][2] = {{"top_pad", "bottom_pad"}, {"left_pad", "right_pad"}};
     for (int i = 0; i < s; i++) {
       int b, e;
@@ -45,6 +47,8 @@ static krt_status *read_amounts(const keras_layer_ctx *ctx, const char *key, int
       begin[0] = v[0], end[0] = v[1];
     } else if (n == 2 && s == 2) {
       begin[0] = end[0] = v[0], begin[1] = end[1] = v[1];
+    } else if (n == 3 && s == 3) {
+      for (int i = 0; i < 3; i++) begin[i] = end[i] = v[i];
     } else if (n == 4 && s == 2) {
       begin[0] = v[0], end[0] = v[1], begin[1] = v[2], end[1] = v[3];
     } else {
@@ -64,7 +68,7 @@ krt_status *kl_convert_zero_padding(const keras_layer_ctx *ctx, int spatial, int
   int x = ctx->inputs[0], channels_first;
   KRT_TRY(kl_expect_rank(ctx, x, spatial + 2, spatial + 2));
   KRT_TRY(kc_channels_first(ctx, &channels_first));
-  int64_t b[2], e[2];
+  int64_t b[3], e[3];
   KRT_TRY(read_amounts(ctx, "padding", spatial, 1, b, e));
   ir_attrs a = kl_attrs();
   for (int i = 0; i < spatial; i++) {
@@ -79,8 +83,9 @@ krt_status *kl_convert_cropping(const keras_layer_ctx *ctx, int spatial, int *ou
   int x = ctx->inputs[0], channels_first;
   KRT_TRY(kl_expect_rank(ctx, x, spatial + 2, spatial + 2));
   KRT_TRY(kc_channels_first(ctx, &channels_first));
-  int64_t b[2], e[2];
-  KRT_TRY(read_amounts(ctx, "cropping", spatial, spatial == 1 ? 1 : 0, b, e));
+  int64_t b[3], e[3];
+  /* Keras's defaults: Cropping1D (1, 1), Cropping2D ((0, 0), (0, 0)), Cropping3D 1 per side. */
+  KRT_TRY(read_amounts(ctx, "cropping", spatial, spatial == 2 ? 0 : 1, b, e));
   const ir_value *xv = kl_value(ctx, x);
   ir_attrs a = kl_attrs();
   for (int k = 0; k < xv->rank; k++) a.end[k] = xv->dims[k]; /* the batch axis: ignored */
@@ -100,12 +105,12 @@ krt_status *kl_convert_cropping(const keras_layer_ctx *ctx, int spatial, int *ou
 
 krt_status *kl_convert_upsampling(const keras_layer_ctx *ctx, int spatial, int *out) {
   KRT_TRY(kl_expect_inputs(ctx, 1, 1));
-  int x = ctx->inputs[0], channels_first = 0, size[2];
+  int x = ctx->inputs[0], channels_first = 0, size[3];
   KRT_TRY(kl_expect_rank(ctx, x, spatial + 2, spatial + 2));
   if (spatial == 1) {
     KRT_TRY(kc_int(ctx, NULL, kc_has(ctx, "size") ? "size" : "length", 2, &size[0]));
   } else {
-    KRT_TRY(kc_int_tuple(ctx, NULL, "size", 2, 2, size));
+    KRT_TRY(kc_int_tuple(ctx, NULL, "size", spatial, 2, size));
     KRT_TRY(kc_channels_first(ctx, &channels_first));
   }
   for (int i = 0; i < spatial; i++)
@@ -113,8 +118,10 @@ krt_status *kl_convert_upsampling(const keras_layer_ctx *ctx, int spatial, int *
   const char *interp = "nearest";
   KRT_TRY(kc_string(ctx, NULL, "interpolation", "nearest", &interp));
   ir_attrs a = kl_attrs();
+  /* Bilinear is 2-D only: Keras's UpSampling1D and UpSampling3D have no interpolation option. */
+  int bilinear = strcmp(interp, "bilinear") == 0 && spatial == 2;
   if (strcmp(interp, "nearest") == 0) a.resize = IR_RESIZE_NEAREST;
-  else if (strcmp(interp, "bilinear") == 0) a.resize = IR_RESIZE_BILINEAR;
+  else if (bilinear) a.resize = IR_RESIZE_BILINEAR;
   else return kl_unsupported(ctx, "option interpolation='%s' is not supported", interp);
   a.spatial = spatial;
   for (int i = 0; i < spatial; i++) a.scale[i] = size[i];

@@ -83,7 +83,7 @@ static krt_status *new_tensor(ox_ctx *c, const char *name, ox_tensor **out) {
   memset(t, 0, sizeof *t);
   t->name = strdup(name);
   if (!t->name) return krt_error_oom("ONNX tensor name");
-  t->value = t->value_cl = -1;
+  t->value = t->value_cl = t->value_bm = -1;
   uint32_t h = name_hash(name) % (uint32_t)c->n_slots;
   while (c->slots[h] >= 0) h = (h + 1) % (uint32_t)c->n_slots;
   c->slots[h] = c->n_tensors++;
@@ -403,9 +403,20 @@ static krt_status *known_value(ox_ctx *c, ox_tensor *t) {
   return s ? krt_error_wrap(s, "%s: ", c->file) : NULL;
 }
 
+/* A view read by a converter that does not know views. */
+static krt_status *refuse_view(const ox_ctx *c, const ox_tensor *t) {
+  int rank = c->g->values[t->value_bm].rank, batch_axis = 0;
+  for (int k = 0; k < rank; k++)
+    if (t->perm_bm[k] == 0) batch_axis = k;
+  return ox_unsupported(c, "input '%s' has the batch on axis %d (time-major, as recurrent ops "
+                        "write it); krt keeps the batch on axis 0 and cannot move it here",
+                        t->name, batch_axis);
+}
+
 krt_status *ox_value(ox_ctx *c, int i, int *id) {
   ox_tensor *t = ox_in(c, i);
   if (!t) return ox_error(c, KRT_ERR_INTERNAL, "input %d is absent", i);
+  if (t->value < 0 && t->value_cl < 0 && t->value_bm >= 0) return refuse_view(c, t);
   if (t->value < 0 && t->known) KRT_TRY(known_value(c, t));
   if (t->value < 0) {
     if (t->value_cl < 0) return ox_error(c, KRT_ERR_INTERNAL, "input '%s' has no value", t->name);
@@ -453,6 +464,7 @@ int ox_in_is_cl_only(const ox_ctx *c, int i) {
 krt_status *ox_in_shape(ox_ctx *c, int i, int *rank, int64_t *dims, int *batched) {
   ox_tensor *t = ox_in(c, i);
   if (!t) return ox_error(c, KRT_ERR_INTERNAL, "input %d is absent", i);
+  if (t->value < 0 && t->value_cl < 0 && !t->known && t->value_bm >= 0) return refuse_view(c, t);
   if (t->known) {
     *rank = t->known->rank;
     memcpy(dims, t->known->dims, sizeof t->known->dims);
@@ -481,6 +493,42 @@ static krt_status *output_tensor(ox_ctx *c, int k, ox_tensor **out) {
   return new_tensor(c, c->node->output[k], out);
 }
 
+int ox_in_view(const ox_ctx *c, int i, int *perm) {
+  ox_tensor *t = ox_in(c, i);
+  if (!t || t->value >= 0 || t->value_cl >= 0 || t->known || t->value_bm < 0) return -1;
+  if (perm) memcpy(perm, t->perm_bm, sizeof t->perm_bm);
+  return t->value_bm;
+}
+
+void ox_view_shape(const ox_ctx *c, int i, int *rank, int64_t *dims) {
+  const ox_tensor *t = ox_in(c, i);
+  const ir_value *v = &c->g->values[t->value_bm];
+  *rank = v->rank;
+  for (int k = 0; k < v->rank; k++) dims[k] = t->perm_bm[k] == 0 ? -1 : v->dims[t->perm_bm[k]];
+}
+
+krt_status *ox_set_output_view(ox_ctx *c, int k, int id, const int *perm) {
+  const ir_value *v = ox_ir(c, id);
+  int identity = 1;
+  for (int j = 0; j < v->rank; j++) identity &= perm[j] == j;
+  if (identity) return ox_set_output(c, k, id, 0);
+  if (!v->batched || perm[0] == 0) {
+    ir_attrs a = ox_attrs();
+    memcpy(a.perm, perm, (size_t)v->rank * sizeof *perm);
+    int y;
+    char part[32];
+    snprintf(part, sizeof part, k ? "%d_to_onnx_order" : "to_onnx_order", k);
+    KRT_TRY(ox_emit(c, IR_OP_TRANSPOSE, part, &id, 1, &a, &y));
+    return ox_set_output(c, k, y, 0);
+  }
+  ox_tensor *t;
+  KRT_TRY(output_tensor(c, k, &t));
+  t->value_bm = id;
+  memset(t->perm_bm, 0, sizeof t->perm_bm);
+  memcpy(t->perm_bm, perm, (size_t)v->rank * sizeof *perm);
+  return NULL;
+}
+
 krt_status *ox_set_output(ox_ctx *c, int k, int id, int channels_last) {
   ox_tensor *t;
   KRT_TRY(output_tensor(c, k, &t));
@@ -501,6 +549,27 @@ krt_status *ox_set_known(ox_ctx *c, int k, ox_known *known) {
   }
   t->known = known;
   return NULL;
+}
+
+int ox_output_used(const ox_ctx *c, int k) {
+  if (k < 0 || k >= (int)c->node->n_output || !c->node->output[k] || !c->node->output[k][0])
+    return 0;
+  const char *name = c->node->output[k];
+  const KrtOnnx__GraphProto *g = c->graph;
+  if (!g) return 1;
+  for (size_t n = c->node_index + 1; n < g->n_node; n++)
+    for (size_t i = 0; i < g->node[n]->n_input; i++)
+      if (g->node[n]->input[i] && strcmp(g->node[n]->input[i], name) == 0) return 1;
+  for (size_t i = 0; i < g->n_output; i++)
+    if (g->output[i]->name && strcmp(g->output[i]->name, name) == 0) return 1;
+  return 0;
+}
+
+krt_status *ox_set_unused_output(ox_ctx *c, int k) {
+  if (ox_output_used(c, k))
+    return ox_error(c, KRT_ERR_INTERNAL, "output %d ('%s') is read", k, c->node->output[k]);
+  ox_tensor *t;
+  return output_tensor(c, k, &t); /* value, value_cl -1, nothing known */
 }
 
 krt_status *ox_require_inputs(const ox_ctx *c, int min, int max) {
@@ -728,7 +797,7 @@ krt_status *ox_axis(const ox_ctx *c, int64_t axis, int rank, int *out) {
 /* ---- the graph ---------------------------------------------------------------------------- */
 
 static const ox_op_entry *find_op(const char *op_type) {
-  const ox_op_entry *tables[] = {ox_ops_nn, ox_ops_math, ox_ops_shape};
+  const ox_op_entry *tables[] = {ox_ops_nn, ox_ops_math, ox_ops_shape, ox_ops_rnn};
   for (size_t t = 0; t < sizeof tables / sizeof *tables; t++)
     for (const ox_op_entry *e = tables[t]; e->op_type; e++)
       if (strcmp(e->op_type, op_type) == 0) return e;
@@ -941,7 +1010,8 @@ static krt_status *publish_layers(ox_ctx *c, const KrtOnnx__GraphProto *graph) {
     (void)layer;
     if (!node->n_output || !node->output[0] || !node->output[0][0]) continue;
     int t = find_tensor(c, node->output[0]);
-    if (t < 0 || c->tensors[t].known) continue;
+    /* a view (batch not on axis 0) has no ONNX-order value to cut at */
+    if (t < 0 || c->tensors[t].known || c->tensors[t].value_bm >= 0) continue;
     const char *label = node->name && node->name[0] ? node->name : node->output[0];
     int l = ir_find_layer(c->g, label);
     if (l < 0) continue;
@@ -993,7 +1063,11 @@ static krt_status *import_graph(ox_ctx *c, const KrtOnnx__ModelProto *m) {
     tensor->known = k;
   }
   KRT_TRY(add_inputs(c, graph));
-  for (size_t n = 0; n < graph->n_node; n++) KRT_TRY(convert_node(c, graph->node[n]));
+  c->graph = graph;
+  for (size_t n = 0; n < graph->n_node; n++) {
+    c->node_index = n;
+    KRT_TRY(convert_node(c, graph->node[n]));
+  }
   KRT_TRY(add_outputs(c, graph));
   return publish_layers(c, graph);
 }

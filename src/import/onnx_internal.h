@@ -43,6 +43,13 @@ typedef struct ox_tensor {
   int value;    /* IR value in ONNX axis order, or -1 */
   int value_cl; /* IR value channels-last ([N, C, S...] -> [N, S..., C]), or -1 */
   ox_known *known;
+  /* A tensor whose batch is not on axis 0 (time-major [T, N, ...], as the recurrent ops read and
+   * write it): only a batched IR value with the axes permuted, value_bm, or -1; the tensor's
+   * axis k is value_bm's axis perm_bm[k] (perm_bm[k] == 0 at the batch). krt keeps the batch on
+   * axis 0, so only the converters that know views read one (Transpose, Squeeze, Slice, Concat,
+   * LSTM/GRU/RNN); ox_value and ox_in_shape refuse it. */
+  int value_bm;
+  int perm_bm[KRT_MAX_RANK];
 } ox_tensor;
 
 typedef struct ox_ctx {
@@ -58,6 +65,8 @@ typedef struct ox_ctx {
   int n_tensors, cap_tensors;
   int *slots; /* hash of names -> tensor index, -1 empty */
   int n_slots;
+  const KrtOnnx__GraphProto *graph; /* the graph being imported */
+  size_t node_index;                 /* graph->node[node_index] is the node being converted */
   /* the node being converted */
   const KrtOnnx__NodeProto *node;
   const char *label; /* its name, or its first output when it has none */
@@ -78,6 +87,7 @@ typedef struct ox_op_entry {
 extern const ox_op_entry ox_ops_nn[];
 extern const ox_op_entry ox_ops_math[];
 extern const ox_op_entry ox_ops_shape[];
+extern const ox_op_entry ox_ops_rnn[];
 
 /* ---- errors ------------------------------------------------------------------------------- */
 /* "file: node 'name' (OpType): ..." */
@@ -103,6 +113,21 @@ krt_status *ox_set_output(ox_ctx *c, int k, int id, int channels_last);
 krt_status *ox_set_known(ox_ctx *c, int k, ox_known *known);
 krt_status *ox_require_inputs(const ox_ctx *c, int min, int max);
 krt_status *ox_require_one_output(const ox_ctx *c);
+/* Whether output k of the node being converted is read by a later node or is a graph output. */
+int ox_output_used(const ox_ctx *c, int k);
+/* Names output k without a value: for an output krt does not compute and nothing reads
+ * (!ox_output_used), so that the node is not refused for leaving it out. */
+krt_status *ox_set_unused_output(ox_ctx *c, int k);
+
+/* ---- batch-major views (ox_tensor.value_bm) ------------------------------------------------- */
+/* The view's IR value (perm into perm when not NULL), or -1 when input i is not a view. */
+int ox_in_view(const ox_ctx *c, int i, int *perm);
+/* Shape of view input i in ONNX order, the batch's axis as -1. */
+void ox_view_shape(const ox_ctx *c, int i, int *rank, int64_t *dims);
+/* Output k is IR value id with its axes permuted (the tensor's axis k is id's axis perm[k]): a
+ * plain output when perm is the identity, a Transpose when id is not batched or perm keeps the
+ * batch on axis 0, a view otherwise. */
+krt_status *ox_set_output_view(ox_ctx *c, int k, int id, const int *perm);
 
 /* ---- attributes ------------------------------------------------------------------------------ */
 const KrtOnnx__AttributeProto *ox_attr(const ox_ctx *c, const char *name);

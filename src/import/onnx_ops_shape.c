@@ -264,12 +264,48 @@ static krt_status *convert_flatten(ox_ctx *c, int variant) {
 }
 
 /* variant 0: Squeeze, 1: Unsqueeze */
+/* Squeeze of a view (ox_tensor.value_bm): the ONNX axes (n < 0: every axis of size 1) are the
+ * view's IR axes perm[a], dropped by a Reshape of the IR value (the batch, its axis 0, stays). */
+static krt_status *squeeze_view(ox_ctx *c, const int64_t *axes, int n) {
+  int perm[KRT_MAX_RANK], rank;
+  int x = ox_in_view(c, 0, perm);
+  int64_t dims[KRT_MAX_RANK];
+  ox_view_shape(c, 0, &rank, dims);
+  int drop[KRT_MAX_RANK] = {0}; /* by IR axis */
+  for (int k = 0; k < (n >= 0 ? n : rank); k++) {
+    int axis = k;
+    if (n >= 0) KRT_TRY(ox_axis(c, axes[k], rank, &axis));
+    if (n < 0 && dims[axis] != 1) continue;
+    if (dims[axis] < 0) return ox_unsupported(c, "squeezing axis %d, the batch", axis);
+    if (dims[axis] != 1)
+      return ox_error(c, KRT_ERR_SHAPE, "axis %d has size %lld, not 1", axis, (long long)dims[axis]);
+    drop[perm[axis]] = 1;
+  }
+  const ir_value *v = ox_ir(c, x);
+  int64_t want[KRT_MAX_RANK];
+  int m = 0, renumber[KRT_MAX_RANK], out_perm[KRT_MAX_RANK], j = 0;
+  for (int k = 0; k < v->rank; k++) {
+    renumber[k] = m;
+    if (!drop[k]) want[m++] = v->dims[k];
+  }
+  for (int k = 0; k < rank; k++)
+    if (!drop[perm[k]]) out_perm[j++] = renumber[perm[k]];
+  int y;
+  KRT_TRY(ox_reshape(c, x, m, want, "", &y));
+  if (y == x) { /* nothing dropped */
+    ir_attrs none = ox_attrs();
+    KRT_TRY(ox_emit(c, IR_OP_IDENTITY, "", &x, 1, &none, &y));
+  }
+  return ox_set_output_view(c, 0, y, out_perm);
+}
+
 static krt_status *convert_squeeze(ox_ctx *c, int variant) {
   KRT_TRY(ox_require_inputs(c, 1, 2));
   KRT_TRY(ox_require_one_output(c));
   int64_t axes[KRT_MAX_RANK];
   int n;
   KRT_TRY(ox_ints_attr_or_input(c, "axes", 1, 13, KRT_MAX_RANK, axes, &n));
+  if (!variant && ox_in_view(c, 0, NULL) >= 0) return squeeze_view(c, axes, n);
   int rank, batched;
   int64_t dims[KRT_MAX_RANK], want[KRT_MAX_RANK];
   KRT_TRY(ox_in_shape(c, 0, &rank, dims, &batched));
@@ -321,8 +357,9 @@ static krt_status *convert_transpose(ox_ctx *c, int variant) {
   (void)variant;
   KRT_TRY(ox_require_inputs(c, 1, 1));
   KRT_TRY(ox_require_one_output(c));
-  int x, y;
-  KRT_TRY(ox_value(c, 0, &x));
+  int x, y, view_perm[KRT_MAX_RANK];
+  int view = (x = ox_in_view(c, 0, view_perm)) >= 0;
+  if (!view) KRT_TRY(ox_value(c, 0, &x));
   int rank = ox_ir(c, x)->rank, n;
   int64_t perm[KRT_MAX_RANK];
   KRT_TRY(ox_attr_ints(c, "perm", KRT_MAX_RANK, perm, &n));
@@ -333,8 +370,49 @@ static krt_status *convert_transpose(ox_ctx *c, int variant) {
     if (p < 0 || p >= rank) return ox_error(c, KRT_ERR_BAD_FILE, "perm holds %lld", (long long)p);
     a.perm[k] = (int)p;
   }
+  if (view || (ox_ir(c, x)->batched && a.perm[0] != 0)) {
+    /* The batch leaves axis 0 (a view of x, time-major as recurrent ops read it), or a view
+     * is permuted again: output axis k is x's axis view_perm[perm[k]]. */
+    int composed[KRT_MAX_RANK], identity = 1;
+    for (int k = 0; k < rank; k++) {
+      composed[k] = view ? view_perm[a.perm[k]] : a.perm[k];
+      identity &= composed[k] == k;
+    }
+    if (identity) { /* back in x's order: a value of this node's own */
+      ir_attrs none = ox_attrs();
+      KRT_TRY(ox_emit(c, IR_OP_IDENTITY, "", &x, 1, &none, &y));
+      return ox_set_output(c, 0, y, 0);
+    }
+    return ox_set_output_view(c, 0, x, composed);
+  }
   KRT_TRY(ox_emit(c, IR_OP_TRANSPOSE, "", &x, 1, &a, &y));
   return ox_set_output(c, 0, y, 0);
+}
+
+/* Concat of views (ox_tensor.value_bm) with one permutation: a Concat of their IR values on the
+ * axis the ONNX axis maps to. */
+static krt_status *concat_views(ox_ctx *c, int n, int64_t ax) {
+  int perm[KRT_MAX_RANK], rank = ox_ir(c, ox_in_view(c, 0, perm))->rank, axis;
+  KRT_TRY(ox_axis(c, ax, rank, &axis));
+  int *in = malloc((size_t)n * sizeof *in);
+  if (!in) return krt_error_oom("Concat");
+  krt_status *s = NULL;
+  for (int i = 0; i < n && !s; i++) {
+    int p[KRT_MAX_RANK];
+    in[i] = ox_in_view(c, i, p);
+    if (in[i] < 0 || ox_ir(c, in[i])->rank != rank || memcmp(p, perm, (size_t)rank * sizeof *p))
+      s = ox_unsupported(c, "input %d ('%s') is not in the time-major order of input 0; krt "
+                         "joins such tensors only when all are", i, c->node->input[i]);
+  }
+  int y = -1;
+  if (!s) {
+    ir_attrs a = ox_attrs();
+    a.axis = perm[axis];
+    s = ox_emit(c, IR_OP_CONCAT, "", in, n, &a, &y);
+  }
+  free(in);
+  KRT_TRY(s);
+  return ox_set_output_view(c, 0, y, perm);
 }
 
 static krt_status *convert_concat(ox_ctx *c, int variant) {
@@ -369,6 +447,7 @@ static krt_status *convert_concat(ox_ctx *c, int variant) {
       return ox_set_known(c, 0, r);
     }
   }
+  if (ox_in_view(c, 0, NULL) >= 0) return concat_views(c, n, ax);
   int *in = malloc((size_t)n * sizeof *in);
   if (!in) return krt_error_oom("Concat");
   krt_status *s = NULL;
@@ -398,15 +477,17 @@ static krt_status *convert_concat(ox_ctx *c, int variant) {
 
 /* begin/end per axis (ONNX order) of input 0 into a Slice node; the output given */
 static krt_status *emit_slice(ox_ctx *c, const int64_t *begin, const int64_t *end, int out) {
-  int x, y;
-  KRT_TRY(ox_value(c, 0, &x));
+  int x, y, perm[KRT_MAX_RANK];
+  int view = (x = ox_in_view(c, 0, perm)) >= 0; /* ONNX axis k is x's axis perm[k] */
+  if (!view) KRT_TRY(ox_value(c, 0, &x));
   const ir_value *v = ox_ir(c, x);
   ir_attrs a = ox_attrs();
   int whole = 1;
   for (int k = 0; k < v->rank; k++) {
-    a.begin[k] = begin[k];
-    a.end[k] = end[k];
-    whole &= begin[k] == 0 && (end[k] == v->dims[k] || (k == 0 && v->batched));
+    int ir_axis = view ? perm[k] : k;
+    a.begin[ir_axis] = begin[k];
+    a.end[ir_axis] = end[k];
+    whole &= begin[k] == 0 && (end[k] == v->dims[ir_axis] || (ir_axis == 0 && v->batched));
   }
   char part[32];
   snprintf(part, sizeof part, "%d", out);
@@ -414,7 +495,7 @@ static krt_status *emit_slice(ox_ctx *c, const int64_t *begin, const int64_t *en
     KRT_TRY(ox_emit(c, IR_OP_IDENTITY, part, &x, 1, &(ir_attrs){.act = ir_act_none()}, &y));
   else
     KRT_TRY(ox_emit(c, IR_OP_SLICE, part, &x, 1, &a, &y));
-  return ox_set_output(c, out, y, 0);
+  return view ? ox_set_output_view(c, out, y, perm) : ox_set_output(c, out, y, 0);
 }
 
 static krt_status *convert_slice(ox_ctx *c, int variant) {
@@ -437,9 +518,12 @@ static krt_status *convert_slice(ox_ctx *c, int variant) {
   }
   if (ns < 0 || ns != ne || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
     return ox_error(c, KRT_ERR_BAD_FILE, "starts, ends, axes and steps disagree in length");
-  int rank, batched;
+  int rank, batched = 0;
   int64_t dims[KRT_MAX_RANK], begin[KRT_MAX_RANK], end[KRT_MAX_RANK];
-  KRT_TRY(ox_in_shape(c, 0, &rank, dims, &batched));
+  if (ox_in_view(c, 0, NULL) >= 0) /* the batch's axis -1: only taken whole */
+    ox_view_shape(c, 0, &rank, dims);
+  else
+    KRT_TRY(ox_in_shape(c, 0, &rank, dims, &batched));
   for (int k = 0; k < rank; k++) begin[k] = 0, end[k] = dims[k];
   for (int j = 0; j < ns; j++) {
     int axis;

@@ -251,7 +251,6 @@ static void free_import(tf_import *t) {
   }
   free(t->nodes);
   free(t->by_name);
-  if (t->graph) krt__tf__graph_def__free_unpacked(t->graph, NULL);
 }
 
 /* Makes output k of node i a graph output named "node" or "node:k" (and a layer of that name). */
@@ -288,14 +287,25 @@ krt_status *import_tf_graphdef(const char *path, const import_options *options, 
   size_t size = 0;
   KRT_TRY(import_read_file(path, TF_MAX_FILE_BYTES, "more than a protocol buffer can hold", &bytes,
                            &size));
+  Krt__Tf__GraphDef *graph = krt__tf__graph_def__unpack(NULL, size, bytes);
+  free(bytes);
+  if (!graph)
+    return krt_error(KRT_ERR_BAD_FILE, "%s: not a TensorFlow GraphDef (the protocol buffer does not "
+                                       "decode)", path);
+  krt_status *s = tf_import_graph(path, graph, options, out);
+  krt__tf__graph_def__free_unpacked(graph, NULL);
+  return s;
+}
+
+static krt_status *convert_graph(const char *path, Krt__Tf__GraphDef *graph,
+                                 const import_options *options, int fixed_first_dims,
+                                 int *first_dim_given, ir_graph **out) {
+  *out = NULL;
   tf_import t = {0};
   t.file = path;
   t.options = options;
-  t.graph = krt__tf__graph_def__unpack(NULL, size, bytes);
-  free(bytes);
-  if (!t.graph)
-    return krt_error(KRT_ERR_BAD_FILE, "%s: not a TensorFlow GraphDef (the protocol buffer does not "
-                                       "decode)", path);
+  t.graph = graph;
+  t.fixed_first_dims = fixed_first_dims;
   krt_status *s = NULL;
   t.n_nodes = t.graph->n_node;
   t.nodes = calloc(t.n_nodes + 1, sizeof *t.nodes);
@@ -359,6 +369,16 @@ krt_status *import_tf_graphdef(const char *path, const import_options *options, 
   if (!s && t.g->n_inputs == 0 && t.g->n_nodes == 0)
     s = krt_error(KRT_ERR_UNSUPPORTED, "%s: the outputs are constants: there is nothing to run",
                   path);
+  *first_dim_given = t.first_dim_given;
+  if (s && !t.first_dim_given && t.batched_inputs &&
+      (krt_status_code(s) == KRT_ERR_UNSUPPORTED || krt_status_code(s) == KRT_ERR_SHAPE) &&
+      strstr(krt_status_message(s), "batch")) {
+    krt_status *hint = krt_error(krt_status_code(s), "%s; to build for exactly one shape, with "
+                                 "axis 0 as any other, give every input's shape, first size "
+                                 "included (--input NAME:D1xD2x...)", krt_status_message(s));
+    krt_status_release(s);
+    s = hint;
+  }
   if (s) {
     ir_graph_free(t.g);
     free_import(&t);
@@ -367,4 +387,24 @@ krt_status *import_tf_graphdef(const char *path, const import_options *options, 
   *out = t.g;
   free_import(&t);
   return NULL;
+}
+
+/* First with each placeholder's leading -1 as the batch (the engine runs any batch up to its
+ * maximum). When that cannot be built because an op moves, reshapes or reduces axis 0 (Transpose,
+ * Pack, Sum over the batch) and the caller gave that input's shape with a first size, again with
+ * that size fixed: an engine for exactly the shapes given. */
+krt_status *tf_import_graph(const char *path, Krt__Tf__GraphDef *graph,
+                            const import_options *options, ir_graph **out) {
+  int first_dim_given = 0;
+  krt_status *s = convert_graph(path, graph, options, 0, &first_dim_given, out);
+  krt_code code = s ? krt_status_code(s) : KRT_OK;
+  if (!s || !first_dim_given || (code != KRT_ERR_UNSUPPORTED && code != KRT_ERR_SHAPE)) return s;
+  krt_status *fixed = convert_graph(path, graph, options, 1, &first_dim_given, out);
+  if (!fixed) {
+    krt_status_release(s);
+    return NULL;
+  }
+  /* With the sizes fixed, what stops the build now is the more useful reason. */
+  krt_status_release(s);
+  return krt_error_wrap(fixed, "(with the first sizes given fixed) ");
 }

@@ -57,6 +57,12 @@ typedef struct tf_import {
   tf_node *nodes;
   size_t n_nodes;
   size_t *by_name; /* node indices sorted by name */
+  /* The second try (tf_import_graph): a placeholder whose leading dimension is -1 and whose input
+   * shape is given with a concrete first size takes that size, unbatched, so ops that move or
+   * reduce axis 0 can be built (an engine for exactly that shape, as TensorRT's static shapes). */
+  int fixed_first_dims;
+  int first_dim_given; /* set by a placeholder that such a second try would fix */
+  int batched_inputs;  /* placeholders taken as batched (leading -1) */
 } tf_import;
 
 /* The node being converted and its data inputs (control inputs "^x" are left out). */
@@ -70,6 +76,12 @@ typedef struct tf_op_call {
 } tf_op_call;
 
 typedef krt_status *(*tf_convert_fn)(tf_op_call *c);
+
+/* Converts a decoded GraphDef into *out: what import_tf_graphdef does after decoding the file, and
+ * what the SavedModel importer (tf_savedmodel.c) hands its inlined serving function to. graph stays
+ * the caller's (read, never freed or changed); path names the model in messages. */
+krt_status *tf_import_graph(const char *path, Krt__Tf__GraphDef *graph,
+                            const import_options *options, ir_graph **out);
 
 /* The converter for an op name and the attributes it understands ("a,b,c"; attributes starting
  * with '_' are TensorFlow's bookkeeping and never change the result). NULL when krt does not

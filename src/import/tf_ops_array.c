@@ -31,7 +31,8 @@ static krt_status *dtype_of(const tf_op_call *c, int type, krt_dtype *out) {
 }
 
 /* The input's shape from its "shape" attribute; -1 dims from the caller's input shapes. A
- * leading -1 is the batch. */
+ * leading -1 is the batch, except on tf_import_graph's second try (fixed_first_dims), where a
+ * given first size replaces it. */
 krt_status *tf_convert_placeholder(tf_op_call *c) {
   int type;
   KRT_TRY(tf_attr_type(c, "dtype", 0, 0, &type));
@@ -80,6 +81,14 @@ krt_status *tf_convert_placeholder(tf_op_call *c) {
     }
   }
   int batched = rank > 0 && dims[0] == -1;
+  if (batched) c->t->batched_inputs++;
+  if (batched && given && given->rank == rank && given->dims[0] > 0) {
+    c->t->first_dim_given = 1;
+    if (c->t->fixed_first_dims) {
+      dims[0] = given->dims[0];
+      batched = 0;
+    }
+  }
   ir_layout layout = IR_LAYOUT_PLAIN;
   int id;
   KRT_TRY(ir_add_input(c->t->g, c->name, dtype, rank, dims, batched, layout, &id));

@@ -123,6 +123,7 @@ typedef struct cpu_engine {
   const krt_plan *plan;
   int max_inputs;  /* most inputs of any node: size of the per-run view array */
   int max_outputs; /* most outputs of any node: size of the per-run output view array */
+  krt_dtype *value_dtype; /* per value: KRT_FLOAT32, or KRT_INT32 for an exact integer input */
 } cpu_engine;
 
 typedef struct cpu_context {
@@ -132,6 +133,28 @@ typedef struct cpu_context {
   cpu_tensor *outputs;  /* max_outputs output views, reused for every node */
   int broken_node;      /* debug_hooks.h: the node whose output is spoilt after it runs, or -1 */
 } cpu_context;
+
+/* An integer graph input is kept as int32, exact over its whole range, when every node that
+ * reads it reads it as Gather indices (the only kernel with an integer operand) and it is not
+ * itself a graph output (outputs are read back as float32). Any other reader gets it as float32,
+ * converted by the API, which refuses integers float32 would round. */
+static krt_dtype exact_input_dtype(const ir_graph *g, int value) {
+  const ir_value *v = &g->values[value];
+  if (v->data || (v->dtype != KRT_INT32 && v->dtype != KRT_INT64 && v->dtype != KRT_UINT8))
+    return KRT_FLOAT32;
+  int read = 0;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const ir_node *n = &g->nodes[i];
+    for (int k = 0; k < n->n_inputs; k++) {
+      if (n->inputs[k] != value) continue;
+      if (n->op != IR_OP_GATHER || k != 0) return KRT_FLOAT32;
+      read = 1;
+    }
+  }
+  for (int k = 0; k < g->n_outputs; k++)
+    if (g->outputs[k] == value) return KRT_FLOAT32;
+  return read ? KRT_INT32 : KRT_FLOAT32;
+}
 
 static krt_status *cpu_engine_prepare(const ir_graph *g, const krt_plan *plan, void **state) {
   if (plan->n_values != g->n_values)
@@ -145,6 +168,14 @@ static krt_status *cpu_engine_prepare(const ir_graph *g, const krt_plan *plan, v
   }
   cpu_engine *e = malloc(sizeof *e);
   if (!e) return krt_error_oom("cpu engine");
+  e->value_dtype = malloc((size_t)(g->n_values ? g->n_values : 1) * sizeof *e->value_dtype);
+  if (!e->value_dtype) {
+    free(e);
+    return krt_error_oom("cpu engine value dtypes");
+  }
+  for (int v = 0; v < g->n_values; v++) e->value_dtype[v] = KRT_FLOAT32;
+  for (int i = 0; i < g->n_inputs; i++)
+    e->value_dtype[g->inputs[i]] = exact_input_dtype(g, g->inputs[i]);
   e->g = g;
   e->plan = plan;
   e->max_inputs = max_inputs;
@@ -154,7 +185,15 @@ static krt_status *cpu_engine_prepare(const ir_graph *g, const krt_plan *plan, v
 }
 
 static void cpu_engine_release(void *state) {
-  free(state);
+  cpu_engine *e = state;
+  if (e) free(e->value_dtype);
+  free(e);
+}
+
+static krt_dtype cpu_input_dtype(const void *engine_state, int value) {
+  const cpu_engine *e = engine_state;
+  if (value < 0 || value >= e->g->n_values) return KRT_FLOAT32;
+  return e->value_dtype[value];
 }
 
 static krt_status *cpu_context_create(void *engine_state, void **state) {
@@ -241,6 +280,7 @@ static krt_status *cpu_read_value(void *state, int value, float *host, int64_t c
 /* A concrete view of value `id` at this batch: constants in place, the rest in the arena. */
 static krt_status *value_view(cpu_context *c, int id, int64_t batch, cpu_tensor *t) {
   const ir_value *v = &c->engine->g->values[id];
+  t->dtype = c->engine->value_dtype[id];
   t->rank = v->rank;
   memcpy(t->dims, v->dims, (size_t)v->rank * sizeof *v->dims);
   if (v->batched && v->rank > 0) t->dims[0] = batch;
@@ -301,6 +341,7 @@ static const krt_backend cpu_backend = {
     .set_profiling = NULL,
     .node_time = NULL,
     .last_timing = NULL,
+    .input_dtype = cpu_input_dtype,
 };
 
 const krt_backend *krt_backend_cpu(void) {

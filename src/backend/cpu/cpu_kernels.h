@@ -14,7 +14,8 @@
 #include "ir/graph.h"
 
 typedef struct cpu_tensor {
-  float *data;
+  float *data;     /* float32; int32 when dtype is KRT_INT32 (an exact integer graph input) */
+  krt_dtype dtype; /* KRT_FLOAT32, or KRT_INT32 for Gather indices (cpu_input_dtype) */
   int rank;
   int64_t dims[KRT_MAX_RANK];
 } cpu_tensor;

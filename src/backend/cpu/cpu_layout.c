@@ -278,8 +278,9 @@ krt_status *cpu_kernel_gather(const ir_node *n, const cpu_tensor *in, int n_in, 
   int64_t v_dim = table->dims[0], d_dim = table->dims[1];
   int64_t count = cpu_count(idx);
   KRT_TRY(cpu_check_count(n, y, count * d_dim));
+  const int32_t *exact = idx->dtype == KRT_INT32 ? (const int32_t *)(const void *)idx->data : NULL;
   for (int64_t i = 0; i < count; i++) {
-    double row = trunc((double)idx->data[i]);
+    double row = exact ? (double)exact[i] : trunc((double)idx->data[i]);
     if (!(row >= 0 && row < (double)v_dim)) /* also catches NaN */
       return cpu_node_error(n, KRT_ERR_INVALID_ARGUMENT,
                             "index %.17g at position %lld is outside [0, %lld)", row, (long long)i,
