@@ -469,8 +469,9 @@ static krt_status *encode_tokens(const keras_layer_ctx *ctx, int idx, int64_t v,
   int rank = xv->rank;
   if (mode != ENCODE_ONE_HOT && rank != 2)
     return kl_unsupported(ctx, "output_mode %s over an input of rank %d is not supported (only "
-                               "[batch, tokens])", mode == ENCODE_COUNT ? "count" : "multi_hot",
-                          rank);
+                               "[batch, tokens]: over more axes Keras reduces axis 1, not the "
+                               "token axis its declared output shape drops)",
+                          mode == ENCODE_COUNT ? "count" : "multi_hot", rank);
   int x = idx;
   if (rank < 2 || xv->dims[rank - 1] != 1 || mode != ENCODE_ONE_HOT) {
     if (rank + 1 > KRT_MAX_RANK)
