@@ -649,6 +649,16 @@ static void test_composed_layers(void) {
   CHECK(last_node(&f)->op == IR_OP_RESIZE && last_node(&f)->attrs.scale[0] == 2 &&
         last_node(&f)->attrs.scale[1] == 2);
   teardown(&f);
+  /* bilinear down by 2 (even: the mean of two pixels, from offset 0) on height, same width */
+  setup(&f, "Resizing", "{\"height\": 2, \"width\": 6}", 4, img);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->n_nodes == 1 && last_node(&f)->op == IR_OP_POOL &&
+        last_node(&f)->attrs.kernel[0] == 2 && last_node(&f)->attrs.stride[0] == 2 &&
+        last_node(&f)->attrs.kernel[1] == 1 && f.g->values[out].dims[1] == 2);
+  teardown(&f);
+  setup(&f, "Resizing", "{\"height\": 2, \"width\": 6, \"antialias\": true}", 4, img);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "antialias=True when downsampling");
+  teardown(&f);
   /* categorical */
   setup(&f, "CategoryEncoding", "{\"output_mode\": \"count\"}", 2, vec);
   CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "num_tokens is missing");

@@ -13,8 +13,9 @@
  *   RepeatVector         x[N, F] -> [N, 1, F] * ones[n, 1] = [N, n, F] (x * 1 is x exactly).
  *   CenterCrop           a Slice of the centre (start (in - out) // 2), when the input is at
  *                        least the target size.
- *   Resizing             the aspect-ratio crop (Slice) or pad (Pad) Keras computes, then a
- *                        Resize by whole-number factors (TF's half-pixel nearest and bilinear).
+ *   Resizing             the aspect-ratio crop (Slice) or pad (Pad) Keras computes, then TF's
+ *                        half-pixel nearest or bilinear sampling by whole-number factors: a
+ *                        Slice and a strided Pool where it shrinks, a Resize where it grows.
  *   CategoryEncoding     one_hot: (x[..., 1] == iota[V]) -> [..., V]; multi_hot / count over
  *                        x[N, k]: (x[N, k, 1] == iota[V]) reduced over k by max / sum.
  *   Discretization       index = sum over b of (x >= b) (numpy digitize, right=False, over
@@ -428,21 +429,56 @@ krt_status *kl_convert_resizing(const keras_layer_ctx *ctx, int variant, int *ou
       in_h += 2 * mh, in_w += 2 * mw;
     }
   }
-  if (height % in_h != 0 || width % in_w != 0)
-    return kl_unsupported(ctx,
-                          "resizing %lldx%lld to %dx%d is not supported: krt resizes by "
-                          "whole-number factors only (upsampling or the same size)",
-                          (long long)in_h, (long long)in_w, height, width);
-  if (height == in_h && width == in_w) {
+  int64_t in_hw[2] = {in_h, in_w}, out_hw[2] = {height, width};
+  int up[2] = {1, 1}, down[2] = {1, 1}, any_up = 0, any_down = 0;
+  for (int i = 0; i < 2; i++) {
+    if (out_hw[i] % in_hw[i] == 0) up[i] = (int)(out_hw[i] / in_hw[i]);
+    else if (in_hw[i] % out_hw[i] == 0) down[i] = (int)(in_hw[i] / out_hw[i]);
+    else
+      return kl_unsupported(ctx,
+                            "resizing %lldx%lld to %dx%d is not supported: krt resizes by "
+                            "whole-number factors only (up or down)",
+                            (long long)in_h, (long long)in_w, height, width);
+    any_up |= up[i] > 1;
+    any_down |= down[i] > 1;
+  }
+  if (any_down && antialias)
+    return kl_unsupported(ctx, "option antialias=True when downsampling (%lldx%lld to %dx%d) is "
+                               "not supported", (long long)in_h, (long long)in_w, height, width);
+  if (!any_up && !any_down) {
     if (y == x) return kl_convert_identity(ctx, 0, out);
     *out = y;
     return NULL;
   }
-  a.spatial = 2;
-  a.scale[0] = (int)(height / in_h);
-  a.scale[1] = (int)(width / in_w);
   if (channels_first) KRT_TRY(kl_to_channels_last(ctx, y, &y));
-  KRT_TRY(kl_emit(ctx, IR_OP_RESIZE, channels_first ? "resize" : NULL, &y, 1, &a, &y));
+  if (any_down) {
+    /* TF's half-pixel sampling by a whole factor d reads, for output o, source (o + 0.5) * d:
+     * nearest takes pixel o*d + d/2 (rounded down); bilinear, at o*d + (d - 1)/2, takes that
+     * pixel for odd d and the mean of pixels o*d + d/2 - 1 and o*d + d/2 for even d. So: a Slice
+     * dropping the first offset pixels, then a Pool of window 1 (or 2) and stride d. */
+    ir_attrs sl = kl_attrs(), pool = kl_attrs();
+    const ir_value *yv = kl_value(ctx, y);
+    for (int k = 0; k < yv->rank; k++) sl.end[k] = yv->dims[k];
+    pool.pool = IR_POOL_AVG;
+    pool.spatial = 2;
+    int offset = 0;
+    for (int i = 0; i < 2; i++) {
+      int d = down[i], even = a.resize == IR_RESIZE_BILINEAR && d % 2 == 0;
+      sl.begin[1 + i] = even ? d / 2 - 1 : d / 2;
+      offset |= sl.begin[1 + i] != 0;
+      pool.kernel[i] = even ? 2 : 1;
+      pool.stride[i] = d;
+    }
+    if (offset) KRT_TRY(kl_emit(ctx, IR_OP_SLICE, "sample_offset", &y, 1, &sl, &y));
+    KRT_TRY(kl_emit(ctx, IR_OP_POOL, any_up || channels_first ? "downsample" : NULL, &y, 1,
+                    &pool, &y));
+  }
+  if (any_up) {
+    a.spatial = 2;
+    a.scale[0] = up[0];
+    a.scale[1] = up[1];
+    KRT_TRY(kl_emit(ctx, IR_OP_RESIZE, channels_first ? "resize" : NULL, &y, 1, &a, &y));
+  }
   if (channels_first) KRT_TRY(kl_to_channels_first(ctx, y, &y));
   *out = y;
   return NULL;
