@@ -30,7 +30,6 @@
  *
  * Integer-valued inputs (CategoryEncoding's token ids) arrive as float32, exact up to 2^24.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +73,7 @@ static krt_status *emit_reshape(const keras_layer_ctx *ctx, int x, const int64_t
   return kl_emit(ctx, IR_OP_RESHAPE, part, &x, 1, &at, out);
 }
 
-/* A constant [count] or of the given dims holding `value`. */
+/* A constant [1] holding `value` (numpy-broadcast by Binary). */
 static krt_status *const_scalar(const keras_layer_ctx *ctx, const char *part, float value,
                                 int *id) {
   return kl_const_fill(ctx, part, 1, value, id);
