@@ -32,7 +32,7 @@ typedef struct import_options {
 } import_options;
 
 /* Picks the importer by the file's content (zip: .keras; HDF5 signature: legacy .h5), not its
- * name. options may be NULL. On success *out is owned by the caller (ir_graph_free). */
+ * name; a directory is a SavedModel when it holds saved_model.pb. options may be NULL. On success *out is owned by the caller (ir_graph_free). */
 krt_status *import_model(const char *path, const import_options *options, ir_graph **out);
 
 /* Reads the whole file at path into *data (malloc'd, the caller frees it), *size bytes. A file
@@ -53,5 +53,7 @@ krt_status *import_keras_h5(const char *path, const import_options *options, ir_
 krt_status *import_tf_graphdef(const char *path, const import_options *options, ir_graph **out);
 krt_status *import_onnx(const char *path, const import_options *options, ir_graph **out);
 krt_status *import_uff(const char *path, const import_options *options, ir_graph **out);
+/* path is a SavedModel directory (saved_model.pb, variables/). */
+krt_status *import_tf_savedmodel(const char *path, const import_options *options, ir_graph **out);
 
 #endif
