@@ -29,6 +29,9 @@ typedef struct import_options {
    * branches krt cannot run still builds; other importers ignore them. "node" or "node:k". */
   int n_outputs;
   const char *const *outputs;
+  /* A SavedModel's signature to import (krt_build_options_set_signature), or NULL: its
+   * "serving_default". Other importers ignore it. */
+  const char *signature;
 } import_options;
 
 /* Picks the importer by the file's content (zip: .keras; HDF5 signature: legacy .h5), not its

@@ -1,7 +1,8 @@
 /* TensorFlow 2 SavedModel directories (saved_model.pb and variables/), as Keras 3's
  * model.export(), tf_keras's model.save() and tf.saved_model.save write them.
  *
- * The serving signature ("serving_default", or the only one there is) names its inputs
+ * The serving signature ("serving_default", the one import_options.signature names, or the only
+ * one there is) names its inputs
  * (Placeholders of the MetaGraphDef's graph, "serving_default_x:0") and outputs (by key, each a
  * tensor "StatefulPartitionedCall:0"). The computation behind an output is a chain of
  * StatefulPartitionedCall / PartitionedCall nodes into the graph's FunctionDefLibrary; the
@@ -22,6 +23,7 @@
  * Anything else in the way (control flow, a variable created in a function, a resource read
  * otherwise than by ReadVariableOp, a variable the bundle lacks) is refused naming the node and
  * its function. The graph outputs are named by the signature's keys. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +36,18 @@
 
 /* saved_model.pb over this is refused (protobuf's own limit is 2 GiB). */
 #define SM_MAX_FILE_BYTES ((long)2 << 30)
-/* Calls nested deeper than this, or a walk deeper than SM_MAX_RECURSION, are refused: each level
- * is a C stack frame, and no real model comes near. */
+/* Calls nested deeper than this, or a walk deeper than SM_MAX_RECURSION nodes, are refused. The
+ * walk is recursive (about 520 bytes of stack per node on x86-64), so it runs on a thread of its
+ * own with SM_WALK_STACK bytes of stack (reserved, touched only as deep as the graph goes); where
+ * no thread can be started it runs on the caller's, to SM_MAX_RECURSION_HERE nodes deep. */
 #define SM_MAX_CALL_DEPTH 64
-#define SM_MAX_RECURSION 20000
+#define SM_MAX_RECURSION 100000
+#define SM_MAX_RECURSION_HERE 3000
+#define SM_WALK_STACK ((size_t)128 << 20)
+/* Every inlined call indexes its function's nodes anew; a library whose calls multiply (each
+ * function calling the next twice) would grow without end, so the nodes of all inlined calls
+ * together are bounded (about 90 bytes each). */
+#define SM_MAX_SCOPE_NODES ((size_t)1 << 20)
 
 /* ---- resolved tensors and scopes ------------------------------------------------------------ */
 
@@ -100,7 +110,8 @@ typedef struct sm_import {
   size_t n_owned, cap_owned;
   sm_scope **scopes;
   size_t n_scopes, cap_scopes;
-  int recursion;
+  int recursion, max_recursion;
+  size_t scope_nodes; /* nodes of all scopes so far (SM_MAX_SCOPE_NODES) */
 } sm_import;
 
 static krt_status *grow(void **array, size_t *cap, size_t n, size_t size) {
@@ -150,18 +161,32 @@ static long find_slot(const name_slot *slots, size_t n, const char *name, size_t
   return -1;
 }
 
-/* An error about node d of scope sc: "DIR: function 'f' node 'n' (op X): ...". */
-static krt_status *node_error(const sm_import *m, const sm_scope *sc, const Krt__Tf__NodeDef *d,
-                              krt_code code, const char *what) {
+/* An error about node d of scope sc: "DIR: function 'f' node 'n' (op X): ...". Not inlined: its
+ * buffer stays off the frames of the recursive walk. */
+static __attribute__((noinline)) krt_status *node_error_v(const sm_import *m, const sm_scope *sc,
+                                                          const Krt__Tf__NodeDef *d, krt_code code,
+                                                          const char *what, const char *name) {
+  char text[1024];
+  snprintf(text, sizeof text, what, name ? name : "");
   if (sc->fn)
     return krt_error(code, "%s: function '%s', node '%s' (op %s): %s", m->dir, sc->fn_name,
-                     d->name, d->op, what);
-  return krt_error(code, "%s: node '%s' (op %s): %s", m->dir, d->name, d->op, what);
+                     d->name, d->op, text);
+  return krt_error(code, "%s: node '%s' (op %s): %s", m->dir, d->name, d->op, text);
+}
+
+static krt_status *node_error(const sm_import *m, const sm_scope *sc, const Krt__Tf__NodeDef *d,
+                              krt_code code, const char *what) {
+  return node_error_v(m, sc, d, code, "%s", what);
 }
 
 static krt_status *new_scope(sm_import *m, const Krt__Tf__FunctionDef *fn, const char *fn_name,
                              char *prefix, Krt__Tf__NodeDef **nodes, size_t n_nodes, int depth,
                              sm_scope **out) {
+  if (n_nodes > SM_MAX_SCOPE_NODES - m->scope_nodes)
+    return krt_error(KRT_ERR_UNSUPPORTED, "%s: inlining function '%s' would make more than %zu "
+                     "nodes; krt does not import a graph this large", m->dir,
+                     fn_name ? fn_name : "(the graph)", SM_MAX_SCOPE_NODES);
+  m->scope_nodes += n_nodes;
   KRT_TRY(grow((void **)&m->scopes, &m->cap_scopes, m->n_scopes, sizeof *m->scopes));
   sm_scope *sc = calloc(1, sizeof *sc);
   if (!sc) return krt_error_oom("SavedModel import");
@@ -395,12 +420,9 @@ static int is_control_flow(const char *op) {
 static krt_status *inline_call(sm_import *m, sm_scope *sc, size_t i, const char *fn_name) {
   const Krt__Tf__NodeDef *d = sc->nodes[i];
   long f = find_slot(m->fn_by_name, m->n_fns, fn_name, strlen(fn_name));
-  if (f < 0) {
-    char what[600];
-    snprintf(what, sizeof what, "calls function '%.400s', which the library does not have",
-             fn_name);
-    return node_error(m, sc, d, KRT_ERR_BAD_FILE, what);
-  }
+  if (f < 0)
+    return node_error_v(m, sc, d, KRT_ERR_BAD_FILE,
+                        "calls function '%.400s', which the library does not have", fn_name);
   if (sc->depth >= SM_MAX_CALL_DEPTH)
     return node_error(m, sc, d, KRT_ERR_UNSUPPORTED, "calls nested too deeply");
   const Krt__Tf__FunctionDef *fn = m->fns[f];
@@ -564,7 +586,7 @@ static krt_status *node_output(sm_import *m, sm_scope *sc, size_t i, const char 
     return node_error(m, sc, d, KRT_ERR_UNSUPPORTED,
                       "the graph has a cycle through it (a loop); krt does not support control "
                       "flow");
-  if (++m->recursion > SM_MAX_RECURSION)
+  if (++m->recursion > m->max_recursion)
     return node_error(m, sc, d, KRT_ERR_UNSUPPORTED, "the graph is nested too deeply for krt");
   krt_status *s = NULL;
   if (st->state == 0) {
@@ -632,12 +654,11 @@ static krt_status *resolve_input(sm_import *m, sm_scope *sc, const Krt__Tf__Node
     return node_error(m, sc, reader, KRT_ERR_BAD_FILE, "an input is not of the form "
                                                        "node:output:index");
   long node = find_slot(sc->by_name, sc->n_nodes, spec, name_len);
-  if (node < 0) {
-    char what[700];
-    snprintf(what, sizeof what, "reads '%.600s', which is no node%s", spec,
-             sc->fn ? " or argument of its function" : " of the graph");
-    return node_error(m, sc, reader, KRT_ERR_BAD_FILE, what);
-  }
+  if (node < 0)
+    return node_error_v(m, sc, reader, KRT_ERR_BAD_FILE,
+                        sc->fn ? "reads '%.600s', which is no node or argument of its function"
+                               : "reads '%.600s', which is no node of the graph",
+                        spec);
   return node_output(m, sc, (size_t)node, sc->fn && c1 ? c1 + 1 : NULL,
                      c2 ? (size_t)(c2 - c1 - 1) : 0, index, out);
 }
@@ -664,16 +685,17 @@ static krt_status *choose_meta_graph(const char *dir, const Krt__Tf__SavedModel 
                    "'serve'", dir, sm->n_meta_graphs);
 }
 
-/* "serving_default", or the one signature that is not the init op. */
+/* The signature asked for; by default "serving_default", or the one signature that is not the
+ * init op. */
 static krt_status *choose_signature(const char *dir, const Krt__Tf__MetaGraphDef *mg,
-                                    const Krt__Tf__SignatureDef **out) {
+                                    const char *wanted, const Krt__Tf__SignatureDef **out) {
   const Krt__Tf__SignatureDef *only = NULL;
   size_t n = 0;
   char names[512] = "";
   size_t used = 0;
   for (size_t i = 0; i < mg->n_signature_def; i++) {
     const char *key = mg->signature_def[i]->key ? mg->signature_def[i]->key : "";
-    if (strcmp(key, "serving_default") == 0 && mg->signature_def[i]->value) {
+    if (strcmp(key, wanted ? wanted : "serving_default") == 0 && mg->signature_def[i]->value) {
       *out = mg->signature_def[i]->value;
       return NULL;
     }
@@ -683,6 +705,9 @@ static krt_status *choose_signature(const char *dir, const Krt__Tf__MetaGraphDef
     if (used < sizeof names)
       used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'", n > 1 ? ", " : "", key);
   }
+  if (wanted)
+    return krt_error(KRT_ERR_NOT_FOUND, "%s: the SavedModel has no signature '%s' (it has %s)", dir,
+                     wanted, n ? names : "none");
   if (n == 1) {
     *out = only;
     return NULL;
@@ -801,6 +826,44 @@ static krt_status *flatten(sm_import *m, const Krt__Tf__SignatureDef *sig, const
   return NULL;
 }
 
+typedef struct flatten_job {
+  sm_import *m;
+  const Krt__Tf__SignatureDef *sig;
+  const char **keys;
+  int n_keys;
+  krt_status *s;
+} flatten_job;
+
+static void *flatten_thread(void *arg) {
+  flatten_job *j = arg;
+  j->s = flatten(j->m, j->sig, &j->keys, &j->n_keys);
+  return NULL;
+}
+
+/* flatten() on a thread with a deep stack (SM_WALK_STACK), else here with a lower depth limit. */
+static krt_status *flatten_deep(sm_import *m, const Krt__Tf__SignatureDef *sig, const char ***keys,
+                                int *n_keys) {
+  flatten_job job = {m, sig, NULL, 0, NULL};
+  pthread_attr_t attr;
+  pthread_t thread;
+  int started = 0;
+  if (pthread_attr_init(&attr) == 0) {
+    m->max_recursion = SM_MAX_RECURSION;
+    started = pthread_attr_setstacksize(&attr, SM_WALK_STACK) == 0 &&
+              pthread_create(&thread, &attr, flatten_thread, &job) == 0;
+    pthread_attr_destroy(&attr);
+  }
+  if (started) {
+    pthread_join(thread, NULL);
+  } else {
+    m->max_recursion = SM_MAX_RECURSION_HERE;
+    flatten_thread(&job);
+  }
+  *keys = job.keys;
+  *n_keys = job.n_keys;
+  return job.s;
+}
+
 static void free_sm(sm_import *m) {
   for (size_t i = 0; i < m->n_scopes; i++) {
     for (size_t j = 0; j < m->scopes[i]->n_nodes; j++) free((void *)m->scopes[i]->st[j].arg_seen);
@@ -844,10 +907,10 @@ krt_status *import_tf_savedmodel(const char *path, const import_options *options
   s = choose_meta_graph(path, sm, &m.mg);
   if (!s && !m.mg->graph_def)
     s = krt_error(KRT_ERR_BAD_FILE, "%s: the SavedModel's meta graph has no graph", path);
-  if (!s) s = choose_signature(path, m.mg, &sig);
+  if (!s) s = choose_signature(path, m.mg, options ? options->signature : NULL, &sig);
   const char **keys = NULL;
   int n_keys = 0;
-  if (!s) s = flatten(&m, sig, &keys, &n_keys);
+  if (!s) s = flatten_deep(&m, sig, &keys, &n_keys);
   if (!s) {
     Krt__Tf__GraphDef flat;
     krt__tf__graph_def__init(&flat);
