@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/status.h"
 #include "import/tf_bundle.h"
@@ -785,6 +784,12 @@ static krt_status *flatten(sm_import *m, const Krt__Tf__SignatureDef *sig, const
     if (strcmp(d->op, "Placeholder") != 0 || k != 0)
       return krt_error(KRT_ERR_UNSUPPORTED, "%s: signature input '%s' is '%s' (op %s), not a "
                        "Placeholder's output", m->dir, key, sig->inputs[i]->value->name, d->op);
+    const Krt__Tf__AttrValue *dtype = node_attr(d, "dtype");
+    if (dtype && dtype->value_case == KRT__TF__ATTR_VALUE__VALUE_TYPE &&
+        dtype->type != sig->inputs[i]->value->dtype)
+      return krt_error(KRT_ERR_BAD_FILE, "%s: signature input '%s' says dtype %d, its Placeholder "
+                       "'%s' dtype %d", m->dir, key, sig->inputs[i]->value->dtype, d->name,
+                       dtype->type);
     m->input_info[node] = sig->inputs[i]->value;
     sm_ref r;
     KRT_TRY(node_output(m, m->top, (size_t)node, NULL, 0, 0, &r));
