@@ -1,7 +1,8 @@
 /* The SavedModel importer (src/import/tf_savedmodel.c) through the public API, on the sm_tf_module
  * fixture (tools/fixtures/make_saved_models.py: a tf.Module saved by tf.saved_model.save with the
  * signatures serving_default {y, z} and tanh_scaled {t}) and damaged copies of it: the signature
- * option, a signature the model lacks, a missing data shard, a missing variables folder, a
+ * option, a signature the model lacks, a missing data shard, another model's variables (its
+ * variables have no value there), a missing variables folder, a
  * directory that is no SavedModel, a saved_model.pb that does not decode. The numbers of both
  * signatures are checked by run_cases against TensorFlow's (the fixture's expected/ for
  * serving_default); here tanh_scaled is checked against its definition, t = tanh(x w) * scale,
@@ -123,6 +124,18 @@ static void test_damaged(void) {
   snprintf(path, sizeof path, "%s/%s", m, SHARD);
   unlink(path);
   CHECK_ERR(krt_model_import(m, &model), KRT_ERR_BAD_FILE, "cannot open the data shard");
+
+  /* Another model's variables: the object ids of this one's variables name objects that hold no
+   * value there. */
+  fresh_copy();
+  char from[512];
+  snprintf(from, sizeof from, "tests/fixtures/sm_keras3_mlp/saved_model/variables/variables.index");
+  snprintf(path, sizeof path, "%s/variables/variables.index", m);
+  CHECK(copy_file(from, path));
+  snprintf(from, sizeof from, "tests/fixtures/sm_keras3_mlp/saved_model/%s", SHARD);
+  snprintf(path, sizeof path, "%s/%s", m, SHARD);
+  CHECK(copy_file(from, path));
+  CHECK_ERR(krt_model_import(m, &model), KRT_ERR_BAD_FILE, "has no value in the checkpoint");
 
   fresh_copy();
   char cmd[700];
