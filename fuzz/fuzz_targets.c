@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
 #include <zlib.h>
@@ -339,4 +340,58 @@ int fuzz_keras_split(const char *archive, const char *out_path, char *err, size_
   zip_discard(zip);
   if (failed) snprintf(err, err_size, "%s: cannot split into %s", archive, out_path);
   return failed;
+}
+
+/* ---- SavedModel directories ---------------------------------------------------------------- */
+
+static char savedmodel_dir[64];
+static const char *const savedmodel_files[3] = {"saved_model.pb", "variables/variables.index",
+                                                "variables/variables.data-00000-of-00001"};
+
+static void remove_savedmodel_dir(void) {
+  char path[128];
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", savedmodel_dir, savedmodel_files[i]);
+    unlink(path);
+  }
+  snprintf(path, sizeof path, "%s/variables", savedmodel_dir);
+  rmdir(path);
+  rmdir(savedmodel_dir);
+}
+
+int fuzz_savedmodel_dir(const uint8_t *data, size_t size) {
+  if (!savedmodel_dir[0]) {
+    const char *tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    char path[128];
+    snprintf(savedmodel_dir, sizeof savedmodel_dir, "%s/krt-fuzz-sm-XXXXXX", tmp);
+    if (!mkdtemp(savedmodel_dir)) {
+      savedmodel_dir[0] = '\0';
+      return 0;
+    }
+    snprintf(path, sizeof path, "%s/variables", savedmodel_dir);
+    if (mkdir(path, 0700) != 0) return 0;
+    atexit(remove_savedmodel_dir);
+  }
+  const uint8_t *end = data + size, *part = data;
+  size_t n = strlen(FUZZ_SAVEDMODEL_SEPARATOR);
+  for (int i = 0; i < 3; i++) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", savedmodel_dir, savedmodel_files[i]);
+    unlink(path);
+    if (!part) continue;
+    const uint8_t *sep = NULL;
+    for (const uint8_t *p = part; i < 2 && p && (size_t)(end - p) >= n; p++) {
+      p = memchr(p, FUZZ_SAVEDMODEL_SEPARATOR[0], (size_t)(end - p));
+      if (p && (size_t)(end - p) >= n && memcmp(p, FUZZ_SAVEDMODEL_SEPARATOR, n) == 0) {
+        sep = p;
+        break;
+      }
+      if (!p) break;
+    }
+    size_t len = sep ? (size_t)(sep - part) : (size_t)(end - part);
+    if (write_temp_file(path, part, len) != 0) return 0;
+    part = sep ? sep + n : NULL;
+  }
+  import_and_build(savedmodel_dir);
+  return 0;
 }

@@ -44,4 +44,11 @@ int fuzz_keras_file(const uint8_t *data, size_t size);
  * success; on failure writes a reason into err. */
 int fuzz_keras_split(const char *archive, const char *out_path, char *err, size_t err_size);
 
+/* A TensorFlow SavedModel directory. The bytes are split at FUZZ_SAVEDMODEL_SEPARATOR into
+ * saved_model.pb, variables/variables.index and variables/variables.data-00000-of-00001 (the
+ * rest; a part left out is a missing file), written into a temporary directory, then as
+ * fuzz_h5_file on that directory. */
+#define FUZZ_SAVEDMODEL_SEPARATOR "\n--krt-fuzz-savedmodel-file--\n"
+int fuzz_savedmodel_dir(const uint8_t *data, size_t size);
+
 #endif

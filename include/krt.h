@@ -252,6 +252,12 @@ KRT_API krt_status *krt_build_options_set_input_shape(krt_build_options *options
 /* The largest batch the engine accepts (default 1). Contexts size their memory for it. */
 KRT_API krt_status *krt_build_options_set_max_batch(krt_build_options *options, int64_t batch);
 
+/* For a TensorFlow SavedModel directory: the signature to build (its key in the meta graph's
+ * signature_def, e.g. "serving_default", the default; then the only signature when the model has
+ * one other). Other formats ignore it. A name the SavedModel lacks fails the build with
+ * KRT_ERR_NOT_FOUND naming the signatures it has. The name is copied. */
+KRT_API krt_status *krt_build_options_set_signature(krt_build_options *options, const char *name);
+
 /* Where the engine will run (default KRT_DEVICE_CPU). KRT_ERR_DEVICE at build time when the
  * device is not available in this process. */
 KRT_API krt_status *krt_build_options_set_device(krt_build_options *options, krt_device device);

@@ -31,7 +31,7 @@ build=build-fuzz
 jobs=$(nproc)
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DKRT_FUZZ=ON -DKRT_WERROR=ON \
   -DKRT_BUILD_TESTS=OFF -DKRT_WITH_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$jobs" --target fuzz_engine fuzz_npy fuzz_h5 fuzz_keras fuzz_tfpb fuzz_onnx fuzz_uff keras_seed krt_cli
+cmake --build "$build" -j"$jobs" --target fuzz_engine fuzz_npy fuzz_h5 fuzz_keras fuzz_tfpb fuzz_onnx fuzz_uff fuzz_savedmodel keras_seed krt_cli
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -45,7 +45,7 @@ export ASAN_OPTIONS=detect_leaks=1:leak_check_at_exit=0:allocator_may_return_nul
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # ---- seed corpora ------------------------------------------------------------------------------
-for h in engine npy h5 keras tfpb onnx uff; do
+for h in engine npy h5 keras tfpb onnx uff savedmodel; do
   mkdir -p "$work/seeds/$h" "$work/corpus/$h" "$findings/$h"
   if [ -d "tests/data/fuzz-regressions/$h" ]; then
     find "tests/data/fuzz-regressions/$h" -type f ! -name README.md -exec cp {} "$work/seeds/$h/" \;
@@ -58,6 +58,16 @@ for f in tests/fixtures/*/model.h5 tests/data/import/*.h5; do
 done
 for f in tests/fixtures/*/model.pb; do cp "$f" "$work/seeds/tfpb/$((i += 1)).pb"; done
 for f in tests/fixtures/*/model.onnx; do cp "$f" "$work/seeds/onnx/$((i += 1)).onnx"; done
+# SavedModels in fuzz_savedmodel's split form (fuzz/fuzz_targets.h): saved_model.pb, the index
+# and the data shard joined by the separator.
+for d in tests/fixtures/*/saved_model; do
+  seed="$work/seeds/savedmodel/$((i += 1)).split"
+  cat "$d/saved_model.pb" >"$seed"
+  printf '\n--krt-fuzz-savedmodel-file--\n' >>"$seed"
+  cat "$d/variables/variables.index" >>"$seed"
+  printf '\n--krt-fuzz-savedmodel-file--\n' >>"$seed"
+  cat "$d/variables/variables.data-00000-of-00001" >>"$seed"
+done
 # UFF: the files test_import_uff builds (tests/data/uff) and the corpus file when it is there.
 for f in tests/data/uff/*.uff ../shared/corpus/uff/*/model.uff; do
   if [ -e "$f" ]; then cp "$f" "$work/seeds/uff/$((i += 1)).uff"; fi
@@ -75,7 +85,7 @@ for c in mlp_sequential small_cnn bn_variants concat_inception multi_input multi
   model=$(ls tests/fixtures/$c/model.* | head -n 1)
   "$build"/krt build "$model" -o "$work/seeds/engine/$c.krt" >/dev/null
 done
-for h in engine npy h5 keras tfpb onnx uff; do
+for h in engine npy h5 keras tfpb onnx uff savedmodel; do
   echo "fuzz.sh: $h: $(ls "$work/seeds/$h" | wc -l) seeds"
 done
 
@@ -161,7 +171,7 @@ triage() {
 
 dict=fuzz/keras.dict
 failed=0
-for h in engine npy h5 keras tfpb onnx uff; do
+for h in engine npy h5 keras tfpb onnx uff savedmodel; do
   bin="$build/fuzz/fuzz_$h"
   log="$work/$h.log"
   flags=(-max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -malloc_limit_mb=2048

@@ -94,6 +94,7 @@ if [ "$regen" -eq 1 ]; then
   echo "== regenerating fixtures with real Keras into a fresh folder"
   TF_CPP_MIN_LOG_LEVEL=2 python3 tools/fixtures/make_fixtures.py --out "$fresh"
   TF_CPP_MIN_LOG_LEVEL=2 python3 tools/fixtures/make_onnx_models.py --out "$fresh"
+  TF_CPP_MIN_LOG_LEVEL=2 python3 tools/fixtures/make_saved_models.py --out "$fresh"
   "$build"/tests/run_cases "$fresh"
 
   echo "== the options walk: every layer and operation option, implemented or refused as listed"

@@ -229,8 +229,12 @@ static int load_case(const char *dir, case_data *c, case_result *r) {
       break;
     }
   }
+  /* A SavedModel is a directory: saved_model/saved_model.pb. */
+  if (!c->model_path[0] && join_path(path, dir, "saved_model/saved_model.pb") && is_file(path) &&
+      join_path(path, dir, "saved_model"))
+    snprintf(c->model_path, sizeof c->model_path, "%s", path);
   if (!c->model_path[0]) {
-    set_result(r, RESULT_FAIL, "no model.keras, model.h5, model.pb, model.onnx or model.uff in the case folder");
+    set_result(r, RESULT_FAIL, "no model.keras, model.h5, model.pb, model.onnx, model.uff or saved_model/ in the case folder");
     return -1;
   }
   if (load_tensor_list(c, "inputs", c->input_names, c->inputs, &c->n_inputs, r) ||

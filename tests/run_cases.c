@@ -6,7 +6,7 @@
  *   run_cases --compare GOT.npy EXPECTED.npy [RTOL ATOL]
  *
  * A case is a folder laid out as ../shared/corpus/README.md describes:
- *   model.keras | model.h5 | model.pb | model.onnx | model.uff, inputs/<i>.npy, expected/<j>.npy and case.json
+ *   model.keras | model.h5 | model.pb | model.onnx | model.uff | saved_model/, inputs/<i>.npy, expected/<j>.npy and case.json
  *   {"inputs": [{"name", "file"}], "outputs": [{"name", "file"}], "rtol", "atol",
  *    "expected_labels"?: [argmax per batch row of output 0], "max_normalised_error"?,
  *    "max_normalised_error_tf32"?, "max_normalised_error_fp16"?}

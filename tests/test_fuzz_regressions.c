@@ -64,7 +64,8 @@ int main(void) {
                    {"keras", fuzz_keras_file},
                    {"tfpb", fuzz_tfpb_file},
                    {"onnx", fuzz_onnx_file},
-                   {"uff", fuzz_uff_file}};
+                   {"uff", fuzz_uff_file},
+                   {"savedmodel", fuzz_savedmodel_dir}};
   int total = 0;
   for (size_t i = 0; i < sizeof harnesses / sizeof harnesses[0]; i++) {
     char dir[1024];

@@ -78,7 +78,7 @@ static ir_graph *import_ok(const char *path, const import_options *options) {
 }
 
 static import_options no_options(void) {
-  import_options o = {0, NULL, NULL, 0, NULL};
+  import_options o = {0, NULL, NULL, 0, NULL, NULL};
   return o;
 }
 
@@ -292,7 +292,7 @@ static void test_input_options(void) {
   const char *path = data_path("seq_k2.h5");
   ir_graph *g = NULL;
   import_input_shape shape = {"nope", 3, {1, 5, 4}};
-  import_options o = {1, &shape, NULL, 0, NULL};
+  import_options o = {1, &shape, NULL, 0, NULL, NULL};
   CHECK_ERR(import_model(path, &o, &g), KRT_ERR_NOT_FOUND, "'d1_input'");
   shape.name = "d1_input";
   shape.dims[2] = 3;

@@ -649,6 +649,148 @@ static void test_masks(void) {
   teardown(&f);
 }
 
+static int count_ops(const fixture *f, ir_op op) {
+  int n = 0;
+  for (int i = 0; i < f->g->n_nodes; i++) n += f->g->nodes[i].op == op;
+  return n;
+}
+
+/* The layers of keras_layers_compose.c: config errors and refusals, the epsilon rule of each
+ * library, and TimeDistributed's two ways (whole sequence, step by step with shared weights). */
+static void test_composed_layers(void) {
+  fixture f;
+  int out;
+  int64_t img[3] = {4, 6, 6}, seq[2] = {3, 6}, vec[1] = {5}, c6[1] = {6};
+  setup(&f, "GroupNormalization", "{\"groups\": 4}", 4, img);
+  add_weight(&f, 1, c6);
+  add_weight(&f, 1, c6);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "groups=4 does not divide the 6");
+  teardown(&f);
+  setup(&f, "GroupNormalization", "{\"groups\": 3, \"axis\": 0}", 4, img);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "axis=0");
+  teardown(&f);
+  setup(&f, "GroupNormalization", "{\"groups\": 3, \"center\": false}", 4, img);
+  add_weight(&f, 1, c6);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(find_node(&f, IR_OP_LAYERNORM) && last_node(&f)->attrs.binary == IR_BINARY_MUL &&
+        f.g->values[out].rank == 4 && f.g->values[out].dims[3] == 6);
+  teardown(&f);
+  /* UnitNormalization: Keras 3 bounds rsqrt(s) by 1e12, tf_keras bounds s by 1e-12 first */
+  setup(&f, "UnitNormalization", "{\"axis\": [1, 2]}", 3, seq);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(find_node(&f, IR_OP_REDUCE)->attrs.n_axes == 2 &&
+        f.g->nodes[f.g->n_nodes - 2].attrs.binary == IR_BINARY_MIN);
+  teardown(&f);
+  setup(&f, "UnitNormalization", "{}", 3, seq);
+  f.ctx.keras_major = 2;
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->nodes[f.g->n_nodes - 2].op == IR_OP_ACTIVATION &&
+        f.g->nodes[f.g->n_nodes - 3].attrs.binary == IR_BINARY_MAX);
+  teardown(&f);
+  setup(&f, "RMSNormalization", "{\"axis\": -1, \"epsilon\": 0.5}", 3, seq);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "expected 1 weight arrays");
+  add_weight(&f, 1, vec);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "has 5 values, expected 6");
+  teardown(&f);
+  setup(&f, "RepeatVector", "{\"n\": 0}", 2, vec);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "n=0");
+  teardown(&f);
+  setup(&f, "RepeatVector", "{\"n\": 4}", 3, seq);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_SHAPE, "rank 2");
+  teardown(&f);
+  setup(&f, "RepeatVector", "{\"n\": 4}", 2, vec);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->values[out].rank == 3 && f.g->values[out].dims[1] == 4 &&
+        f.g->values[out].dims[2] == 5);
+  teardown(&f);
+  /* image preprocessing */
+  setup(&f, "CenterCrop", "{\"height\": 5, \"width\": 7}", 4, img);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "smaller than the crop 5x7");
+  teardown(&f);
+  setup(&f, "Resizing", "{\"height\": 3, \"width\": 6}", 4, img);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "whole-number factors");
+  teardown(&f);
+  setup(&f, "Resizing", "{\"height\": 8, \"width\": 12, \"interpolation\": \"lanczos3\"}", 4, img);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "interpolation='lanczos3'");
+  teardown(&f);
+  setup(&f, "Resizing", "{\"height\": 8, \"width\": 12, \"interpolation\": \"nearest\"}", 4, img);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(last_node(&f)->op == IR_OP_RESIZE && last_node(&f)->attrs.scale[0] == 2 &&
+        last_node(&f)->attrs.scale[1] == 2);
+  teardown(&f);
+  /* bilinear down by 2 (even: the mean of two pixels, from offset 0) on height, same width */
+  setup(&f, "Resizing", "{\"height\": 2, \"width\": 6}", 4, img);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->n_nodes == 1 && last_node(&f)->op == IR_OP_POOL &&
+        last_node(&f)->attrs.kernel[0] == 2 && last_node(&f)->attrs.stride[0] == 2 &&
+        last_node(&f)->attrs.kernel[1] == 1 && f.g->values[out].dims[1] == 2);
+  teardown(&f);
+  setup(&f, "Resizing", "{\"height\": 2, \"width\": 6, \"antialias\": true}", 4, img);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "antialias=True when downsampling");
+  teardown(&f);
+  /* categorical */
+  setup(&f, "CategoryEncoding", "{\"output_mode\": \"count\"}", 2, vec);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "num_tokens is missing");
+  teardown(&f);
+  setup(&f, "CategoryEncoding", "{\"num_tokens\": 4, \"sparse\": true}", 2, vec);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "sparse=True");
+  teardown(&f);
+  setup(&f, "CategoryEncoding", "{\"num_tokens\": 4, \"output_mode\": \"count\"}", 2, vec);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(last_node(&f)->op == IR_OP_REDUCE && last_node(&f)->attrs.reduce == IR_REDUCE_SUM &&
+        f.g->values[out].rank == 2 && f.g->values[out].dims[1] == 4);
+  teardown(&f);
+  setup(&f, "Discretization", "{\"bin_boundaries\": [0.0, 1.0, 0.5]}", 2, vec);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_BAD_FILE, "sorted");
+  teardown(&f);
+  setup(&f, "Discretization", "{\"bin_boundaries\": null, \"num_bins\": 4}", 2, vec);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "from adapt()");
+  teardown(&f);
+  setup(&f, "Discretization", "{\"bin_boundaries\": [-1, 2], \"output_mode\": \"one_hot\"}", 2,
+        vec);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->values[out].rank == 3 && f.g->values[out].dims[2] == 3);
+  teardown(&f);
+  /* TimeDistributed */
+  setup(&f, "TimeDistributed", "{\"layer\": {\"class_name\": \"ConvLSTM2D\", \"config\": {}}}", 3,
+        seq);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED,
+            "(TimeDistributed(ConvLSTM2D)): the inner layer: ");
+  teardown(&f);
+  setup(&f, "TimeDistributed", "{\"layer\": {\"class_name\": \"Lambda\", \"config\": {}}}", 3, seq);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "Lambda layer");
+  teardown(&f);
+  setup(&f, "TimeDistributed", "{\"layer\": {\"class_name\": \"Dense\", \"module\": \"mine\", "
+        "\"registered_name\": \"Dense\", \"config\": {\"units\": 2}}}", 3, seq);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "user code");
+  teardown(&f);
+  int64_t unknown_steps[2] = {-1, 6};
+  setup(&f, "TimeDistributed", "{\"layer\": {\"class_name\": \"Dense\", \"config\": {\"units\": 2}}}",
+        3, unknown_steps);
+  CHECK_ERR(keras_convert_layer(&f.ctx, &out), KRT_ERR_UNSUPPORTED, "no fixed size");
+  teardown(&f);
+  int64_t kernel[2] = {6, 2}, bias[1] = {2};
+  setup(&f, "TimeDistributed", "{\"layer\": {\"class_name\": \"Dense\", \"config\": {\"units\": 2}}}",
+        3, seq);
+  add_weight(&f, 2, kernel);
+  add_weight(&f, 1, bias);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  CHECK(f.g->n_nodes == 1 && last_node(&f)->op == IR_OP_DENSE && f.g->values[out].dims[1] == 3);
+  teardown(&f);
+  int64_t conv_kernel[3] = {2, 6, 4}, conv_bias[1] = {4}, steps[3] = {3, 5, 6};
+  setup(&f, "TimeDistributed", "{\"layer\": {\"class_name\": \"Conv1D\", \"config\": "
+        "{\"filters\": 4, \"kernel_size\": 2}}}", 4, steps);
+  add_weight(&f, 3, conv_kernel);
+  add_weight(&f, 1, conv_bias);
+  CHECK_OK(keras_convert_layer(&f.ctx, &out));
+  int consts = 0;
+  for (int i = 0; i < f.g->n_values; i++) consts += f.g->values[i].data != NULL;
+  CHECK(count_ops(&f, IR_OP_CONV) == 3 && consts == 2 && last_node(&f)->op == IR_OP_CONCAT &&
+        f.g->values[out].rank == 4 && f.g->values[out].dims[1] == 3 &&
+        f.g->values[out].dims[2] == 4 && f.g->values[out].dims[3] == 4);
+  teardown(&f);
+}
+
 int main(void) {
   test_unknown_class();
   test_dense_activations();
@@ -661,5 +803,6 @@ int main(void) {
   test_recurrent();
   test_augmentation();
   test_masks();
+  test_composed_layers();
   return test_summary("test_keras_layers");
 }

@@ -83,6 +83,8 @@ static const char *build_help =
     "  --input NAME:D1xD2x...    the full shape of an input, batch first (fixes unknown\n"
     "                            dimensions; its batch becomes the max batch unless --batch)\n"
     "  --batch N                 the largest batch the engine accepts (default 1)\n"
+    "  --signature NAME          a SavedModel directory's signature to build (default\n"
+    "                            serving_default)\n"
     "  --device cpu|cuda         where the engine runs (default cpu)\n"
     "  --fp16                    compute in half precision (cuda only)\n"
     "  --tf32                    float32, but convolutions and matrix products may use TF32\n"
@@ -585,6 +587,10 @@ static int cmd_build(int argc, char **argv) {
     } else if (strcmp(a, "--timing-cache") == 0) {
       if (option_value(argc, argv, &i, &value) ||
           cli_failed(krt_build_options_set_timing_cache(options, value)))
+        goto done;
+    } else if (strcmp(a, "--signature") == 0) {
+      if (option_value(argc, argv, &i, &value) ||
+          cli_failed(krt_build_options_set_signature(options, value)))
         goto done;
     } else if (a[0] == '-' && a[1]) {
       cli_fail("build: unknown option '%s' (krt build --help)", a);

@@ -101,6 +101,7 @@ _PROTOTYPES = {
     "krt_build_options_set_device": (_status, [_p, _int]),
     "krt_build_options_set_precision": (_status, [_p, _int]),
     "krt_build_options_set_timing_cache": (_status, [_p, _str]),
+    "krt_build_options_set_signature": (_status, [_p, _str]),
     "krt_engine_build": (_status, [_str, _p, ctypes.POINTER(_p)]),
     "krt_engine_save": (_status, [_p, _str]),
     "krt_engine_serialize": (_status, [_p, ctypes.POINTER(_p), ctypes.POINTER(_size)]),

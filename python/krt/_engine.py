@@ -538,7 +538,8 @@ class Context:
 def _apply_options(options: ctypes.c_void_p, device: str, precision: str, max_batch: Optional[int],
                    outputs: Optional[Iterable[str]],
                    input_shapes: Optional[Mapping[str, Sequence[int]]],
-                   timing_cache: Optional[PathLike], mark_all_outputs: bool) -> None:
+                   timing_cache: Optional[PathLike], mark_all_outputs: bool,
+                   signature: Optional[str] = None) -> None:
     if device not in _DEVICES:
         raise fail(_capi.ERR_INVALID_ARGUMENT,
                    f"krt.build: device {device!r} (use 'cpu' or 'cuda')")
@@ -558,12 +559,15 @@ def _apply_options(options: ctypes.c_void_p, device: str, precision: str, max_ba
         check(lib.krt_build_options_set_timing_cache(options, _capi.path_bytes(timing_cache)))
     if mark_all_outputs:
         check(lib.krt_build_options_mark_all_outputs(options, 1))
+    if signature is not None:
+        check(lib.krt_build_options_set_signature(options, signature.encode()))
 
 
 def build(model: PathLike, device: str = "cpu", precision: str = "fp32",
           max_batch: Optional[int] = None, *, outputs: Optional[Iterable[str]] = None,
           input_shapes: Optional[Mapping[str, Sequence[int]]] = None,
-          timing_cache: Optional[PathLike] = None, mark_all_outputs: bool = False) -> Engine:
+          timing_cache: Optional[PathLike] = None, mark_all_outputs: bool = False,
+          signature: Optional[str] = None) -> Engine:
     """Imports a Keras model file (.keras, or .h5 from Keras 1, 2, tf.keras or 3) and builds an
     engine (krt_engine_build).
 
@@ -574,14 +578,15 @@ def build(model: PathLike, device: str = "cpu", precision: str = "fp32",
     input_shapes: {input name: full shape, batch included} for inputs whose shape the model
         leaves unknown. timing_cache: a file CUDA tuning reads and writes (faster rebuilds).
     mark_all_outputs: publish every tensor of the optimised graph as an extra output (what
-        `krt compare` uses to check a model layer by layer).
+        `krt compare` uses to check a model layer by layer). signature: for a TensorFlow SavedModel
+        directory (model may be one), the signature to build (default serving_default).
     Raises KrtError with krt's message (missing file, unsupported layer or option, ...).
     """
     options = ctypes.c_void_p()
     check(lib.krt_build_options_create(ctypes.byref(options)))
     try:
         _apply_options(options, device, precision, max_batch, outputs, input_shapes,
-                       timing_cache, mark_all_outputs)
+                       timing_cache, mark_all_outputs, signature)
         handle = ctypes.c_void_p()
         check(lib.krt_engine_build(_capi.path_bytes(model), options, ctypes.byref(handle)))
     finally:

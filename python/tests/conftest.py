@@ -24,7 +24,8 @@ class Case(NamedTuple):
 def load_case(name: str) -> Case:
     folder = FIXTURES / name
     spec = json.loads((folder / "case.json").read_text())
-    model = next(p for p in (folder / "model.keras", folder / "model.h5") if p.is_file())
+    model = next(p for p in (folder / "model.keras", folder / "model.h5", folder / "saved_model")
+                 if p.is_file() or (p / "saved_model.pb").is_file())
     inputs = {t["name"]: np.load(folder / t["file"]) for t in spec["inputs"]}
     expected = {t["name"]: np.load(folder / t["file"]) for t in spec["outputs"]}
     return Case(name, model, inputs, expected, spec.get("rtol", 1e-4), spec.get("atol", 1e-5))

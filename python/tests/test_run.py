@@ -10,7 +10,7 @@ import krt
 from conftest import Case, assert_matches, batch_of, load_case
 
 CASES = ["concat_inception", "multi_input", "multi_output", "layerscale", "h5k2_multi_output",
-         "embedding", "channels_first_cnn"]
+         "embedding", "channels_first_cnn", "sm_keras3_two_io", "sm_tf_keras_save"]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -145,3 +145,15 @@ def test_collected_in_any_order(multi_output: Case) -> None:
         engine.__dict__["cycle"] = holder
         del engine, holder
         gc.collect()
+
+
+def test_savedmodel_signature() -> None:
+    """A SavedModel directory's other signature: tf.Module's tanh_scaled, t = tanh(x w) * scale."""
+    case = load_case("sm_tf_module")
+    with krt.build(case.model, max_batch=2) as engine:
+        assert [o.name for o in engine.outputs] in (["y", "z"], ["z", "y"])
+    with krt.build(case.model, max_batch=2, signature="tanh_scaled") as engine:
+        assert [o.name for o in engine.outputs] == ["t"]
+        assert [i.name for i in engine.inputs] == ["tanh_scaled_x"]
+    with pytest.raises(krt.KrtError, match="no signature 'nope'"):
+        krt.build(case.model, signature="nope")

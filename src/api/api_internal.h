@@ -30,6 +30,7 @@ struct krt_build_options {
   krt_progress_fn progress; /* CUDA tuning progress, or NULL */
   void *progress_user;
   int mark_all_outputs;     /* 1: every tensor left after the passes is an output too */
+  char *signature;          /* SavedModel: the signature to build, or NULL (serving_default) */
 };
 
 /* Immutable once built or loaded, so any number of contexts may use it from any threads. */

@@ -31,6 +31,7 @@ void krt_build_options_release(krt_build_options *options) {
   free(options->input_names);
   free(options->input_shapes);
   free(options->timing_cache);
+  free(options->signature);
   free(options);
 }
 
@@ -114,6 +115,18 @@ krt_status *krt_build_options_set_max_batch(krt_build_options *options, int64_t 
                      "krt_build_options_set_max_batch: max batch %lld must be at least 1",
                      (long long)batch);
   options->max_batch = batch;
+  return NULL;
+}
+
+krt_status *krt_build_options_set_signature(krt_build_options *options, const char *name) {
+  if (!options || !name)
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_build_options_set_signature: NULL argument");
+  if (!name[0])
+    return krt_error(KRT_ERR_INVALID_ARGUMENT, "krt_build_options_set_signature: empty name");
+  char *copy = strdup(name);
+  if (!copy) return krt_error_oom("build options");
+  free(options->signature);
+  options->signature = copy;
   return NULL;
 }
 

@@ -161,6 +161,7 @@ static void fill_import_options(const krt_build_options *o, import_options *io) 
   io->input_shapes = o->input_shapes;
   io->n_outputs = o->n_outputs;
   io->outputs = (const char *const *)o->outputs;
+  io->signature = o->signature;
 }
 
 /* Whether the model's graph lacks a layer the options ask for as an output: a GraphDef import
@@ -194,7 +195,8 @@ krt_status *krt_engine_build_from_model(const krt_model *model, const krt_build_
   const krt_backend *backend;
   KRT_TRY(pick_backend(options, &backend));
   ir_graph *g = NULL;
-  if (options && (options->n_input_shapes > 0 || needs_other_outputs(model, options))) {
+  if (options && (options->n_input_shapes > 0 || options->signature ||
+                  needs_other_outputs(model, options))) {
     /* Shapes are fixed while importing (each layer's shape follows from its input's), so the
      * file is read again with them. */
     import_options io;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/status.h"
 #include "import/hdf5_isolate.h"
@@ -17,6 +18,7 @@ typedef struct probe_input {
   const unsigned char *head;
   size_t n;
   FILE *file;
+  const char *path; /* for probes of directories (then head, n and file are empty) */
 } probe_input;
 
 typedef struct importer {
@@ -84,6 +86,19 @@ static int probe_uff(const probe_input *in) {
   return i < in->n && (in->head[i] == 0x1a || in->head[i] == 0x22);
 }
 
+/* A SavedModel is a directory holding saved_model.pb (and variables/, read when needed). */
+static int probe_savedmodel(const probe_input *in) {
+  size_t len = strlen(in->path);
+  char *pb = malloc(len + sizeof "/saved_model.pb");
+  if (!pb) return 0;
+  memcpy(pb, in->path, len);
+  memcpy(pb + len, "/saved_model.pb", sizeof "/saved_model.pb");
+  struct stat st;
+  int found = stat(pb, &st) == 0 && S_ISREG(st.st_mode);
+  free(pb);
+  return found;
+}
+
 krt_status *import_emit_node(ir_graph *g, const char *node, const char *suffix, ir_op op,
                              const int *inputs, int n_inputs, const ir_attrs *attrs, int *out,
                              const char *file, const char *format, const char *op_name) {
@@ -141,12 +156,28 @@ static const importer importers[] = {
 };
 #define N_IMPORTERS (sizeof importers / sizeof importers[0])
 
+/* Formats that are a directory: probed by path (head, n and file are empty). */
+static const importer directory_importers[] = {
+    {"TensorFlow SavedModel (a directory with saved_model.pb)", probe_savedmodel,
+     import_tf_savedmodel, 0},
+};
+#define N_DIRECTORY_IMPORTERS (sizeof directory_importers / sizeof directory_importers[0])
+
 krt_status *import_model(const char *path, const import_options *options, ir_graph **out) {
   if (!path || !out) return krt_error(KRT_ERR_INVALID_ARGUMENT, "import_model: NULL argument");
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    probe_input dir = {NULL, 0, NULL, path};
+    for (size_t i = 0; i < N_DIRECTORY_IMPORTERS; i++)
+      if (directory_importers[i].probe(&dir))
+        return directory_importers[i].import(path, options, out);
+    return krt_error(KRT_ERR_BAD_FILE, "%s: a directory, but no SavedModel (it has no "
+                     "saved_model.pb)", path);
+  }
   FILE *f = fopen(path, "rb");
   if (!f) return krt_error(KRT_ERR_IO, "%s: cannot open the file (%s)", path, strerror(errno));
   unsigned char head[512];
-  probe_input in = {head, fread(head, 1, sizeof head, f), f};
+  probe_input in = {head, fread(head, 1, sizeof head, f), f, path};
   const importer *chosen = NULL;
   for (size_t i = 0; i < N_IMPORTERS && !chosen && !ferror(f); i++)
     if (importers[i].probe(&in)) chosen = &importers[i];

@@ -29,10 +29,13 @@ typedef struct import_options {
    * branches krt cannot run still builds; other importers ignore them. "node" or "node:k". */
   int n_outputs;
   const char *const *outputs;
+  /* A SavedModel's signature to import (krt_build_options_set_signature), or NULL: its
+   * "serving_default". Other importers ignore it. */
+  const char *signature;
 } import_options;
 
 /* Picks the importer by the file's content (zip: .keras; HDF5 signature: legacy .h5), not its
- * name. options may be NULL. On success *out is owned by the caller (ir_graph_free). */
+ * name; a directory is a SavedModel when it holds saved_model.pb. options may be NULL. On success *out is owned by the caller (ir_graph_free). */
 krt_status *import_model(const char *path, const import_options *options, ir_graph **out);
 
 /* Reads the whole file at path into *data (malloc'd, the caller frees it), *size bytes. A file
@@ -53,5 +56,7 @@ krt_status *import_keras_h5(const char *path, const import_options *options, ir_
 krt_status *import_tf_graphdef(const char *path, const import_options *options, ir_graph **out);
 krt_status *import_onnx(const char *path, const import_options *options, ir_graph **out);
 krt_status *import_uff(const char *path, const import_options *options, ir_graph **out);
+/* path is a SavedModel directory (saved_model.pb, variables/). */
+krt_status *import_tf_savedmodel(const char *path, const import_options *options, ir_graph **out);
 
 #endif

@@ -219,5 +219,19 @@ krt_status *kl_convert_masking(const keras_layer_ctx *ctx, int variant, int *out
 krt_status *kl_convert_zero_padding(const keras_layer_ctx *ctx, int variant, int *out);
 krt_status *kl_convert_cropping(const keras_layer_ctx *ctx, int variant, int *out);
 krt_status *kl_convert_upsampling(const keras_layer_ctx *ctx, int variant, int *out);
+/* keras_layers_compose.c: layers computed by compositions of existing IR ops */
+krt_status *kl_convert_group_norm(const keras_layer_ctx *ctx, int variant, int *out);
+krt_status *kl_convert_unit_norm(const keras_layer_ctx *ctx, int variant, int *out);
+krt_status *kl_convert_rms_norm(const keras_layer_ctx *ctx, int variant, int *out);
+krt_status *kl_convert_repeat_vector(const keras_layer_ctx *ctx, int variant, int *out);
+krt_status *kl_convert_center_crop(const keras_layer_ctx *ctx, int variant, int *outputs,
+                          int *n_outputs); /* multi-layer table: reads `training` */
+krt_status *kl_convert_resizing(const keras_layer_ctx *ctx, int variant, int *outputs,
+                          int *n_outputs); /* multi-layer table: reads `training` */
+krt_status *kl_convert_category_encoding(const keras_layer_ctx *ctx, int variant, int *out);
+krt_status *kl_convert_discretization(const keras_layer_ctx *ctx, int variant, int *out);
+/* TimeDistributed: the inner layer (any class keras_convert_layer_outputs converts, one output)
+ * applied to each time step */
+krt_status *kl_convert_time_distributed(const keras_layer_ctx *ctx, int variant, int *out);
 
 #endif

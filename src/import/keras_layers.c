@@ -116,6 +116,14 @@ static const layer_entry layer_table[] = {
     {"CustomScaleLayer", kl_convert_custom_scale, 0},
     /* masks for the recurrent layers (keras_layers_mask.c) */
     {"Masking", kl_convert_masking, 0},
+    /* compositions of existing ops (keras_layers_compose.c) */
+    {"GroupNormalization", kl_convert_group_norm, 0},
+    {"UnitNormalization", kl_convert_unit_norm, 0},
+    {"RMSNormalization", kl_convert_rms_norm, 0},
+    {"RepeatVector", kl_convert_repeat_vector, 0},
+    {"CategoryEncoding", kl_convert_category_encoding, 0},
+    {"Discretization", kl_convert_discretization, 0},
+    {"TimeDistributed", kl_convert_time_distributed, 0},
 };
 
 /* Layers whose calls read keyword arguments of their own (they are skipped by check_call, the
@@ -194,6 +202,9 @@ static const multi_layer_entry multi_layer_table[] = {
     {"GRU", kl_convert_recurrent, 0, mask_kwarg},
     {"CuDNNLSTM", kl_convert_recurrent, 0, mask_kwarg},
     {"CuDNNGRU", kl_convert_recurrent, 0, mask_kwarg},
+    /* image preprocessing whose result does not depend on training (keras_layers_compose.c) */
+    {"CenterCrop", kl_convert_center_crop, 0, training_kwarg},
+    {"Resizing", kl_convert_resizing, 0, training_kwarg},
 };
 
 /* Classes that keras.applications defines in its own modules and saves into its models. */
