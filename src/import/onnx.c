@@ -724,16 +724,21 @@ ir_attrs ox_attrs(void) {
 
 const ir_value *ox_ir(const ox_ctx *c, int id) { return &c->g->values[id]; }
 
-krt_status *ox_emit(ox_ctx *c, ir_op op, const char *part, const int *inputs, int n,
-                    const ir_attrs *attrs, int *out) {
+krt_status *ox_emit_outputs(ox_ctx *c, ir_op op, const char *part, const int *inputs, int n,
+                            const ir_attrs *attrs, int n_outputs, int *outs) {
   char name[512];
   if (part && part[0])
     snprintf(name, sizeof name, "%s/%s", c->label, part);
   else
     snprintf(name, sizeof name, "%s", c->label);
-  krt_status *s = ir_emit(c->g, op, name, c->layer, inputs, n, attrs, out);
+  krt_status *s = ir_emit_outputs(c->g, op, name, c->layer, inputs, n, attrs, n_outputs, outs);
   if (s) return krt_error_wrap(s, "%s: node '%s' (%s): ", c->file, c->label, c->node->op_type);
   return NULL;
+}
+
+krt_status *ox_emit(ox_ctx *c, ir_op op, const char *part, const int *inputs, int n,
+                    const ir_attrs *attrs, int *out) {
+  return ox_emit_outputs(c, op, part, inputs, n, attrs, 1, out);
 }
 
 krt_status *ox_const(ox_ctx *c, const char *part, int rank, const int64_t *dims, const float *data,

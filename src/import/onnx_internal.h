@@ -158,6 +158,9 @@ ir_attrs ox_attrs(void);
 const ir_value *ox_ir(const ox_ctx *c, int id);
 krt_status *ox_emit(ox_ctx *c, ir_op op, const char *part, const int *inputs, int n,
                     const ir_attrs *attrs, int *out);
+/* ox_emit for a node with n_outputs outputs (outs[n_outputs]) */
+krt_status *ox_emit_outputs(ox_ctx *c, ir_op op, const char *part, const int *inputs, int n,
+                            const ir_attrs *attrs, int n_outputs, int *outs);
 /* Copies data. */
 krt_status *ox_const(ox_ctx *c, const char *part, int rank, const int64_t *dims, const float *data,
                      int *id);

@@ -27,7 +27,7 @@
  * state Y_h is then Y[0].
  *
  * Outputs: Y [T, dirs, N, H] (layout 0) or [N, T, dirs, H] (layout 1), Y_h [dirs, N, H] or
- * [N, dirs, H]; Y_c (LSTM's final cell state) is not computed yet: refused when read.
+ * [N, dirs, H]; Y_c (LSTM's final cell state) like Y_h, from the Recurrent node's third output.
  * Layout 0 puts the sequence on axis 0, where krt keeps the batch (its only dynamic axis). With
  * a dynamic batch, X comes as a batch-major view ([N, T, F] IR value, onnx_internal.h: tf2onnx's
  * Transpose of the batched input) and Y, Y_h leave as views ([N, T, dirs, H], [N, dirs, H]);
@@ -424,13 +424,13 @@ static krt_status *state_for(ox_ctx *c, const rnn_node *r, int i, int d, const c
 static krt_status *convert_rnn(ox_ctx *c, int variant) {
   rnn_node r;
   KRT_TRY(read_node(c, variant, &r));
+  /* Y_c, LSTM's final cell state, is the Recurrent node's third output (y, h_T, c_T). */
+  int want_c = 0;
   if (r.op == OP_LSTM && ox_n_outputs(c) > 2 && c->node->output[2][0]) {
     if (ox_output_used(c, 2))
-      return ox_unsupported(c,
-                            "output Y_c of LSTM node %s is not supported yet (the final cell "
-                            "state; Y and Y_h are)",
-                            c->label);
-    KRT_TRY(ox_set_unused_output(c, 2));
+      want_c = 1;
+    else
+      KRT_TRY(ox_set_unused_output(c, 2));
   }
   int x = r.x_view;
   if (x < 0) KRT_TRY(ox_value(c, IN_X, &x));
@@ -439,6 +439,7 @@ static krt_status *convert_rnn(ox_ctx *c, int variant) {
     KRT_TRY(transpose(c, x, perm, "batch_major", &x));
   }
   int seq[2], last[2]; /* per direction: [N, T, H], and the final state [N, 1, H] */
+  int cell[2];         /* per direction with Y_c: the final cell state [N, 1, H] */
   for (int d = 0; d < r.dirs; d++) {
     int backward = r.reverse || d == 1;
     const char *dname =
@@ -460,7 +461,14 @@ static krt_status *convert_rnn(ox_ctx *c, int variant) {
     a.rnn_go_backwards = backward;
     a.rnn_return_sequences = 1;
     a.rnn_reverse_output = backward; /* ONNX's Y is in the original time order */
-    KRT_TRY(ox_emit(c, IR_OP_RECURRENT, dname, ins, n_ins, &a, &seq[d]));
+    int outs[3];
+    KRT_TRY(ox_emit_outputs(c, IR_OP_RECURRENT, dname, ins, n_ins, &a, want_c ? 3 : 1, outs));
+    seq[d] = outs[0];
+    if (want_c) { /* c_T [N, H], after the last step in processing order (x[0] backward) */
+      char part[96];
+      snprintf(part, sizeof part, "%s/final_cell", dname);
+      KRT_TRY(insert_axis(c, outs[2], 1, part, &cell[d]));
+    }
     /* the final state: after the last step forward, after x[0] backward */
     int64_t step = backward ? 0 : r.t - 1;
     int64_t begin[3] = {0, step, 0}, end[3] = {ox_ir(c, seq[d])->dims[0], step + 1, r.h};
@@ -487,6 +495,12 @@ static krt_status *convert_rnn(ox_ctx *c, int variant) {
     KRT_TRY(concat(c, last, r.dirs, 1, "Y_h/directions", &yh));
     static const int time_major[3] = {1, 0, 2}, batch_major[3] = {0, 1, 2};
     KRT_TRY(ox_set_output_view(c, 1, yh, r.layout == 0 ? time_major : batch_major));
+  }
+  if (want_c) { /* as Y_h: [N, dirs, H] (layout 1) or [dirs, N, H] (layout 0) */
+    int yc;
+    KRT_TRY(concat(c, cell, r.dirs, 1, "Y_c/directions", &yc));
+    static const int time_major[3] = {1, 0, 2}, batch_major[3] = {0, 1, 2};
+    KRT_TRY(ox_set_output_view(c, 2, yc, r.layout == 0 ? time_major : batch_major));
   }
   return NULL;
 }
