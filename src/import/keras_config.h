@@ -202,6 +202,8 @@ krt_status *kl_convert_attention(const keras_layer_ctx *ctx, int variant, int *o
                                  int *n_outputs);
 krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int variant,
                                             int *outputs, int *n_outputs);
+krt_status *kl_convert_grouped_query_attention(const keras_layer_ctx *ctx, int variant,
+                                               int *outputs, int *n_outputs);
 enum { KL_ATTENTION_DOT = 0, KL_ATTENTION_ADDITIVE = 1 };
 /* The keyword argument `name` of this call (Keras 3 kwargs, or a Keras 1/2 inbound entry's), or
  * NULL when absent or null. */

@@ -170,6 +170,9 @@ static const multi_layer_entry multi_layer_table[] = {
     {"Attention", kl_convert_attention, KL_ATTENTION_DOT, attention_kwargs},
     {"AdditiveAttention", kl_convert_attention, KL_ATTENTION_ADDITIVE, attention_kwargs},
     {"MultiHeadAttention", kl_convert_multi_head_attention, 0, mha_kwargs},
+    {"GroupQueryAttention", kl_convert_grouped_query_attention, 0, mha_kwargs},
+    /* the class's own name, which Keras 3's legacy .h5 writer records */
+    {"GroupedQueryAttention", kl_convert_grouped_query_attention, 0, mha_kwargs},
     /* random augmentation, the identity at inference (kl_convert_augmentation) */
     {"RandomBrightness", kl_convert_augmentation, 0, training_kwarg},
     {"RandomColorDegeneration", kl_convert_augmentation, 0, training_kwarg},

@@ -1,10 +1,11 @@
-/* Layers built from products of tensors: EinsumDense, Dot, Attention, AdditiveAttention and
- * MultiHeadAttention, composed of MatMul (or Dense, by a constant matrix), Softmax, Binary,
+/* Layers built from products of tensors: EinsumDense, Dot, Attention, AdditiveAttention,
+ * MultiHeadAttention and GroupedQueryAttention, composed of MatMul (or Dense, by a constant matrix), Softmax, Binary,
  * Reduce, Reshape and Transpose nodes; no op of their own. The einsums are keras_ops.c's
  * (keras_einsum), so ops.einsum and these layers share one implementation.
  *
  * Formulas follow Keras 3 (keras/src/layers/core/einsum_dense.py, merging/dot.py,
- * attention/attention.py, additive_attention.py, multi_head_attention.py and the TensorFlow
+ * attention/attention.py, additive_attention.py, multi_head_attention.py,
+ * grouped_query_attention.py and the TensorFlow
  * backend's dot_product_attention), in Keras's order of operations. Dropout is the identity at
  * inference, so any dropout rate is accepted. Masks (Keras masks, query_mask, value_mask,
  * key_mask, attention_mask) are refused; the causal mask is built as a constant and applied with
@@ -439,6 +440,10 @@ typedef struct mha_proj {
  * and the output projection einsum("abcd,cde->abe", O, Wo) + bo ("attention_output", its last
  * axes output_shape, else C). Outputs: the result, and P [N, H, T, S] with
  * return_attention_scores=True. */
+static krt_status *scaled_dot_attention(const keras_layer_ctx *ctx, int q, int k, int v,
+                                        int key_dim, double dropout, int scores_out, int causal,
+                                        int *out, int *scores_value);
+
 krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int variant,
                                             int *outputs, int *n_outputs) {
   (void)variant;
@@ -520,10 +525,27 @@ krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int vari
   KRT_TRY(einsum_dense(ctx, query, eq, proj[0].kernel, proj[0].bias, "query/", "query", &q));
   KRT_TRY(einsum_dense(ctx, key, eq, proj[1].kernel, proj[1].bias, "key/", "key", &k));
   KRT_TRY(einsum_dense(ctx, value, eq, proj[2].kernel, proj[2].bias, "value/", "value", &v));
+  int o, probs;
+  KRT_TRY(scaled_dot_attention(ctx, q, k, v, key_dim, dropout, scores_out, causal, &o, &probs));
+  proj_equation(2, 2, wo->rank - 2, eq, sizeof eq); /* "abcd,cde->abe" */
+  KRT_TRY(einsum_dense(ctx, o, eq, proj[3].kernel, proj[3].bias, "attention_output/", NULL,
+                       &outputs[0]));
+  *n_outputs = 1;
+  if (scores_out) outputs[(*n_outputs)++] = probs;
+  return NULL;
+}
+
+/* The attention of MultiHeadAttention and GroupedQueryAttention on projected Q [N, T, H, d],
+ * K [N, S, H, d], V [N, S, H, dv], as the comment above kl_convert_multi_head_attention gives it
+ * (the two layers share Keras's _compute_attention): O [N, T, H, dv], and P [N, H, T, S] (the
+ * scores; -1 on the dot_product_attention path, which makes none). */
+static krt_status *scaled_dot_attention(const keras_layer_ctx *ctx, int q, int k, int v,
+                                        int key_dim, double dropout, int scores_out, int causal,
+                                        int *out, int *scores_value) {
   int64_t t = kl_value(ctx, q)->dims[1], s = kl_value(ctx, k)->dims[1];
   /* Keras: 1.0 / math.sqrt(float(key_dim)) in double, cast to float32 */
   float scale = (float)(1.0 / sqrt((double)key_dim));
-  int sc, probs, o;
+  int sc, probs = -1, o;
   KRT_TRY(kl_const_fill(ctx, "inverse_sqrt_key_dim", 1, scale, &sc));
   if (dropout <= 0.0 && !scores_out) {
     int logits;
@@ -551,7 +573,129 @@ krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int vari
     }
     KRT_TRY(keras_einsum(ctx, "acbe,aecd->abcd", probs, v, "operand", &o));
   }
-  proj_equation(2, 2, wo->rank - 2, eq, sizeof eq); /* "abcd,cde->abe" */
+  *out = o;
+  *scores_value = probs;
+  return NULL;
+}
+
+/* ---- GroupedQueryAttention --------------------------------------------------------------- */
+
+/* GroupedQueryAttention (Keras 3) on query [N, T, Cq], value [N, S, Cv], key [N, S, Ck]:
+ *   Q = einsum("bqm,muh->bquh", query, Wq) + bq    [N, T, u, h]   (u = num_query_heads)
+ *   K, V = einsum("bkm,mvh->bkvh", key|value, W) + b  [N, S, v, h] (v = num_key_value_heads)
+ *   K, V = repeat(K, u / v, axis 2)                [N, S, u, h]: head j reads K's head j / (u/v)
+ * then MultiHeadAttention's attention with key_dim h (scaled_dot_attention), and
+ * einsum("bquh,uhm->bqm", O, Wo) + bo. The repeat is a Reshape to [N, S, v, 1, h], a product
+ * with ones [u/v, 1] (x * 1 is exact) and a Reshape to [N, S, u, h]. */
+static krt_status *repeat_heads(const keras_layer_ctx *ctx, int x, int repeats, const char *part,
+                                int *out) {
+  if (repeats == 1) {
+    *out = x;
+    return NULL;
+  }
+  const ir_value *xv = kl_value(ctx, x);
+  int64_t s = xv->dims[1], heads = xv->dims[2], h = xv->dims[3];
+  char name[64];
+  int split, ones, wide;
+  snprintf(name, sizeof name, "%s_heads", part);
+  KRT_TRY(reshape(ctx, x, (int64_t[]){s, heads, 1, h}, 4, name, &split));
+  snprintf(name, sizeof name, "%s_repeat_ones", part);
+  float *data = malloc((size_t)repeats * sizeof *data);
+  if (!data) return krt_error_oom("repeat ones");
+  for (int i = 0; i < repeats; i++) data[i] = 1.0f;
+  KRT_TRY(kl_const(ctx, name, 2, (int64_t[]){repeats, 1}, data, &ones));
+  snprintf(name, sizeof name, "%s_repeated", part);
+  KRT_TRY(binary(ctx, IR_BINARY_MUL, split, ones, name, &wide));
+  snprintf(name, sizeof name, "%s_repeat", part);
+  return reshape(ctx, wide, (int64_t[]){s, heads * repeats, h}, 3, name, out);
+}
+
+krt_status *kl_convert_grouped_query_attention(const keras_layer_ctx *ctx, int variant,
+                                               int *outputs, int *n_outputs) {
+  (void)variant;
+  static const char *const known[] = {
+      "head_dim",           "num_query_heads",   "num_key_value_heads", "dropout",
+      "use_bias",           "use_gate",          "sliding_window",      "flash_attention",
+      "kernel_initializer", "bias_initializer",  "kernel_regularizer",  "bias_regularizer",
+      "kernel_constraint",  "bias_constraint",   "seed",                NULL};
+  if (ctx->keras_major < 3 || !cJSON_IsObject(ctx->call))
+    return kl_unsupported(ctx, "GroupedQueryAttention is supported from Keras 3 functional "
+                               "models only (this file is Keras %d or has no call record)",
+                          ctx->keras_major);
+  KRT_TRY(kc_refuse_unknown_keys(ctx, known));
+  static const char *const masks[] = {"query_mask", "value_mask", "key_mask", "attention_mask"};
+  for (int i = 0; i < 4; i++)
+    if (kl_call_kwarg(ctx, masks[i]))
+      return kl_unsupported(ctx, "call argument %s is not supported (krt applies no masks)",
+                            masks[i]);
+  int use_gate, use_bias, head_dim, q_heads, kv_heads, scores_out, causal, flash;
+  double dropout;
+  KRT_TRY(kc_bool(ctx, NULL, "use_gate", 0, &use_gate));
+  if (use_gate) return kl_unsupported(ctx, "option use_gate=True is not supported");
+  const cJSON *window = kc_get(ctx, NULL, "sliding_window");
+  if (window && !cJSON_IsNull(window))
+    return kl_unsupported(ctx, "option sliding_window is not supported");
+  /* flash attention is another kernel for the same product; only the TensorFlow backend's
+   * (which has none: False) is what krt computes in Keras's order */
+  const cJSON *fl = kc_get(ctx, NULL, "flash_attention");
+  flash = fl && cJSON_IsTrue(fl);
+  if (flash) return kl_unsupported(ctx, "option flash_attention=True is not supported");
+  KRT_TRY(kc_bool(ctx, NULL, "use_bias", 1, &use_bias));
+  KRT_TRY(kc_int(ctx, NULL, "head_dim", 0, &head_dim));
+  KRT_TRY(kc_int(ctx, NULL, "num_query_heads", 0, &q_heads));
+  KRT_TRY(kc_int(ctx, NULL, "num_key_value_heads", 0, &kv_heads));
+  KRT_TRY(kc_float(ctx, NULL, "dropout", 0.0, &dropout)); /* the identity at inference */
+  if (head_dim <= 0 || q_heads <= 0 || kv_heads <= 0 || q_heads % kv_heads != 0)
+    return kl_bad_file(ctx, "options head_dim=%d, num_query_heads=%d, num_key_value_heads=%d: "
+                            "positive, the query heads a multiple of the key/value heads",
+                       head_dim, q_heads, kv_heads);
+  KRT_TRY(call_flag(ctx, "return_attention_scores", &scores_out));
+  KRT_TRY(call_flag(ctx, "use_causal_mask", &causal));
+  int query, value, key;
+  KRT_TRY(keras_call_tensor(ctx, 0, "query", &query));
+  KRT_TRY(keras_call_tensor(ctx, 1, "value", &value));
+  KRT_TRY(keras_call_tensor(ctx, 2, "key", &key));
+  if (query < 0 || value < 0) return kl_bad_file(ctx, "the call has no query or no value");
+  if (key < 0) key = value;
+  const int ids[3] = {query, value, key};
+  for (int i = 0; i < 3; i++) {
+    const ir_value *iv = kl_value(ctx, ids[i]);
+    if (!iv->batched || iv->rank != 3)
+      return kl_unsupported(ctx, "query, value and key of rank %d: only batched [batch, steps, "
+                                 "features] inputs (rank 3) are supported", iv->rank);
+  }
+  /* .keras files keep the sublayers' attribute names here ("_query_dense/0") */
+  mha_proj proj[4] = {{"_query_dense", "query", "query/", -1, -1},
+                      {"_key_dense", "key", "key/", -1, -1},
+                      {"_value_dense", "value", "value/", -1, -1},
+                      {"_output_dense", "attention_output", "attention_output/", -1, -1}};
+  for (int i = 0; i < 4; i++) {
+    proj[i].kernel = sublayer_weight(ctx, proj[i].keras3, proj[i].h5, 0, "kernel");
+    if (use_bias) proj[i].bias = sublayer_weight(ctx, proj[i].keras3, proj[i].h5, 1, "bias");
+    if (proj[i].kernel < 0 || (use_bias && proj[i].bias < 0))
+      return kl_bad_file(ctx, "the weights of sublayer %s are missing", proj[i].h5);
+  }
+  KRT_TRY(kl_expect_weights(ctx, use_bias ? 8 : 4, use_bias ? 8 : 4));
+  int64_t cq = kl_value(ctx, query)->dims[2], ck = kl_value(ctx, key)->dims[2],
+          cv = kl_value(ctx, value)->dims[2];
+  KRT_TRY(kl_expect_weight(ctx, proj[0].kernel, "query/kernel", 3,
+                           (int64_t[]){cq, q_heads, head_dim}));
+  KRT_TRY(kl_expect_weight(ctx, proj[1].kernel, "key/kernel", 3,
+                           (int64_t[]){ck, kv_heads, head_dim}));
+  KRT_TRY(kl_expect_weight(ctx, proj[2].kernel, "value/kernel", 3,
+                           (int64_t[]){cv, kv_heads, head_dim}));
+  KRT_TRY(kl_expect_weight(ctx, proj[3].kernel, "attention_output/kernel", 3,
+                           (int64_t[]){q_heads, head_dim, cq}));
+  char eq[64];
+  int q, k, v, o, probs;
+  proj_equation(2, 1, 2, eq, sizeof eq); /* "abc,cde->abde" */
+  KRT_TRY(einsum_dense(ctx, query, eq, proj[0].kernel, proj[0].bias, "query/", "query", &q));
+  KRT_TRY(einsum_dense(ctx, key, eq, proj[1].kernel, proj[1].bias, "key/", "key", &k));
+  KRT_TRY(einsum_dense(ctx, value, eq, proj[2].kernel, proj[2].bias, "value/", "value", &v));
+  KRT_TRY(repeat_heads(ctx, k, q_heads / kv_heads, "key", &k));
+  KRT_TRY(repeat_heads(ctx, v, q_heads / kv_heads, "value", &v));
+  KRT_TRY(scaled_dot_attention(ctx, q, k, v, head_dim, dropout, scores_out, causal, &o, &probs));
+  proj_equation(2, 2, 1, eq, sizeof eq); /* "abcd,cde->abe" */
   KRT_TRY(einsum_dense(ctx, o, eq, proj[3].kernel, proj[3].bias, "attention_output/", NULL,
                        &outputs[0]));
   *n_outputs = 1;
