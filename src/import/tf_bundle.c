@@ -157,10 +157,10 @@ static krt_status *scan_block(tf_bundle *b, const uint8_t *p, size_t n, entry_fn
       key = grown;
       key_cap = len * 2;
     }
-    memcpy(key + shared, p + i, (size_t)unshared);
+    if (unshared) memcpy(key + shared, p + i, (size_t)unshared); /* key is NULL while empty */
     key_len = len;
     i += (size_t)unshared;
-    s = visit(b, key, key_len, p + i, (size_t)value_len);
+    s = visit(b, key ? key : (const uint8_t *)"", key_len, p + i, (size_t)value_len);
     i += (size_t)value_len;
   }
   free(key);

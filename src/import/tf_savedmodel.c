@@ -259,7 +259,7 @@ static krt_status *output_index(const sm_import *m, const sm_scope *sc, size_t n
   if (!st->arg_seen) {
     char *copy = malloc(arg_len + 1);
     if (!copy) return krt_error_oom("SavedModel import");
-    memcpy(copy, arg, arg_len);
+    if (arg_len) memcpy(copy, arg, arg_len);
     copy[arg_len] = '\0';
     st->arg_seen = copy;
   } else if (strlen(st->arg_seen) != arg_len || strncmp(st->arg_seen, arg, arg_len) != 0) {
@@ -494,7 +494,7 @@ static krt_status *copy_node(sm_import *m, sm_scope *sc, size_t i) {
   c->name = name;
   c->op = d->op;
   sc->st[i].flat_name = name;
-  memcpy(attrs, d->attr, d->n_attr * sizeof *attrs);
+  if (d->n_attr) memcpy(attrs, d->attr, d->n_attr * sizeof *attrs);
   c->attr = attrs;
   c->n_attr = d->n_attr;
   /* A signature input: its shape as the signature gives it. */
