@@ -1216,7 +1216,9 @@ krt_status *tf_convert_reverse(tf_op_call *c) {
   KRT_TRY(tf_static_ints(c, 1, &ax, &n));
   tf_tensor *x = c->inputs[0];
   int rank = tf_rank(c, x);
-  const int64_t *dims = tf_dims(c, x);
+  /* a copy: the dims may live in the graph's values, which emitting below moves */
+  int64_t dims[KRT_MAX_RANK];
+  if (rank > 0) memcpy(dims, tf_dims(c, x), (size_t)rank * sizeof dims[0]);
   int rev[KRT_MAX_RANK] = {0};
   for (int64_t i = 0; i < n; i++) {
     int64_t a = ax[i] < 0 ? ax[i] + rank : ax[i];
