@@ -7,9 +7,10 @@
  * attention/attention.py, additive_attention.py, multi_head_attention.py,
  * grouped_query_attention.py and the TensorFlow
  * backend's dot_product_attention), in Keras's order of operations. Dropout is the identity at
- * inference, so any dropout rate is accepted. Masks (Keras masks, query_mask, value_mask,
- * key_mask, attention_mask) are refused; the causal mask is built as a constant and applied with
- * the same where() Keras uses (Binary WHERE_TRUE / WHERE_FALSE, exact). */
+ * inference, so any dropout rate is accepted. Keras masks (query_mask, value_mask, key_mask)
+ * are refused; the causal mask is built as a constant, an attention_mask tensor turned into 0/1,
+ * and either is applied with the same where() Keras uses (Binary WHERE_TRUE / WHERE_FALSE,
+ * exact). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,7 +443,7 @@ typedef struct mha_proj {
  * return_attention_scores=True. */
 static krt_status *scaled_dot_attention(const keras_layer_ctx *ctx, int q, int k, int v,
                                         int key_dim, double dropout, int scores_out, int causal,
-                                        int *out, int *scores_value);
+                                        int mask, int *out, int *scores_value);
 
 krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int variant,
                                             int *outputs, int *n_outputs) {
@@ -457,11 +458,12 @@ krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int vari
                                "only (this file is Keras %d or has no call record)",
                           ctx->keras_major);
   KRT_TRY(kc_refuse_unknown_keys(ctx, known));
-  static const char *const masks[] = {"query_mask", "value_mask", "key_mask", "attention_mask"};
-  for (int i = 0; i < 4; i++)
+  /* Keras masks of the inputs (query_mask ...) are refused; an attention_mask tensor is applied */
+  static const char *const masks[] = {"query_mask", "value_mask", "key_mask"};
+  for (int i = 0; i < 3; i++)
     if (kl_call_kwarg(ctx, masks[i]))
-      return kl_unsupported(ctx, "call argument %s is not supported (krt applies no masks)",
-                            masks[i]);
+      return kl_unsupported(ctx, "call argument %s is not supported (krt applies no Keras "
+                                 "masks)", masks[i]);
   int use_gate, use_bias, heads, key_dim, value_dim, scores_out, causal;
   double dropout;
   KRT_TRY(kc_bool(ctx, NULL, "use_gate", 0, &use_gate));
@@ -482,6 +484,8 @@ krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int vari
   KRT_TRY(keras_call_tensor(ctx, 2, "key", &key));
   if (query < 0 || value < 0) return kl_bad_file(ctx, "the call has no query or no value");
   if (key < 0) key = value;
+  int mask;
+  KRT_TRY(keras_call_tensor(ctx, 6, "attention_mask", &mask));
   const int ids[3] = {query, value, key};
   for (int i = 0; i < 3; i++) {
     const ir_value *iv = kl_value(ctx, ids[i]);
@@ -526,7 +530,8 @@ krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int vari
   KRT_TRY(einsum_dense(ctx, key, eq, proj[1].kernel, proj[1].bias, "key/", "key", &k));
   KRT_TRY(einsum_dense(ctx, value, eq, proj[2].kernel, proj[2].bias, "value/", "value", &v));
   int o, probs;
-  KRT_TRY(scaled_dot_attention(ctx, q, k, v, key_dim, dropout, scores_out, causal, &o, &probs));
+  KRT_TRY(scaled_dot_attention(ctx, q, k, v, key_dim, dropout, scores_out, causal, mask, &o,
+                               &probs));
   proj_equation(2, 2, wo->rank - 2, eq, sizeof eq); /* "abcd,cde->abe" */
   KRT_TRY(einsum_dense(ctx, o, eq, proj[3].kernel, proj[3].bias, "attention_output/", NULL,
                        &outputs[0]));
@@ -535,39 +540,57 @@ krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int vari
   return NULL;
 }
 
+/* The call's attention_mask m [N, T, S] as Keras uses it: keep = (m != 0) [N, 1, T, S], ANDed with
+ * the causal mask when use_causal_mask is set too (Keras's _compute_attention_mask; its
+ * attention then takes the merged mask alone). keep is 0 or 1: WHERE_TRUE(1 or causal, m). */
+static krt_status *attention_keep(const keras_layer_ctx *ctx, int mask, int64_t t, int64_t s,
+                                  int causal, int *keep) {
+  const ir_value *mv = kl_value(ctx, mask);
+  if (!mv->batched || mv->rank != 3 || mv->dims[1] != t || mv->dims[2] != s) {
+    char shape[64];
+    ir_format_dims(mv->dims, mv->rank, shape, sizeof shape);
+    return kl_unsupported(ctx, "call argument attention_mask of shape %s: krt takes a batched "
+                               "[batch, %lld, %lld] mask", shape, (long long)t, (long long)s);
+  }
+  int m4, base;
+  KRT_TRY(reshape(ctx, mask, (int64_t[]){1, t, s}, 3, "attention_mask_heads", &m4));
+  if (causal)
+    KRT_TRY(causal_const(ctx, t, s, 1, "causal_mask", &base));
+  else
+    KRT_TRY(kl_const_fill(ctx, "attention_mask_one", 1, 1.0f, &base));
+  return binary(ctx, IR_BINARY_WHERE_TRUE, base, m4, "attention_keep", keep);
+}
+
 /* The attention of MultiHeadAttention and GroupedQueryAttention on projected Q [N, T, H, d],
  * K [N, S, H, d], V [N, S, H, dv], as the comment above kl_convert_multi_head_attention gives it
  * (the two layers share Keras's _compute_attention): O [N, T, H, dv], and P [N, H, T, S] (the
  * scores; -1 on the dot_product_attention path, which makes none). */
 static krt_status *scaled_dot_attention(const keras_layer_ctx *ctx, int q, int k, int v,
                                         int key_dim, double dropout, int scores_out, int causal,
-                                        int *out, int *scores_value) {
+                                        int mask, int *out, int *scores_value) {
   int64_t t = kl_value(ctx, q)->dims[1], s = kl_value(ctx, k)->dims[1];
   /* Keras: 1.0 / math.sqrt(float(key_dim)) in double, cast to float32 */
   float scale = (float)(1.0 / sqrt((double)key_dim));
-  int sc, probs = -1, o;
+  int sc, probs = -1, o, keep = -1;
   KRT_TRY(kl_const_fill(ctx, "inverse_sqrt_key_dim", 1, scale, &sc));
+  if (mask >= 0) KRT_TRY(attention_keep(ctx, mask, t, s, causal, &keep));
   if (dropout <= 0.0 && !scores_out) {
     int logits;
     KRT_TRY(keras_einsum(ctx, "BTNH,BSNH->BNTS", q, k, "operand", &logits));
     KRT_TRY(binary(ctx, IR_BINARY_MUL, logits, sc, "scaled_logits", &logits));
-    if (causal) {
-      int keep;
-      KRT_TRY(causal_const(ctx, t, s, 1, "causal_mask", &keep));
+    if (causal && keep < 0) KRT_TRY(causal_const(ctx, t, s, 1, "causal_mask", &keep));
+    if (keep >= 0)
       KRT_TRY(where_const(ctx, keep, logits, -0.7f * 3.38953e38f, "masked_logits", &logits));
-    }
     KRT_TRY(softmax_last(ctx, logits, "probs", &probs));
     KRT_TRY(keras_einsum(ctx, "BNTS,BSNH->BTNH", probs, v, "operand", &o));
   } else {
-    int qs, scores, keep = -1;
+    int qs, scores;
     KRT_TRY(binary(ctx, IR_BINARY_MUL, q, sc, "scaled_query", &qs));
     KRT_TRY(keras_einsum(ctx, "aecd,abcd->acbe", k, qs, "operand", &scores));
-    if (causal) {
-      KRT_TRY(causal_const(ctx, t, s, 1, "causal_mask", &keep));
-      KRT_TRY(where_const(ctx, keep, scores, -1e9f, "masked_scores", &scores));
-    }
-    KRT_TRY(softmax_last(ctx, scores, causal ? "softmax" : "attention_scores", &probs));
-    if (causal) {
+    if (causal && keep < 0) KRT_TRY(causal_const(ctx, t, s, 1, "causal_mask", &keep));
+    if (keep >= 0) KRT_TRY(where_const(ctx, keep, scores, -1e9f, "masked_scores", &scores));
+    KRT_TRY(softmax_last(ctx, scores, keep >= 0 ? "softmax" : "attention_scores", &probs));
+    if (keep >= 0) {
       /* Softmax(mask=...) zeroes masked positions after the softmax: where(keep, p, 0) */
       KRT_TRY(binary(ctx, IR_BINARY_WHERE_TRUE, probs, keep, "attention_scores", &probs));
     }
@@ -623,11 +646,12 @@ krt_status *kl_convert_grouped_query_attention(const keras_layer_ctx *ctx, int v
                                "models only (this file is Keras %d or has no call record)",
                           ctx->keras_major);
   KRT_TRY(kc_refuse_unknown_keys(ctx, known));
-  static const char *const masks[] = {"query_mask", "value_mask", "key_mask", "attention_mask"};
-  for (int i = 0; i < 4; i++)
+  /* Keras masks of the inputs (query_mask ...) are refused; an attention_mask tensor is applied */
+  static const char *const masks[] = {"query_mask", "value_mask", "key_mask"};
+  for (int i = 0; i < 3; i++)
     if (kl_call_kwarg(ctx, masks[i]))
-      return kl_unsupported(ctx, "call argument %s is not supported (krt applies no masks)",
-                            masks[i]);
+      return kl_unsupported(ctx, "call argument %s is not supported (krt applies no Keras "
+                                 "masks)", masks[i]);
   int use_gate, use_bias, head_dim, q_heads, kv_heads, scores_out, causal, flash;
   double dropout;
   KRT_TRY(kc_bool(ctx, NULL, "use_gate", 0, &use_gate));
@@ -657,6 +681,8 @@ krt_status *kl_convert_grouped_query_attention(const keras_layer_ctx *ctx, int v
   KRT_TRY(keras_call_tensor(ctx, 2, "key", &key));
   if (query < 0 || value < 0) return kl_bad_file(ctx, "the call has no query or no value");
   if (key < 0) key = value;
+  int mask;
+  KRT_TRY(keras_call_tensor(ctx, 6, "attention_mask", &mask));
   const int ids[3] = {query, value, key};
   for (int i = 0; i < 3; i++) {
     const ir_value *iv = kl_value(ctx, ids[i]);
@@ -694,7 +720,8 @@ krt_status *kl_convert_grouped_query_attention(const keras_layer_ctx *ctx, int v
   KRT_TRY(einsum_dense(ctx, value, eq, proj[2].kernel, proj[2].bias, "value/", "value", &v));
   KRT_TRY(repeat_heads(ctx, k, q_heads / kv_heads, "key", &k));
   KRT_TRY(repeat_heads(ctx, v, q_heads / kv_heads, "value", &v));
-  KRT_TRY(scaled_dot_attention(ctx, q, k, v, head_dim, dropout, scores_out, causal, &o, &probs));
+  KRT_TRY(scaled_dot_attention(ctx, q, k, v, head_dim, dropout, scores_out, causal, mask, &o,
+                               &probs));
   proj_equation(2, 2, 1, eq, sizeof eq); /* "abcd,cde->abe" */
   KRT_TRY(einsum_dense(ctx, o, eq, proj[3].kernel, proj[3].bias, "attention_output/", NULL,
                        &outputs[0]));
