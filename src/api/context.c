@@ -208,6 +208,25 @@ static float half_to_float(uint16_t h) {
   return sign ? -magnitude : magnitude;
 }
 
+/* Element i of integer data of `dtype` (INT32, INT64 or UINT8, the caller's native order). */
+static int64_t integer_at(krt_dtype dtype, const void *src, int64_t i) {
+  if (dtype == KRT_INT32) {
+    int32_t t;
+    memcpy(&t, (const char *)src + i * 4, 4);
+    return t;
+  }
+  if (dtype == KRT_INT64) {
+    int64_t t;
+    memcpy(&t, (const char *)src + i * 8, 8);
+    return t;
+  }
+  return ((const uint8_t *)src)[i];
+}
+
+static int integer_dtype(krt_dtype dtype) {
+  return dtype == KRT_INT32 || dtype == KRT_INT64 || dtype == KRT_UINT8;
+}
+
 /* Integer values (of an integer input) that the float32 backends would round or that lie outside
  * the input's declared dtype give an error naming the first one, never a rounded answer. The
  * limit goes when integer tensors flow through the backends (issue: typed tensors). */
@@ -215,19 +234,9 @@ static krt_status *check_integer_values(const ir_value *v, krt_dtype dtype, cons
                                         int64_t n) {
   const int64_t exact = (int64_t)1 << 24; /* float32 holds every integer up to 2^24 */
   int64_t lo = v->dtype == KRT_UINT8 ? 0 : -exact, hi = v->dtype == KRT_UINT8 ? 255 : exact;
+  if (!integer_dtype(dtype)) return NULL;
   for (int64_t i = 0; i < n; i++) {
-    int64_t x;
-    if (dtype == KRT_INT32) {
-      int32_t t;
-      memcpy(&t, (const char *)src + i * 4, 4);
-      x = t;
-    } else if (dtype == KRT_INT64) {
-      memcpy(&x, (const char *)src + i * 8, 8);
-    } else if (dtype == KRT_UINT8) {
-      x = ((const uint8_t *)src)[i];
-    } else {
-      return NULL;
-    }
+    int64_t x = integer_at(dtype, src, i);
     if (x < lo || x > hi)
       return krt_error(v->dtype == KRT_UINT8 ? KRT_ERR_INVALID_ARGUMENT : KRT_ERR_UNSUPPORTED,
                        "krt_context_run: input '%s' (%s): element %lld is %lld, %s", v->name,
@@ -245,20 +254,11 @@ static krt_status *check_integer_values(const ir_value *v, krt_dtype dtype, cons
  * so such an index could only be out of range). */
 static krt_status *convert_to_int32(const ir_value *v, krt_dtype dtype, const void *src,
                                     int32_t *dst, int64_t n) {
+  if (!integer_dtype(dtype))
+    return krt_error(KRT_ERR_INTERNAL, "krt_context_run: input '%s': %s data for an integer "
+                     "input", v->name, krt_dtype_name(dtype));
   for (int64_t i = 0; i < n; i++) {
-    int64_t x;
-    if (dtype == KRT_INT32) {
-      int32_t t;
-      memcpy(&t, (const char *)src + i * 4, 4);
-      x = t;
-    } else if (dtype == KRT_INT64) {
-      memcpy(&x, (const char *)src + i * 8, 8);
-    } else if (dtype == KRT_UINT8) {
-      x = ((const uint8_t *)src)[i];
-    } else {
-      return krt_error(KRT_ERR_INTERNAL, "krt_context_run: input '%s': %s data for an integer "
-                       "input", v->name, krt_dtype_name(dtype));
-    }
+    int64_t x = integer_at(dtype, src, i);
     int64_t lo = v->dtype == KRT_UINT8 ? 0 : INT32_MIN, hi = v->dtype == KRT_UINT8 ? 255 : INT32_MAX;
     if (x < lo || x > hi)
       return krt_error(KRT_ERR_INVALID_ARGUMENT,

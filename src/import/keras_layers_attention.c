@@ -425,6 +425,57 @@ typedef struct mha_proj {
   int kernel, bias;
 } mha_proj;
 
+/* What MultiHeadAttention and GroupedQueryAttention check first: a Keras 3 functional call, no
+ * unknown option, no Keras mask of the inputs (query_mask ...; an attention_mask tensor is
+ * applied, attention_keep). */
+static krt_status *attention_preamble(const keras_layer_ctx *ctx, const char *cls,
+                                      const char *const *known) {
+  if (ctx->keras_major < 3 || !cJSON_IsObject(ctx->call))
+    return kl_unsupported(ctx, "%s is supported from Keras 3 functional models only (this file "
+                               "is Keras %d or has no call record)",
+                          cls, ctx->keras_major);
+  KRT_TRY(kc_refuse_unknown_keys(ctx, known));
+  static const char *const masks[] = {"query_mask", "value_mask", "key_mask"};
+  for (int i = 0; i < 3; i++)
+    if (kl_call_kwarg(ctx, masks[i]))
+      return kl_unsupported(ctx, "call argument %s is not supported (krt applies no Keras "
+                                 "masks)", masks[i]);
+  return NULL;
+}
+
+/* The call's flags and tensors: query, value, key (the value when not given), each a batched
+ * [batch, steps, features]; attention_mask (positional 6) or -1. */
+static krt_status *attention_inputs(const keras_layer_ctx *ctx, int *scores_out, int *causal,
+                                    int *query, int *value, int *key, int *mask) {
+  KRT_TRY(call_flag(ctx, "return_attention_scores", scores_out));
+  KRT_TRY(call_flag(ctx, "use_causal_mask", causal));
+  KRT_TRY(keras_call_tensor(ctx, 0, "query", query));
+  KRT_TRY(keras_call_tensor(ctx, 1, "value", value));
+  KRT_TRY(keras_call_tensor(ctx, 2, "key", key));
+  if (*query < 0 || *value < 0) return kl_bad_file(ctx, "the call has no query or no value");
+  if (*key < 0) *key = *value;
+  KRT_TRY(keras_call_tensor(ctx, 6, "attention_mask", mask));
+  const int ids[3] = {*query, *value, *key};
+  for (int i = 0; i < 3; i++) {
+    const ir_value *iv = kl_value(ctx, ids[i]);
+    if (!iv->batched || iv->rank != 3)
+      return kl_unsupported(ctx, "query, value and key of rank %d: only batched [batch, steps, "
+                                 "features] inputs (rank 3) are supported", iv->rank);
+  }
+  return NULL;
+}
+
+/* The four projections' kernels (and biases) found by sublayer name; the layer holds no other. */
+static krt_status *projection_weights(const keras_layer_ctx *ctx, mha_proj *proj, int use_bias) {
+  for (int i = 0; i < 4; i++) {
+    proj[i].kernel = sublayer_weight(ctx, proj[i].keras3, proj[i].h5, 0, "kernel");
+    if (use_bias) proj[i].bias = sublayer_weight(ctx, proj[i].keras3, proj[i].h5, 1, "bias");
+    if (proj[i].kernel < 0 || (use_bias && proj[i].bias < 0))
+      return kl_bad_file(ctx, "the weights of sublayer %s are missing", proj[i].h5);
+  }
+  return kl_expect_weights(ctx, use_bias ? 8 : 4, use_bias ? 8 : 4);
+}
+
 /* MultiHeadAttention on query [N, T, C], value [N, S, Cv], key [N, S, Ck] (key = value when not
  * given), with the default attention axes (the sequence):
  *   Q = einsum("abc,cde->abde", query, Wq) + bq    [N, T, H, key_dim]   (EinsumDense "query")
@@ -453,17 +504,7 @@ krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int vari
       "use_bias",          "use_gate",         "output_shape",       "attention_axes",
       "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
       "kernel_constraint", "bias_constraint",  "seed",               NULL};
-  if (ctx->keras_major < 3 || !cJSON_IsObject(ctx->call))
-    return kl_unsupported(ctx, "MultiHeadAttention is supported from Keras 3 functional models "
-                               "only (this file is Keras %d or has no call record)",
-                          ctx->keras_major);
-  KRT_TRY(kc_refuse_unknown_keys(ctx, known));
-  /* Keras masks of the inputs (query_mask ...) are refused; an attention_mask tensor is applied */
-  static const char *const masks[] = {"query_mask", "value_mask", "key_mask"};
-  for (int i = 0; i < 3; i++)
-    if (kl_call_kwarg(ctx, masks[i]))
-      return kl_unsupported(ctx, "call argument %s is not supported (krt applies no Keras "
-                                 "masks)", masks[i]);
+  KRT_TRY(attention_preamble(ctx, "MultiHeadAttention", known));
   int use_gate, use_bias, heads, key_dim, value_dim, scores_out, causal;
   double dropout;
   KRT_TRY(kc_bool(ctx, NULL, "use_gate", 0, &use_gate));
@@ -476,23 +517,8 @@ krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int vari
   if (heads <= 0 || key_dim <= 0 || value_dim <= 0)
     return kl_bad_file(ctx, "options num_heads=%d, key_dim=%d, value_dim=%d must be positive",
                        heads, key_dim, value_dim);
-  KRT_TRY(call_flag(ctx, "return_attention_scores", &scores_out));
-  KRT_TRY(call_flag(ctx, "use_causal_mask", &causal));
-  int query, value, key;
-  KRT_TRY(keras_call_tensor(ctx, 0, "query", &query));
-  KRT_TRY(keras_call_tensor(ctx, 1, "value", &value));
-  KRT_TRY(keras_call_tensor(ctx, 2, "key", &key));
-  if (query < 0 || value < 0) return kl_bad_file(ctx, "the call has no query or no value");
-  if (key < 0) key = value;
-  int mask;
-  KRT_TRY(keras_call_tensor(ctx, 6, "attention_mask", &mask));
-  const int ids[3] = {query, value, key};
-  for (int i = 0; i < 3; i++) {
-    const ir_value *iv = kl_value(ctx, ids[i]);
-    if (!iv->batched || iv->rank != 3)
-      return kl_unsupported(ctx, "query, value and key of rank %d: only batched [batch, steps, "
-                                 "features] inputs (rank 3) are supported", iv->rank);
-  }
+  int query, value, key, mask;
+  KRT_TRY(attention_inputs(ctx, &scores_out, &causal, &query, &value, &key, &mask));
   const cJSON *axes = kc_get(ctx, NULL, "attention_axes");
   if (axes) {
     int ax[KRT_MAX_RANK], n = 0;
@@ -505,13 +531,7 @@ krt_status *kl_convert_multi_head_attention(const keras_layer_ctx *ctx, int vari
                       {"key_dense", "key", "key/", -1, -1},
                       {"value_dense", "value", "value/", -1, -1},
                       {"output_dense", "attention_output", "attention_output/", -1, -1}};
-  for (int i = 0; i < 4; i++) {
-    proj[i].kernel = sublayer_weight(ctx, proj[i].keras3, proj[i].h5, 0, "kernel");
-    if (use_bias) proj[i].bias = sublayer_weight(ctx, proj[i].keras3, proj[i].h5, 1, "bias");
-    if (proj[i].kernel < 0 || (use_bias && proj[i].bias < 0))
-      return kl_bad_file(ctx, "the weights of sublayer %s are missing", proj[i].h5);
-  }
-  KRT_TRY(kl_expect_weights(ctx, use_bias ? 8 : 4, use_bias ? 8 : 4));
+  KRT_TRY(projection_weights(ctx, proj, use_bias));
   int64_t c[3] = {kl_value(ctx, query)->dims[2], kl_value(ctx, key)->dims[2],
                   kl_value(ctx, value)->dims[2]};
   int64_t qk_dims[3] = {c[0], heads, key_dim}, kk_dims[3] = {c[1], heads, key_dim},
@@ -641,17 +661,7 @@ krt_status *kl_convert_grouped_query_attention(const keras_layer_ctx *ctx, int v
       "use_bias",           "use_gate",          "sliding_window",      "flash_attention",
       "kernel_initializer", "bias_initializer",  "kernel_regularizer",  "bias_regularizer",
       "kernel_constraint",  "bias_constraint",   "seed",                NULL};
-  if (ctx->keras_major < 3 || !cJSON_IsObject(ctx->call))
-    return kl_unsupported(ctx, "GroupedQueryAttention is supported from Keras 3 functional "
-                               "models only (this file is Keras %d or has no call record)",
-                          ctx->keras_major);
-  KRT_TRY(kc_refuse_unknown_keys(ctx, known));
-  /* Keras masks of the inputs (query_mask ...) are refused; an attention_mask tensor is applied */
-  static const char *const masks[] = {"query_mask", "value_mask", "key_mask"};
-  for (int i = 0; i < 3; i++)
-    if (kl_call_kwarg(ctx, masks[i]))
-      return kl_unsupported(ctx, "call argument %s is not supported (krt applies no Keras "
-                                 "masks)", masks[i]);
+  KRT_TRY(attention_preamble(ctx, "GroupedQueryAttention", known));
   int use_gate, use_bias, head_dim, q_heads, kv_heads, scores_out, causal, flash;
   double dropout;
   KRT_TRY(kc_bool(ctx, NULL, "use_gate", 0, &use_gate));
@@ -673,35 +683,14 @@ krt_status *kl_convert_grouped_query_attention(const keras_layer_ctx *ctx, int v
     return kl_bad_file(ctx, "options head_dim=%d, num_query_heads=%d, num_key_value_heads=%d: "
                             "positive, the query heads a multiple of the key/value heads",
                        head_dim, q_heads, kv_heads);
-  KRT_TRY(call_flag(ctx, "return_attention_scores", &scores_out));
-  KRT_TRY(call_flag(ctx, "use_causal_mask", &causal));
-  int query, value, key;
-  KRT_TRY(keras_call_tensor(ctx, 0, "query", &query));
-  KRT_TRY(keras_call_tensor(ctx, 1, "value", &value));
-  KRT_TRY(keras_call_tensor(ctx, 2, "key", &key));
-  if (query < 0 || value < 0) return kl_bad_file(ctx, "the call has no query or no value");
-  if (key < 0) key = value;
-  int mask;
-  KRT_TRY(keras_call_tensor(ctx, 6, "attention_mask", &mask));
-  const int ids[3] = {query, value, key};
-  for (int i = 0; i < 3; i++) {
-    const ir_value *iv = kl_value(ctx, ids[i]);
-    if (!iv->batched || iv->rank != 3)
-      return kl_unsupported(ctx, "query, value and key of rank %d: only batched [batch, steps, "
-                                 "features] inputs (rank 3) are supported", iv->rank);
-  }
+  int query, value, key, mask;
+  KRT_TRY(attention_inputs(ctx, &scores_out, &causal, &query, &value, &key, &mask));
   /* .keras files keep the sublayers' attribute names here ("_query_dense/0") */
   mha_proj proj[4] = {{"_query_dense", "query", "query/", -1, -1},
                       {"_key_dense", "key", "key/", -1, -1},
                       {"_value_dense", "value", "value/", -1, -1},
                       {"_output_dense", "attention_output", "attention_output/", -1, -1}};
-  for (int i = 0; i < 4; i++) {
-    proj[i].kernel = sublayer_weight(ctx, proj[i].keras3, proj[i].h5, 0, "kernel");
-    if (use_bias) proj[i].bias = sublayer_weight(ctx, proj[i].keras3, proj[i].h5, 1, "bias");
-    if (proj[i].kernel < 0 || (use_bias && proj[i].bias < 0))
-      return kl_bad_file(ctx, "the weights of sublayer %s are missing", proj[i].h5);
-  }
-  KRT_TRY(kl_expect_weights(ctx, use_bias ? 8 : 4, use_bias ? 8 : 4));
+  KRT_TRY(projection_weights(ctx, proj, use_bias));
   int64_t cq = kl_value(ctx, query)->dims[2], ck = kl_value(ctx, key)->dims[2],
           cv = kl_value(ctx, value)->dims[2];
   KRT_TRY(kl_expect_weight(ctx, proj[0].kernel, "query/kernel", 3,
